@@ -1,0 +1,68 @@
+# dynamo-ts — a newcomer needs two targets: `make run` and `make test`. Both set up what is missing first.
+#
+# Every target runs on the project's pinned Node.js (the `node` npm package in node_modules/.bin), not
+# the machine's: PATH puts node_modules/.bin first.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# onnxruntime-node's install script would fetch CUDA libraries from NuGet (unreachable); CPU ships inside.
+export ONNXRUNTIME_NODE_INSTALL := skip
+
+STAMPS := .cache/stamps
+TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
+
+.PHONY: help setup build run test lint typecheck test-unit test-integration format clean
+
+help:
+	@echo 'make run      serve the OpenAI API on :8000 (sets up what is missing first)'
+	@echo 'make test     lint + typecheck + unit + integration tests (sets up what is missing first)'
+	@echo 'make setup    install Debian packages and npm dependencies, build everything (idempotent)'
+	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean'
+
+setup: $(STAMPS)/system $(STAMPS)/node_modules build
+
+$(STAMPS)/system: scripts/install-system-packages.sh
+	scripts/install-system-packages.sh
+	@mkdir -p $(@D) && touch $@
+
+# npm ci runs on the machine's npm; the lock pins the `node` package whose binary everything else runs on.
+$(STAMPS)/node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@mkdir -p $(@D) && touch $@
+
+build: $(STAMPS)/node_modules dist/.built
+
+dist/.built: $(TS_SOURCES) tsconfig.json tsconfig.build.json
+	tsc -p tsconfig.build.json
+	@touch $@
+
+run: setup
+	node bin/dynamo.js --help
+
+lint: $(STAMPS)/node_modules
+	biome check .
+
+typecheck: $(STAMPS)/node_modules
+	tsc -p tsconfig.json --noEmit
+
+test-unit: setup
+	vitest run --project unit
+
+test-integration: setup
+	vitest run --project integration
+
+test: setup
+	$(MAKE) lint
+	$(MAKE) typecheck
+	$(MAKE) test-unit
+	$(MAKE) test-integration
+
+format: $(STAMPS)/node_modules
+	biome check --write .
+
+clean:
+	rm -rf dist .cache/stamps

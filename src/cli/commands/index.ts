@@ -1,0 +1,20 @@
+// The subcommands of `dynamo`, loaded lazily so `dynamo --help` starts fast and a command does not
+// pay for the dependencies of another (onnxruntime, the Kubernetes client, ...).
+import type { Command } from '../command.js';
+
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
+}
+
+// Each module's `command` export is a Command over its own option table; the registry erases that type.
+const entry = (name: string, summary: string, load: () => Promise<{ command: unknown }>): CommandEntry => ({
+  name,
+  summary,
+  load: async () => (await load()).command as Command,
+});
+
+export const COMMANDS: readonly CommandEntry[] = [
+  entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
+];
