@@ -1,0 +1,35 @@
+// KV cache events, exactly DESIGN §6: one per cache change, eventId rising by one per worker. Blocks
+// are named by sequence hash (blockHash) and local hash (tokensHash), both 16-hex-digit strings.
+import { z } from 'zod';
+import { blockHashSchema, instanceIdSchema } from './ids.js';
+
+export const storedBlockSchema = z.object({ blockHash: blockHashSchema, tokensHash: blockHashSchema });
+export type StoredBlock = z.infer<typeof storedBlockSchema>;
+
+export const kvEventDataSchema = z.union([
+  z.object({
+    stored: z.object({ parentHash: blockHashSchema.nullable(), blocks: z.array(storedBlockSchema).min(1) }),
+  }),
+  z.object({ removed: z.object({ blockHashes: z.array(blockHashSchema).min(1) }) }),
+  z.literal('cleared'),
+]);
+export type KvEventData = z.infer<typeof kvEventDataSchema>;
+
+export const kvEventSchema = z.object({
+  workerId: instanceIdSchema,
+  eventId: z.number().int().nonnegative(),
+  data: kvEventDataSchema,
+});
+export type KvEvent = z.infer<typeof kvEventSchema>;
+
+/**
+ * A worker's whole cache state, answered by its kv_dump endpoint: `stored` events (parents before
+ * children) that rebuild the state, and the eventId of the last event the state includes, so a
+ * router can drop buffered events at or below it.
+ */
+export const kvDumpSchema = z.object({
+  workerId: instanceIdSchema,
+  lastEventId: z.number().int().min(-1),
+  events: z.array(kvEventDataSchema),
+});
+export type KvDump = z.infer<typeof kvDumpSchema>;

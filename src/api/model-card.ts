@@ -1,0 +1,36 @@
+// The model card a worker registers in discovery next to its instance (DESIGN §5). Large files
+// (tokenizer.json, tokenizer_config.json) are not in it: frontends fetch them once from a worker's
+// model_files endpoint and cache them by checksum.
+import { z } from 'zod';
+
+export const MODEL_TYPES = ['chat', 'completions'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
+const checksum = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex digest');
+
+export const modelCardSchema = z.object({
+  /** The name clients put in `model`. */
+  name: z.string().min(1).max(256),
+  modelTypes: z.array(z.enum(MODEL_TYPES)).min(1),
+  engine: z.enum(['onnx', 'mocker']),
+  contextLength: z.number().int().positive(),
+  /** Tokens per KV block (B of DESIGN §6). */
+  kvCacheBlockSize: z.number().int().positive(),
+  totalKvBlocks: z.number().int().positive(),
+  maxNumSeqs: z.number().int().positive(),
+  maxNumBatchedTokens: z.number().int().positive(),
+  /** Token ids that end a sequence unless ignore_eos. */
+  eosTokenIds: z.array(z.number().int().nonnegative()),
+  /** sha256 of tokenizer.json, fetched through model_files. */
+  tokenizerChecksum: checksum,
+  /** sha256 of tokenizer_config.json (chat template, special tokens); null when the model has none. */
+  tokenizerConfigChecksum: checksum.nullable(),
+});
+export type ModelCard = z.infer<typeof modelCardSchema>;
+
+/** Files a frontend may fetch from a worker's model_files endpoint. */
+export const MODEL_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
+export const modelFileRequestSchema = z.object({ file: z.enum(MODEL_FILES) });
+export type ModelFileRequest = z.infer<typeof modelFileRequestSchema>;
+export const modelFileSchema = z.object({ file: z.enum(MODEL_FILES), checksum, content: z.string() });
+export type ModelFile = z.infer<typeof modelFileSchema>;
