@@ -14,6 +14,10 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 STAMPS := .cache/stamps
 TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
+# The WebAssembly hot path (crates-wasm/: block hashing, tokenizer): Debian's rustc, the one with the
+# wasm32 standard library, through Debian's cargo, offline; then binaryen's wasm-opt. Not committed.
+WASM := dist/wasm/dynamo_wasm.wasm
+WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
 .PHONY: help setup build run test lint typecheck test-unit test-integration format clean
 
@@ -34,11 +38,16 @@ $(STAMPS)/node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@mkdir -p $(@D) && touch $@
 
-build: $(STAMPS)/node_modules dist/.built
+build: $(STAMPS)/node_modules dist/.built $(WASM)
 
 dist/.built: $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	tsc -p tsconfig.build.json
 	@touch $@
+
+$(WASM): $(WASM_SOURCES)
+	cd crates-wasm && RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --locked --target wasm32-unknown-unknown
+	@mkdir -p $(@D)
+	wasm-opt -O3 --strip-debug --strip-producers -o $@ crates-wasm/target/wasm32-unknown-unknown/release/dynamo_wasm.wasm
 
 run: setup
 	node bin/dynamo.js --help

@@ -16,5 +16,6 @@ const entry = (name: string, summary: string, load: () => Promise<{ command: unk
 });
 
 export const COMMANDS: readonly CommandEntry[] = [
+  entry('hash', 'print the KV block hashes of token ids read on stdin', () => import('./hash.js')),
   entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
 ];

@@ -1,0 +1,78 @@
+//! The WebAssembly hot path of dynamo-ts: KV block hashing and a byte-level BPE tokenizer.
+//!
+//! No wasm-bindgen: the module exports plain functions over its linear memory, and the typed loader in
+//! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
+//! its message in `last_error_*`.
+
+pub mod xxh3;
+
+use std::alloc::{alloc, dealloc, Layout};
+
+fn layout(size: usize) -> Layout {
+    // Align 8 so the loader can view any buffer as u32 or u64 words.
+    Layout::from_size_align(size.max(1), 8).unwrap_or_else(|_| std::process::abort())
+}
+
+/// Allocates `size` bytes for the loader (aligned to 8).
+#[no_mangle]
+pub extern "C" fn wasm_alloc(size: usize) -> *mut u8 {
+    unsafe { alloc(layout(size)) }
+}
+
+/// Frees what `wasm_alloc(size)` returned.
+///
+/// # Safety
+/// `ptr` must come from `wasm_alloc` with the same `size`.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_free(ptr: *mut u8, size: usize) {
+    dealloc(ptr, layout(size))
+}
+
+/// Hashes the full blocks of `n` u32 tokens at `tokens` (DESIGN §6). Writes the local hashes, then the
+/// sequence hashes, as u64 to `out` (room for `2 * (n / block_size)` words). With `has_parent` the first
+/// block chains onto sequence hash `parent`. Returns the number of blocks.
+///
+/// # Safety
+/// `tokens` holds `n` u32, `out` room for `2 * (n / block_size)` u64, `block_size > 0`.
+#[no_mangle]
+pub unsafe extern "C" fn block_hashes(
+    tokens: *const u32,
+    n: usize,
+    block_size: usize,
+    has_parent: u32,
+    parent: u64,
+    out: *mut u64,
+) -> usize {
+    let blocks = n / block_size;
+    let tokens = std::slice::from_raw_parts(tokens, n);
+    let out = std::slice::from_raw_parts_mut(out, 2 * blocks);
+    let (local, sequence) = out.split_at_mut(blocks);
+    xxh3::block_hashes(tokens, block_size, if has_parent != 0 { Some(parent) } else { None }, local, sequence);
+    blocks
+}
+
+/// XXH3-64 of `len` bytes at `ptr` with `seed` (exported for tests against an independent implementation).
+///
+/// # Safety
+/// `ptr` holds `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn xxh3_64(ptr: *const u8, len: usize, seed: u64) -> u64 {
+    xxh3::xxh3_64(std::slice::from_raw_parts(ptr, len), seed)
+}
+
+/// Writes each of the `count` u64 at `words` as 16 lowercase hex digits to `out` (room for `16 * count`
+/// bytes): the loader turns them into strings with one latin1 read instead of a BigInt per hash.
+///
+/// # Safety
+/// `words` holds `count` u64, `out` room for `16 * count` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hex_u64(words: *const u64, count: usize, out: *mut u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let words = std::slice::from_raw_parts(words, count);
+    let out = std::slice::from_raw_parts_mut(out, 16 * count);
+    for (w, chunk) in words.iter().zip(out.chunks_exact_mut(16)) {
+        for (k, c) in chunk.iter_mut().enumerate() {
+            *c = DIGITS[((w >> (60 - 4 * k)) & 0xf) as usize];
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// Loads the crate's WebAssembly module (crates-wasm/, built by `make build` into dist/wasm/) once, on
+// first use, synchronously: Node compiles a module synchronously from bytes, so the hashing and tokenizer
+// APIs stay plain synchronous calls.
+//
+// The module has no wasm-bindgen glue: it exports functions over its linear memory. Arguments are copied
+// into memory the module allocated (`wasm_alloc`), results are read back before the next call.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (
+    module: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { exports: Record<string, unknown> };
+  Memory: abstract new (...args: never[]) => WasmMemory;
+}
+const { Module, Instance, Memory } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+/** The crate's exports (crates-wasm/src/lib.rs); pointers and sizes are u32 offsets into `memory`. */
+export interface WasmExports {
+  memory: WasmMemory;
+  wasm_alloc(size: number): number;
+  wasm_free(ptr: number, size: number): void;
+  block_hashes(
+    tokens: number,
+    n: number,
+    blockSize: number,
+    hasParent: number,
+    parent: bigint,
+    out: number,
+  ): number;
+  hex_u64(words: number, count: number, out: number): void;
+  xxh3_64(ptr: number, len: number, seed: bigint): bigint;
+}
+
+const EXPORTED_FUNCTIONS = ['wasm_alloc', 'wasm_free', 'block_hashes', 'hex_u64', 'xxh3_64'] as const;
+
+/** Where `make build` puts the optimized module: the same path from src/wasm/ and dist/wasm/. */
+export const WASM_PATH = fileURLToPath(new URL('../../dist/wasm/dynamo_wasm.wasm', import.meta.url));
+
+let loaded: WasmExports | undefined;
+
+function isExports(exports: Record<string, unknown>): exports is Record<string, unknown> & WasmExports {
+  return (
+    exports.memory instanceof Memory &&
+    EXPORTED_FUNCTIONS.every((name) => typeof exports[name] === 'function')
+  );
+}
+
+/** The module's exports, instantiated on first call. */
+export function wasm(): WasmExports {
+  if (loaded) return loaded;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(WASM_PATH);
+  } catch (err) {
+    throw new Error(`cannot read the WebAssembly module ${WASM_PATH} (run \`make build\`): ${String(err)}`);
+  }
+  const { exports } = new Instance(new Module(bytes), {});
+  if (!isExports(exports)) {
+    throw new Error(
+      `${WASM_PATH} does not export ${EXPORTED_FUNCTIONS.join(', ')}: rebuild it with \`make build\``,
+    );
+  }
+  loaded = exports;
+  return exports;
+}
+
+/**
+ * A region of module memory reused across calls (one per purpose), grown on demand. Views of `memory`
+ * must be taken after `reserve`: growing memory detaches earlier ones.
+ */
+export class Scratch {
+  private ptr = 0;
+  private size = 0;
+
+  reserve(bytes: number): number {
+    if (bytes > this.size) {
+      const w = wasm();
+      if (this.size > 0) w.wasm_free(this.ptr, this.size);
+      // Round up so a stream of slightly larger requests does not reallocate every time.
+      this.size = Math.max(1024, 2 ** Math.ceil(Math.log2(bytes)));
+      this.ptr = w.wasm_alloc(this.size);
+    }
+    return this.ptr;
+  }
+}
