@@ -1,0 +1,272 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { KvEventData } from '../../../src/api/index.js';
+import { type BlockHashes, BlockManager } from '../../../src/engines/block-manager.js';
+
+// Block hashes stand-in: any injective naming of prefixes will do for the manager, which only compares
+// hashes. (The real XXH3 hashes are tested where they are computed.)
+const names = new Map<string, string>();
+function name(key: string): string {
+  let n = names.get(key);
+  if (n === undefined) {
+    n = names.size.toString(16).padStart(16, '0');
+    names.set(key, n);
+  }
+  return n;
+}
+function hashesOf(tokens: readonly number[], B: number): BlockHashes {
+  const local: string[] = [];
+  const sequence: string[] = [];
+  for (let i = 0; i + B <= tokens.length; i += B) {
+    local.push(name(`l:${tokens.slice(i, i + B).join(',')}`));
+    sequence.push(name(`s:${tokens.slice(0, i + B).join(',')}`));
+  }
+  return { local, sequence };
+}
+
+/** The cache a router would believe in after these events. */
+function applyEvents(set: Set<string>, events: readonly KvEventData[]): void {
+  for (const e of events) {
+    if (e === 'cleared') set.clear();
+    else if ('stored' in e) for (const b of e.stored.blocks) set.add(b.blockHash);
+    else for (const h of e.removed.blockHashes) set.delete(h);
+  }
+}
+
+function setup(totalBlocks: number, blockSize: number) {
+  const events: KvEventData[] = [];
+  const bm = new BlockManager({ totalBlocks, blockSize, onEvent: (e) => events.push(e) });
+  return { bm, events };
+}
+
+describe('BlockManager', () => {
+  it('shares a cached prefix and announces only the new blocks, under the last shared one', () => {
+    const { bm, events } = setup(16, 2);
+    const a = [1, 2, 3, 4, 5, 6, 7];
+    const b = [1, 2, 3, 4, 9, 9];
+    const ha = hashesOf(a, 2);
+    const hb = hashesOf(b, 2);
+    expect(bm.allocate('a', a.length, ha)).toBe(true);
+    expect(events).toEqual([
+      {
+        stored: {
+          parentHash: null,
+          blocks: [0, 1, 2].map((i) => ({ blockHash: ha.sequence[i], tokensHash: ha.local[i] })),
+        },
+      },
+    ]);
+    expect(bm.activeBlocks).toBe(4); // three full + one private partial
+    expect(bm.matchPrefix(hb.sequence)).toBe(2);
+    expect(bm.allocate('b', b.length, hb)).toBe(true);
+    expect(events[1]).toEqual({
+      stored: {
+        parentHash: ha.sequence[1],
+        blocks: [{ blockHash: hb.sequence[2], tokensHash: hb.local[2] }],
+      },
+    });
+    expect(bm.activeBlocks).toBe(5);
+  });
+
+  it('turns a partial block into a cached one when it fills, with the previous block as parent', () => {
+    const { bm, events } = setup(4, 4);
+    const tokens = [1, 2, 3, 4, 5, 6, 7, 8];
+    const h = hashesOf(tokens, 4);
+    expect(bm.allocate('s', 6, h)).toBe(true);
+    expect(events).toHaveLength(1);
+    expect(bm.activeBlocks).toBe(2);
+    expect(bm.allocate('s', 7, h)).toBe(true);
+    expect(events).toHaveLength(1); // still partial: not cached, no event
+    expect(bm.allocate('s', 8, h)).toBe(true);
+    expect(bm.activeBlocks).toBe(2); // the partial block became the full one
+    expect(events[1]).toEqual({
+      stored: { parentHash: h.sequence[0], blocks: [{ blockHash: h.sequence[1], tokensHash: h.local[1] }] },
+    });
+  });
+
+  it('evicts the least recently released unreferenced blocks, leaves before roots, never held ones', () => {
+    const { bm, events } = setup(4, 1);
+    const a = hashesOf([1, 2], 1);
+    const b = hashesOf([7], 1);
+    bm.allocate('a', 2, a);
+    bm.allocate('b', 1, b);
+    bm.free('a');
+    events.length = 0;
+    const c = hashesOf([5, 6], 1);
+    expect(bm.allocate('c', 2, c)).toBe(true);
+    // a's leaf [1,2] goes first, then its root [1]; b's block is held and stays.
+    expect(events[0]).toEqual({ removed: { blockHashes: [a.sequence[1]] } });
+    expect(bm.cachedHashes()).toEqual(new Set([b.sequence[0], a.sequence[0], ...c.sequence]));
+    expect(bm.allocate('d', 3, hashesOf([8, 8, 8], 1))).toBe(false); // only one evictable block left
+    expect(bm.cachedHashes()).toEqual(new Set([b.sequence[0], a.sequence[0], ...c.sequence]));
+  });
+
+  it('keeps the blocks of a re-used prefix: a hit takes the block out of the LRU', () => {
+    const { bm, events } = setup(3, 1);
+    const a = hashesOf([1, 2], 1);
+    bm.allocate('a', 2, a);
+    bm.free('a');
+    bm.allocate('a2', 1, a); // re-uses [1]
+    events.length = 0;
+    expect(bm.allocate('x', 2, hashesOf([9, 9], 1))).toBe(true);
+    expect(events[0]).toEqual({ removed: { blockHashes: [a.sequence[1]] } });
+    expect(bm.matchPrefix(a.sequence)).toBe(1);
+  });
+
+  it('clears the cache while sequences keep their blocks privately until freed', () => {
+    const { bm, events } = setup(4, 2);
+    const h = hashesOf([1, 2, 3, 4, 5], 2);
+    bm.allocate('s', 5, h);
+    bm.clear();
+    expect(events.at(-1)).toBe('cleared');
+    expect(bm.cachedBlocks).toBe(0);
+    expect(bm.activeBlocks).toBe(3);
+    expect(bm.freeBlocks).toBe(1);
+    expect(bm.matchPrefix(h.sequence)).toBe(0);
+    bm.free('s');
+    expect(bm.freeBlocks).toBe(4);
+    expect(bm.activeBlocks).toBe(0);
+  });
+
+  it('dumps the cache as stored events, parents first, that rebuild the same set', () => {
+    const { bm } = setup(32, 1);
+    for (const [id, t] of [
+      ['a', [1, 2, 3, 4]],
+      ['b', [1, 2, 5]],
+      ['c', [1, 2, 5, 6, 7]],
+      ['d', [9]],
+    ] as const) {
+      bm.allocate(id, t.length, hashesOf(t, 1));
+    }
+    const dump = bm.dump();
+    const seen = new Set<string>();
+    for (const e of dump) {
+      if (e === 'cleared' || !('stored' in e)) throw new Error('dump holds only stored events');
+      if (e.stored.parentHash !== null) expect(seen.has(e.stored.parentHash)).toBe(true);
+      for (const b of e.stored.blocks) seen.add(b.blockHash);
+    }
+    expect(seen).toEqual(bm.cachedHashes());
+    expect(dump.length).toBe(4); // [1,2] then branches [3,4], [5] then [6,7], and [9]
+  });
+
+  it('refuses a sequence larger than the whole cache without changing anything', () => {
+    const { bm, events } = setup(2, 2);
+    expect(bm.allocate('s', 5, hashesOf([1, 2, 3, 4, 5], 2))).toBe(false);
+    expect(events).toEqual([]);
+    expect(bm.freeBlocks).toBe(2);
+    expect(bm.heldTokens('s')).toBe(0);
+  });
+});
+
+type Op = { kind: 'allocate'; seq: number; add: number } | { kind: 'free'; seq: number } | { kind: 'clear' };
+
+describe('BlockManager properties', () => {
+  const B = 2;
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({ kind: fc.constant('allocate' as const), seq: fc.nat(5), add: fc.nat(6) }),
+    },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('free' as const), seq: fc.nat(5) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
+  );
+  // Small alphabet and short prompts: prefixes collide often, and 10 blocks run out quickly.
+  const promptsArb = fc.array(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 12 }), {
+    minLength: 6,
+    maxLength: 6,
+  });
+
+  it('events describe exactly the cached set, and no held block is ever evicted', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        promptsArb,
+        fc.array(opArb, { maxLength: 60 }),
+        (total, prompts, ops) => {
+          const live = new Map<number, { tokens: number; epochs: number[] }>();
+          let epoch = 0;
+          const implied = new Set<string>();
+          const bm = new BlockManager({
+            totalBlocks: total,
+            blockSize: B,
+            onEvent: (e) => {
+              if (e !== 'cleared' && 'removed' in e) {
+                for (const [seq, s] of live) {
+                  const h = hashesOf(prompts[seq] as number[], B);
+                  s.epochs.forEach((ep, i) => {
+                    // Held blocks acquired in this epoch are cached and referenced: never evicted.
+                    if (ep === epoch) expect(e.removed.blockHashes).not.toContain(h.sequence[i]);
+                  });
+                }
+              }
+              applyEvents(implied, [e]);
+            },
+          });
+          for (const op of ops) {
+            if (op.kind === 'clear') {
+              bm.clear();
+              epoch++;
+            } else if (op.kind === 'free') {
+              bm.free(String(op.seq));
+              live.delete(op.seq);
+            } else {
+              const tokens = prompts[op.seq] as number[];
+              const s = live.get(op.seq) ?? { tokens: 0, epochs: [] };
+              const n = Math.min(tokens.length, s.tokens + op.add);
+              const before = bm.cachedHashes();
+              if (bm.allocate(String(op.seq), n, hashesOf(tokens, B))) {
+                while (s.epochs.length < Math.floor(n / B)) s.epochs.push(epoch);
+                s.tokens = n;
+                live.set(op.seq, s);
+              } else {
+                expect(bm.cachedHashes()).toEqual(before);
+              }
+            }
+            expect(bm.cachedHashes()).toEqual(implied);
+            // Active blocks: distinct (epoch, hash) held, plus one per partial tail.
+            const held = new Set<string>();
+            let partials = 0;
+            for (const [seq, s] of live) {
+              const h = hashesOf(prompts[seq] as number[], B);
+              for (const [i, ep] of s.epochs.entries()) held.add(`${ep}:${h.sequence[i]}`);
+              if (s.tokens % B > 0) partials++;
+            }
+            expect(bm.activeBlocks).toBe(held.size + partials);
+            expect(bm.freeBlocks).toBeGreaterThanOrEqual(0);
+            expect(bm.activeBlocks + bm.cachedBlocks).toBeLessThanOrEqual(total + held.size);
+          }
+          // The dump rebuilds the same set.
+          const rebuilt = new Set<string>();
+          applyEvents(rebuilt, bm.dump());
+          expect(rebuilt).toEqual(bm.cachedHashes());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a sequence that fits the whole cache always fits once the others are freed', () => {
+    fc.assert(
+      fc.property(promptsArb, fc.array(opArb, { maxLength: 30 }), (prompts, ops) => {
+        const total = 6;
+        const bm = new BlockManager({ totalBlocks: total, blockSize: B });
+        for (const op of ops) {
+          if (op.kind === 'clear') bm.clear();
+          else if (op.kind === 'free') bm.free(String(op.seq));
+          else {
+            const tokens = prompts[op.seq] as number[];
+            bm.allocate(
+              String(op.seq),
+              Math.min(tokens.length, bm.heldTokens(String(op.seq)) + op.add),
+              hashesOf(tokens, B),
+            );
+          }
+        }
+        for (let s = 0; s < 6; s++) bm.free(String(s));
+        expect(bm.activeBlocks).toBe(0);
+        const big = Array.from({ length: total * B }, (_, i) => 3 + i);
+        expect(bm.allocate('big', big.length, hashesOf(big, B))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
