@@ -1,0 +1,59 @@
+// Incremental detokenization: turns a stream of token ids into a stream of text deltas. Decoding one
+// token alone is wrong in general (a character can span several byte-level tokens; SentencePiece drops
+// a leading space), so each step decodes a small window twice, as vLLM and TGI do:
+//
+//   ids: … [prefixOffset ……… readOffset) [new tokens]
+//          └ already emitted ┘
+//   delta = decode(prefix..end) minus decode(prefix..read), held back while it ends in U+FFFD
+//   (an incomplete UTF-8 sequence that the next token completes).
+import type { TextTokenizer } from './tokenizer.js';
+
+const REPLACEMENT = '\uFFFD';
+
+export class IncrementalDetokenizer {
+  private readonly ids: number[];
+  private prefixOffset = 0;
+  private readOffset: number;
+
+  /**
+   * @param context the last few prompt tokens, so the first output token decodes as it does in context
+   *   (a leading space, a continued character).
+   */
+  constructor(
+    private readonly tokenizer: TextTokenizer,
+    context: readonly number[] = [],
+  ) {
+    this.ids = context.slice(-4);
+    this.readOffset = this.ids.length;
+  }
+
+  /** Appends tokens; returns the text they complete (possibly empty). */
+  push(tokenIds: readonly number[]): string {
+    for (const id of tokenIds) this.ids.push(id);
+    if (this.ids.length === this.readOffset) return '';
+    const prefix =
+      this.readOffset > this.prefixOffset
+        ? this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), true)
+        : '';
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), true);
+    if (full.length <= prefix.length || full.endsWith(REPLACEMENT)) return '';
+    this.prefixOffset = this.readOffset;
+    this.readOffset = this.ids.length;
+    // Drop what is emitted: only the window matters, and a long generation should not grow the array.
+    if (this.prefixOffset > 64) {
+      this.ids.splice(0, this.prefixOffset);
+      this.readOffset -= this.prefixOffset;
+      this.prefixOffset = 0;
+    }
+    return full.slice(prefix.length);
+  }
+
+  /** Text still held back at the end of the stream (an incomplete character), replacement chars included. */
+  flush(): string {
+    if (this.ids.length === this.readOffset) return '';
+    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), true);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), true);
+    this.prefixOffset = this.readOffset = this.ids.length;
+    return full.length > prefix.length ? full.slice(prefix.length) : '';
+  }
+}

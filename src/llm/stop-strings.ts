@@ -1,0 +1,54 @@
+// Stop strings, matched on text across token boundaries and never emitted. Text that could be the
+// start of a stop string is held back until the next delta decides it.
+export interface StopResult {
+  /** Text safe to emit now. */
+  text: string;
+  /** A stop string matched: emit `text` and end the stream. */
+  stopped: boolean;
+}
+
+export class StopStringMatcher {
+  private pending = '';
+  private readonly maxHold: number;
+
+  constructor(private readonly stops: readonly string[]) {
+    let longest = 0;
+    for (const s of stops) longest = Math.max(longest, s.length);
+    this.maxHold = longest - 1;
+  }
+
+  push(delta: string): StopResult {
+    if (this.stops.length === 0) return { text: delta, stopped: false };
+    const text = this.pending + delta;
+    let cut = -1;
+    for (const stop of this.stops) {
+      const at = text.indexOf(stop);
+      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+    }
+    if (cut !== -1) {
+      this.pending = '';
+      return { text: text.slice(0, cut), stopped: true };
+    }
+    const hold = this.heldSuffix(text);
+    this.pending = hold === 0 ? '' : text.slice(text.length - hold);
+    return { text: hold === 0 ? text : text.slice(0, text.length - hold), stopped: false };
+  }
+
+  /** What is held back, for the end of a stream that did not stop on a string. */
+  flush(): string {
+    const out = this.pending;
+    this.pending = '';
+    return out;
+  }
+
+  /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
+  private heldSuffix(text: string): number {
+    for (let len = Math.min(this.maxHold, text.length); len > 0; len--) {
+      const start = text.length - len;
+      for (const stop of this.stops) {
+        if (stop.length > len && text.startsWith(stop.slice(0, len), start)) return len;
+      }
+    }
+    return 0;
+  }
+}
