@@ -1,0 +1,230 @@
+// The runtime a frontend or worker process holds: discovery, request plane and event plane, on etcd
+// and NATS or in memory, plus the bookkeeping that ties them together (serve-and-register, health,
+// graceful shutdown, instances that leave discovery ending their in-flight calls).
+import type { Registry } from 'prom-client';
+import type { EndpointId, InstanceId, ModelCard } from '../api/index.js';
+import { newInstanceId } from '../api/index.js';
+import type { Discovery, InstanceEvent, Watch, WatchScope } from './discovery.js';
+import type { EventPlane } from './event-plane.js';
+import type { Logger } from './logger.js';
+import { MemoryDiscovery } from './memory-discovery.js';
+import { MemoryEventPlane } from './memory-event-plane.js';
+import { MemoryHub } from './memory-hub.js';
+import { MemoryRequestPlane } from './memory-request-plane.js';
+import { RuntimeMetrics } from './metrics.js';
+import type { Handler, RequestPlane, ServedEndpoint, ServeOptions } from './request-plane.js';
+
+export interface RuntimeOptions {
+  log: Logger;
+  /** etcd discovery when given (ETCD_ENDPOINTS); in-memory otherwise. */
+  etcdEndpoints?: string[];
+  /** NATS request and event planes when given (NATS_SERVER); in-process otherwise. */
+  natsServer?: string;
+  /** In-memory backends shared with other runtimes of this process; a private hub by default. */
+  memory?: MemoryHub;
+  /** Where the runtime's metrics go (the system server's registry); a private one by default. */
+  registry?: Registry;
+  /** This process's instance id (every endpoint it serves); random by default. */
+  instanceId?: InstanceId;
+  /** Discovery lease TTL (DESIGN §5: 10 s). */
+  leaseTtlSeconds?: number;
+  /** Largest request or response frame, in bytes (NATS: also capped by the server's max_payload). */
+  maxPayloadBytes?: number;
+  /** Request-plane stream tuning (NATS backend). */
+  stream?: Partial<StreamTuning>;
+}
+
+export interface StreamTuning {
+  /** Data frames the server may send ahead of the caller's acknowledgements. */
+  credit: number;
+  /** A stream with nothing to send sends a heartbeat this often; callers ack this often too. */
+  heartbeatMs: number;
+  /** A caller that hears nothing from a stream for this long ends it with `disconnected`. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_STREAM_TUNING: StreamTuning = { credit: 256, heartbeatMs: 1_000, idleTimeoutMs: 5_000 };
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+export interface ServeEndpointOptions<Req> extends ServeOptions<Req> {
+  /** Registered next to the instance: the endpoint serves this model. */
+  card?: ModelCard;
+}
+
+export interface Runtime {
+  readonly instanceId: InstanceId;
+  readonly discovery: Discovery;
+  readonly requestPlane: RequestPlane;
+  readonly eventPlane: EventPlane;
+  readonly metrics: RuntimeMetrics;
+  /**
+   * Serves an endpoint as this process's instance and registers it (with its card) in discovery:
+   * the one call a worker makes per endpoint. The runtime turns ready after the first.
+   */
+  serveEndpoint<Req, Res>(
+    endpoint: EndpointId,
+    handler: Handler<Req, Res>,
+    options: ServeEndpointOptions<Req>,
+  ): Promise<ServedEndpoint>;
+  /** True once an endpoint is served and until shutdown starts: the worker's /health. */
+  readonly ready: boolean;
+  /**
+   * Graceful shutdown: unregister from discovery, refuse new requests, let in-flight ones finish for
+   * up to `graceMs` (then disconnect them), close the backends.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Closes at once: in-flight requests are disconnected, registrations removed. */
+  close(): Promise<void>;
+}
+
+export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const log = options.log;
+  const metrics = new RuntimeMetrics(options.registry);
+  const hub = options.memory ?? new MemoryHub();
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const tuning = { ...DEFAULT_STREAM_TUNING, ...options.stream };
+  const etcd = options.etcdEndpoints?.length ? options.etcdEndpoints : undefined;
+
+  let discovery: Discovery;
+  if (etcd) {
+    throw new Error('etcd discovery lands in the next commit');
+  } else {
+    discovery = new MemoryDiscovery(hub.discovery);
+  }
+
+  let requestPlane: RequestPlane;
+  let eventPlane: EventPlane;
+  const closeTransport = async () => {};
+  try {
+    if (options.natsServer) {
+      throw new Error('NATS planes land in the next commit');
+    } else {
+      requestPlane = new MemoryRequestPlane(
+        hub.requests,
+        metrics,
+        log.child({ component: 'request-plane' }),
+        {
+          maxPayloadBytes,
+        },
+      );
+      eventPlane = new MemoryEventPlane(hub.events, log.child({ component: 'event-plane' }));
+    }
+  } catch (err) {
+    await discovery.close();
+    throw err;
+  }
+
+  return new DistributedRuntime(
+    options.instanceId ?? newInstanceId(),
+    linkDiscovery(discovery, requestPlane),
+    requestPlane,
+    eventPlane,
+    metrics,
+    log,
+    closeTransport,
+  );
+}
+
+/** Instances that leave discovery (lease lost) end the in-flight calls made to them. */
+function linkDiscovery(discovery: Discovery, requestPlane: RequestPlane): Discovery {
+  const watchInstances = (scope: WatchScope, onEvent: (event: InstanceEvent) => void): Promise<Watch> =>
+    discovery.watchInstances(scope, (event) => {
+      onEvent(event);
+      if (event.kind === 'removed') requestPlane.instanceGone(event.instance.instanceId);
+    });
+  return {
+    register: (i, c) => discovery.register(i, c),
+    unregister: (e, i) => discovery.unregister(e, i),
+    unregisterAll: () => discovery.unregisterAll(),
+    list: (s) => discovery.list(s),
+    watchInstances,
+    watchModels: (f, n) => discovery.watchModels(f, n),
+    modelCard: (e, i) => discovery.modelCard(e, i),
+    close: () => discovery.close(),
+  };
+}
+
+class DistributedRuntime implements Runtime {
+  private readonly served = new Set<ServedEndpoint>();
+  private stopping = false;
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    readonly instanceId: InstanceId,
+    readonly discovery: Discovery,
+    readonly requestPlane: RequestPlane,
+    readonly eventPlane: EventPlane,
+    readonly metrics: RuntimeMetrics,
+    private readonly log: Logger,
+    private readonly closeTransport: () => Promise<void>,
+  ) {}
+
+  get ready(): boolean {
+    return this.served.size > 0 && !this.stopping;
+  }
+
+  async serveEndpoint<Req, Res>(
+    endpoint: EndpointId,
+    handler: Handler<Req, Res>,
+    options: ServeEndpointOptions<Req>,
+  ): Promise<ServedEndpoint> {
+    if (this.stopping) throw new Error('the runtime is shutting down');
+    const served = await this.requestPlane.serve(endpoint, this.instanceId, handler, options);
+    try {
+      await this.discovery.register(served.instance, options.card);
+    } catch (err) {
+      await served.close();
+      throw err;
+    }
+    this.served.add(served);
+    this.log.info({ endpoint: served.instance.transport, instanceId: this.instanceId }, 'endpoint served');
+    return served;
+  }
+
+  async shutdown(graceMs: number): Promise<void> {
+    if (this.stopping) return this.close();
+    this.stopping = true;
+    this.log.info({ graceMs, endpoints: this.served.size }, 'graceful shutdown: unregistering');
+    await this.discovery.unregisterAll().catch((err: unknown) => this.log.warn({ err }, 'unregister failed'));
+    for (const served of this.served) served.stopAccepting();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all([...this.served].map((s) => s.drained())).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) this.log.warn('grace period over: disconnecting the requests still in flight');
+    await this.close();
+  }
+
+  close(): Promise<void> {
+    this.stopping = true;
+    this.closed ??= (async () => {
+      await Promise.all([...this.served].map((s) => s.close()));
+      this.served.clear();
+      await this.requestPlane.close();
+      await this.eventPlane.close();
+      await this.discovery.close();
+      await this.closeTransport();
+    })();
+    return this.closed;
+  }
+}
+
+export type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './discovery.js';
+export { isRequestError, RequestError } from './errors.js';
+export type { ComponentScope, EventPlane, EventTopic, Subscription } from './event-plane.js';
+export { KV_EVENTS, LOAD_METRICS } from './event-plane.js';
+export type { Logger } from './logger.js';
+export { MemoryHub } from './memory-hub.js';
+export { RuntimeMetrics } from './metrics.js';
+export type {
+  CallOptions,
+  Handler,
+  RequestContext,
+  RequestPlane,
+  ServedEndpoint,
+  ServeOptions,
+} from './request-plane.js';
