@@ -19,15 +19,16 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 WASM := dist/wasm/dynamo_wasm.wasm
 WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help setup build run test lint typecheck test-unit test-integration format clean
+.PHONY: help setup build run test lint typecheck test-unit test-integration format clean dev-cluster
 
 help:
 	@echo 'make run      serve the OpenAI API on :8000 (sets up what is missing first)'
 	@echo 'make test     lint + typecheck + unit + integration tests (sets up what is missing first)'
 	@echo 'make setup    install Debian packages and npm dependencies, build everything (idempotent)'
+	@echo 'make dev-cluster  etcd + kube-apiserver in the foreground; prints `export KUBECONFIG=...`'
 	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean'
 
-setup: $(STAMPS)/system $(STAMPS)/node_modules build
+setup: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools build
 
 $(STAMPS)/system: scripts/install-system-packages.sh
 	scripts/install-system-packages.sh
@@ -36,6 +37,12 @@ $(STAMPS)/system: scripts/install-system-packages.sh
 # npm ci runs on the machine's npm; the lock pins the `node` package whose binary everything else runs on.
 $(STAMPS)/node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	@mkdir -p $(@D) && touch $@
+
+# kube-apiserver, kubectl and helm built from Go modules at the versions pinned in test/kube/**/go.mod,
+# kept per version outside the clone (~/.cache/dynamo-ts/bin): a fresh clone only links them.
+$(STAMPS)/kube-tools: scripts/build-kube-tools.sh test/kube/go.mod test/kube/go.sum test/kube/helm/go.mod test/kube/helm/go.sum
+	scripts/build-kube-tools.sh
 	@mkdir -p $(@D) && touch $@
 
 build: $(STAMPS)/node_modules dist/.built $(WASM)
@@ -51,6 +58,12 @@ $(WASM): $(WASM_SOURCES)
 
 run: setup
 	node bin/dynamo.js --help
+
+# Node runs the harness's TypeScript from source (transform-types: it has parameter properties);
+# ts-resolve maps its `.js` imports to the `.ts` files.
+dev-cluster: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools
+	node --experimental-transform-types --disable-warning=ExperimentalWarning \
+	  --import ./test/harness/ts-resolve.ts test/harness/dev-cluster.ts
 
 lint: $(STAMPS)/node_modules
 	biome check .

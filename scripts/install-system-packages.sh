@@ -5,13 +5,14 @@
 #   rustc, cargo, libstd-rust-dev-wasm32   Debian's Rust 1.63 with the wasm32 standard library
 #   librust-wasm-bindgen-dev               wasm-bindgen and its dependencies as an offline crate registry
 #   binaryen                               wasm-opt
+#   openssl                                certificates for the test kube-apiserver and webhooks
 #   golang-go is not listed: Go comes with the machine (/usr/local/go) and builds kube-apiserver, helm.
 set -euo pipefail
 
 PACKAGES=(
   etcd-server nats-server prometheus
   rustc cargo libstd-rust-dev-wasm32 librust-wasm-bindgen-dev binaryen
-  ca-certificates
+  ca-certificates openssl
 )
 
 missing=()
