@@ -1,0 +1,53 @@
+// The stream of one request from an engine loop to its consumer. The loop pushes tokens without
+// waiting; the consumer takes everything pending as one frame, so a slow consumer gets fewer, larger
+// frames instead of a queue of one-token objects.
+import type { FinishReason, GenerateResponse } from '../api/index.js';
+
+export class FrameChannel {
+  #tokens: number[] = [];
+  #cachedTokens: number | undefined;
+  #finish: FinishReason | undefined;
+  #finished = false;
+  #wake: (() => void) | undefined;
+
+  /** True once the finish reason is pushed (the consumer may still be reading). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  push(tokenId: number, cachedTokens?: number): void {
+    if (this.#finished) return;
+    this.#tokens.push(tokenId);
+    if (cachedTokens !== undefined) this.#cachedTokens = cachedTokens;
+    this.#notify();
+  }
+
+  /** Ends the stream; the first reason wins. */
+  finish(reason: FinishReason): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#finish = reason;
+    this.#notify();
+  }
+
+  /** Waits for tokens or the end; the frame with finishReason is the last. */
+  async next(): Promise<GenerateResponse> {
+    while (this.#tokens.length === 0 && this.#finish === undefined && this.#cachedTokens === undefined) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+    const frame: GenerateResponse = { tokenIds: this.#tokens };
+    this.#tokens = [];
+    if (this.#cachedTokens !== undefined) frame.cachedTokens = this.#cachedTokens;
+    this.#cachedTokens = undefined;
+    if (this.#finish !== undefined) frame.finishReason = this.#finish;
+    return frame;
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
