@@ -5,3 +5,4 @@ export * from './kv-events.js';
 export * from './load-metrics.js';
 export * from './model-card.js';
 export * from './names.js';
+export * from './request-plane.js';

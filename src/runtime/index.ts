@@ -12,7 +12,14 @@ import { MemoryEventPlane } from './memory-event-plane.js';
 import { MemoryHub } from './memory-hub.js';
 import { MemoryRequestPlane } from './memory-request-plane.js';
 import { RuntimeMetrics } from './metrics.js';
-import type { Handler, RequestPlane, ServedEndpoint, ServeOptions } from './request-plane.js';
+import {
+  DEFAULT_STREAM_TUNING,
+  type Handler,
+  type RequestPlane,
+  type ServedEndpoint,
+  type ServeOptions,
+  type StreamTuning,
+} from './request-plane.js';
 
 export interface RuntimeOptions {
   log: Logger;
@@ -34,16 +41,6 @@ export interface RuntimeOptions {
   stream?: Partial<StreamTuning>;
 }
 
-export interface StreamTuning {
-  /** Data frames the server may send ahead of the caller's acknowledgements. */
-  credit: number;
-  /** A stream with nothing to send sends a heartbeat this often; callers ack this often too. */
-  heartbeatMs: number;
-  /** A caller that hears nothing from a stream for this long ends it with `disconnected`. */
-  idleTimeoutMs: number;
-}
-
-export const DEFAULT_STREAM_TUNING: StreamTuning = { credit: 256, heartbeatMs: 1_000, idleTimeoutMs: 5_000 };
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export interface ServeEndpointOptions<Req> extends ServeOptions<Req> {
@@ -87,17 +84,34 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let discovery: Discovery;
   if (etcd) {
-    throw new Error('etcd discovery lands in the next commit');
+    const { EtcdDiscovery } = await import('./etcd-discovery.js');
+    discovery = await EtcdDiscovery.connect({
+      endpoints: etcd,
+      leaseTtlSeconds: options.leaseTtlSeconds ?? 10,
+      log: log.child({ component: 'discovery' }),
+      metrics,
+    });
   } else {
     discovery = new MemoryDiscovery(hub.discovery);
   }
 
   let requestPlane: RequestPlane;
   let eventPlane: EventPlane;
-  const closeTransport = async () => {};
+  let closeTransport = async () => {};
   try {
     if (options.natsServer) {
-      throw new Error('NATS planes land in the next commit');
+      const { connectNats } = await import('./nats-connection.js');
+      const { NatsRequestPlane } = await import('./nats-request-plane.js');
+      const { NatsEventPlane } = await import('./nats-event-plane.js');
+      const nc = await connectNats(options.natsServer, log.child({ component: 'nats' }));
+      requestPlane = new NatsRequestPlane(nc, metrics, log.child({ component: 'request-plane' }), {
+        ...tuning,
+        maxPayloadBytes,
+      });
+      eventPlane = new NatsEventPlane(nc, metrics, log.child({ component: 'event-plane' }));
+      closeTransport = async () => {
+        await nc.drain().catch(() => nc.close());
+      };
     } else {
       requestPlane = new MemoryRequestPlane(
         hub.requests,
@@ -227,4 +241,6 @@ export type {
   RequestPlane,
   ServedEndpoint,
   ServeOptions,
+  StreamTuning,
 } from './request-plane.js';
+export { DEFAULT_STREAM_TUNING } from './request-plane.js';

@@ -61,3 +61,14 @@ export interface RequestPlane {
   instanceGone(instanceId: InstanceId): void;
   close(): Promise<void>;
 }
+
+export interface StreamTuning {
+  /** Data frames the server may send ahead of the caller's acknowledgements. */
+  credit: number;
+  /** A stream with nothing to send sends a heartbeat this often; callers ack this often too. */
+  heartbeatMs: number;
+  /** A caller that hears nothing from a stream for this long ends it with `disconnected`. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_STREAM_TUNING: StreamTuning = { credit: 256, heartbeatMs: 1_000, idleTimeoutMs: 5_000 };
