@@ -17,5 +17,10 @@ const entry = (name: string, summary: string, load: () => Promise<{ command: unk
 
 export const COMMANDS: readonly CommandEntry[] = [
   entry('hash', 'print the KV block hashes of token ids read on stdin', () => import('./hash.js')),
+  entry('model', 'model utilities: `dynamo model tiny` writes a random-weight test model', () => import('./model.js')),
   entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
+  entry('operator', 'run the Kubernetes operator: reconcilers, admission webhooks, leader election', () =>
+    import('./operator.js'),
+  ),
+  entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
 ];
