@@ -3,7 +3,7 @@
 // it can share the harness's etcd. TLS all the way: a throwaway CA signs the serving certificate and an
 // admin client certificate in group system:masters; a kubeconfig holding both is written next to them.
 // The binary comes from `make setup` (scripts/build-kube-tools.sh builds it from Go modules).
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -25,7 +25,7 @@ export interface KubeApiServerOptions {
   /** Holds certificates, the kubeconfig and the log. */
   dir: string;
   etcdEndpoint: string;
-  /** Key prefix in etcd; a different one per server lets several share one etcd. */
+  /** Key prefix in etcd; by default one of its own per instance, so several can share one etcd. */
   etcdPrefix?: string;
   binary?: string;
   /** 0 picks a free one. */
@@ -42,9 +42,11 @@ export class KubeApiServer {
   private process: ServerProcess | undefined;
   private credentials: Credentials | undefined;
   port: number;
+  readonly etcdPrefix: string;
 
   constructor(private readonly options: KubeApiServerOptions) {
     this.port = options.port ?? 0;
+    this.etcdPrefix = options.etcdPrefix ?? `/kube-apiserver-${randomUUID().slice(0, 8)}`;
   }
 
   get url(): string {
@@ -75,7 +77,7 @@ export class KubeApiServer {
         '--advertise-address=127.0.0.1',
         `--secure-port=${this.port}`,
         `--etcd-servers=${this.options.etcdEndpoint}`,
-        `--etcd-prefix=${this.options.etcdPrefix ?? '/kube-apiserver'}`,
+        `--etcd-prefix=${this.etcdPrefix}`,
         `--cert-dir=${join(dir, 'generated')}`,
         `--tls-cert-file=${join(dir, 'pki/serving.crt')}`,
         `--tls-private-key-file=${join(dir, 'pki/serving.key')}`,
