@@ -80,7 +80,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const hub = options.memory ?? new MemoryHub();
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const tuning = { ...DEFAULT_STREAM_TUNING, ...options.stream };
-  const etcd = options.etcdEndpoints?.length ? options.etcdEndpoints : undefined;
+  const etcdEndpoints = options.etcdEndpoints?.filter((e) => e.trim() !== '') ?? [];
+  const etcd = etcdEndpoints.length > 0 ? etcdEndpoints : undefined;
 
   let discovery: Discovery;
   if (etcd) {
