@@ -1,0 +1,84 @@
+// The frontend service (DESIGN §2–3): an OpenAI-compatible HTTP API over the models that discovery
+// knows. `startFrontend` is the one entry point, used by `dynamo frontend` and, in-process, by
+// `dynamo run` and the tests.
+import type { FastifyInstance } from 'fastify';
+import { ModelResourceCache } from '../llm/model-resources.js';
+import type { Logger, Runtime } from '../runtime/index.js';
+import { buildApp } from './app.js';
+import { EngineClient } from './engine-client.js';
+import { FrontendMetrics } from './metrics.js';
+import { ModelRegistry } from './model-registry.js';
+import { createServices } from './plugins/services.plugin.js';
+import { Responder } from './respond.js';
+import { RoundRobinSelector } from './worker-selector.js';
+
+export interface FrontendConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Serve the models of this namespace; every namespace when absent. */
+  namespace?: string | undefined;
+  /** How many times a request whose worker dies mid-stream moves to another worker. */
+  migrationLimit: number;
+  /** Status when every worker is busy (Dynamo: 529). */
+  busyStatusCode: number;
+  /** Largest request body (413 past it). */
+  bodyLimitBytes: number;
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+export interface Frontend {
+  readonly app: FastifyInstance;
+  /** `http://host:port` it listens on. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startFrontend(
+  config: FrontendConfig,
+  runtime: Runtime,
+  log: Logger,
+): Promise<Frontend> {
+  const metrics = new FrontendMetrics(runtime.metrics.registry);
+  const registry = new ModelRegistry(
+    runtime.discovery,
+    runtime.requestPlane,
+    new ModelResourceCache(),
+    log.child({ component: 'models' }),
+  );
+  await registry.start(config.namespace);
+  const engine = new EngineClient(
+    runtime.requestPlane,
+    new RoundRobinSelector(),
+    metrics,
+    { migrationLimit: config.migrationLimit, busyStatusCode: config.busyStatusCode },
+    log.child({ component: 'engine-client' }),
+  );
+  const services = createServices(registry, new Responder(engine, metrics), metrics);
+  const app = await buildApp({
+    services,
+    log: log.child({ component: 'http' }),
+    bodyLimitBytes: config.bodyLimitBytes,
+  });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    registry.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  log.info({ port, namespace: config.namespace ?? '*' }, 'frontend listening');
+  return {
+    app,
+    url: `http://${host}:${port}`,
+    port,
+    async close() {
+      await app.close();
+      registry.close();
+    },
+  };
+}

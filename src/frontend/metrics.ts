@@ -1,0 +1,120 @@
+// The frontend's Prometheus metrics, under Dynamo's names (`dynamo_frontend_*`) so its dashboards
+// apply. Label children are bound once per (model, endpoint, request type) and reused per request.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type ApiEndpoint = 'chat_completions' | 'completions';
+export type RequestType = 'stream' | 'unary';
+export type RequestStatus = 'success' | 'error' | 'cancelled';
+
+const PREFIX = 'dynamo_frontend_';
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
+
+/** One request's observations; `finish` is called once. */
+export interface RequestObserver {
+  firstToken(): void;
+  tokens(count: number): void;
+  finish(
+    status: RequestStatus,
+    usage?: { promptTokens: number; completionTokens: number; cachedTokens: number },
+  ): void;
+}
+
+export class FrontendMetrics {
+  private readonly requests: Counter<'model' | 'endpoint' | 'request_type' | 'status'>;
+  private readonly inflight: Gauge<'model'>;
+  readonly queued: Gauge<'model'>;
+  private readonly duration: Histogram<'model'>;
+  private readonly ttft: Histogram<'model'>;
+  private readonly itl: Histogram<'model'>;
+  private readonly isl: Histogram<'model'>;
+  private readonly osl: Histogram<'model'>;
+  private readonly cached: Histogram<'model'>;
+  readonly migrations: Counter<'model' | 'migration_type'>;
+  readonly disconnects: Counter<'model'>;
+
+  constructor(readonly registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: `${PREFIX}requests_total`,
+      help: 'HTTP requests by model, endpoint, request type and outcome',
+      labelNames: ['model', 'endpoint', 'request_type', 'status'],
+      registers,
+    });
+    this.inflight = new Gauge({
+      name: `${PREFIX}inflight_requests`,
+      help: 'Requests being served',
+      labelNames: ['model'],
+      registers,
+    });
+    this.queued = new Gauge({
+      name: `${PREFIX}queued_requests`,
+      help: 'Requests waiting for a worker that is not busy',
+      labelNames: ['model'],
+      registers,
+    });
+    const hist = (name: string, help: string, buckets: number[]) =>
+      new Histogram({ name: `${PREFIX}${name}`, help, labelNames: ['model'], buckets, registers });
+    this.duration = hist('request_duration_seconds', 'Time from request to last byte', LATENCY_BUCKETS);
+    this.ttft = hist('time_to_first_token_seconds', 'Time from request to first token', LATENCY_BUCKETS);
+    this.itl = hist('inter_token_latency_seconds', 'Mean time between tokens, per request', LATENCY_BUCKETS);
+    this.isl = hist('input_sequence_tokens', 'Prompt tokens per request', TOKEN_BUCKETS);
+    this.osl = hist('output_sequence_tokens', 'Generated tokens per request', TOKEN_BUCKETS);
+    this.cached = hist(
+      'cached_tokens',
+      'Prompt tokens served from a prefix cache, per request',
+      TOKEN_BUCKETS,
+    );
+    this.migrations = new Counter({
+      name: `${PREFIX}model_migration_total`,
+      help: 'Requests moved to another worker after theirs failed',
+      labelNames: ['model', 'migration_type'],
+      registers,
+    });
+    this.disconnects = new Counter({
+      name: `${PREFIX}disconnected_clients`,
+      help: 'Clients that went away before their response ended',
+      labelNames: ['model'],
+      registers,
+    });
+  }
+
+  /** A request counted only by its outcome (refused before it reached a model). */
+  refused(model: string, endpoint: ApiEndpoint, type: RequestType): void {
+    this.requests.labels(model, endpoint, type, 'error').inc();
+  }
+
+  start(model: string, endpoint: ApiEndpoint, type: RequestType): RequestObserver {
+    const startNs = process.hrtime.bigint();
+    let firstNs = 0n;
+    let count = 0;
+    let done = false;
+    const inflight = this.inflight.labels(model);
+    inflight.inc();
+    return {
+      firstToken: () => {
+        if (firstNs !== 0n) return;
+        firstNs = process.hrtime.bigint();
+        this.ttft.labels(model).observe(Number(firstNs - startNs) / 1e9);
+      },
+      tokens: (n) => {
+        count += n;
+      },
+      finish: (status, usage) => {
+        if (done) return;
+        done = true;
+        const endNs = process.hrtime.bigint();
+        inflight.dec();
+        this.requests.labels(model, endpoint, type, status).inc();
+        this.duration.labels(model).observe(Number(endNs - startNs) / 1e9);
+        if (firstNs !== 0n && count > 1)
+          this.itl.labels(model).observe(Number(endNs - firstNs) / 1e9 / (count - 1));
+        if (usage) {
+          this.isl.labels(model).observe(usage.promptTokens);
+          this.osl.labels(model).observe(usage.completionTokens);
+          this.cached.labels(model).observe(usage.cachedTokens);
+        }
+      },
+    };
+  }
+}

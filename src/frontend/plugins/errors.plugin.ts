@@ -1,0 +1,57 @@
+// Request parsing and error rendering for the whole app: JSON bodies must be valid UTF-8 and valid
+// JSON; route bodies are validated by their zod schemas; every error — ours, a validation failure,
+// fastify's own (body too large, bad content type), an unknown route — renders in OpenAI's shape.
+import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import fp from 'fastify-plugin';
+import { z } from 'zod';
+import { HttpError, toHttpError, validationError } from '../errors.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Route schemas are zod schemas: validation is the schema's own parse, errors name the field. */
+export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => {
+  if (!(schema instanceof z.ZodType)) throw new Error('route schemas must be zod schemas');
+  return (data: unknown) => {
+    const result = schema.safeParse(data);
+    return result.success ? { value: result.data } : { error: validationError(result.error) };
+  };
+};
+
+export const errorsPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setValidatorCompiler(zodValidatorCompiler);
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+      let text: string;
+      try {
+        text = utf8.decode(body as Buffer);
+      } catch {
+        done(new HttpError('INVALID_JSON', 'request body is not valid UTF-8'), undefined);
+        return;
+      }
+      if (text.trim() === '') {
+        done(new HttpError('INVALID_JSON', 'request body is empty'), undefined);
+        return;
+      }
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        // SyntaxError, or RangeError for nesting deeper than the parser's stack.
+        const detail = err instanceof Error ? err.message : String(err);
+        done(new HttpError('INVALID_JSON', `request body is not valid JSON: ${detail}`), undefined);
+      }
+    });
+    app.setErrorHandler((err, request, reply) => {
+      const httpError = toHttpError(err);
+      if (httpError.status >= 500) request.log.error({ err }, 'request failed');
+      else request.log.debug({ err: httpError.message }, 'request refused');
+      return reply.code(httpError.status).type('application/json').send(httpError.toBody());
+    });
+    app.setNotFoundHandler((request, reply) => {
+      const path = (request.url.split('?')[0] ?? '').slice(0, 200);
+      const e = new HttpError('NOT_FOUND', `no route ${request.method} ${path}`);
+      return reply.code(e.status).send(e.toBody());
+    });
+  },
+  { name: 'errors', fastify: '5.x' },
+);

@@ -1,0 +1,64 @@
+// The frontend's infrastructure, decorated once on the root instance (fastify-plugin: not
+// encapsulated) so every route plugin reaches it as `app.services`.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ModelType } from '../../api/index.js';
+import type { ModelResources } from '../../llm/model-resources.js';
+import { HttpError } from '../errors.js';
+import type { FrontendMetrics } from '../metrics.js';
+import type { ModelRegistry, ServedModel } from '../model-registry.js';
+import type { Responder } from '../respond.js';
+
+export interface FrontendServices {
+  registry: ModelRegistry;
+  responder: Responder;
+  metrics: FrontendMetrics;
+  /** The model a request names, ready to serve: 404, 400 (wrong type) or 503 otherwise. */
+  resolve(name: string, type: ModelType): Promise<{ model: ServedModel; resources: ModelResources }>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: FrontendServices;
+  }
+}
+
+export function createServices(
+  registry: ModelRegistry,
+  responder: Responder,
+  metrics: FrontendMetrics,
+): FrontendServices {
+  return {
+    registry,
+    responder,
+    metrics,
+    async resolve(name, type) {
+      const model = registry.get(name);
+      if (model === undefined)
+        throw new HttpError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`, 'model');
+      if (!model.card.modelTypes.includes(type)) {
+        const what = type === 'chat' ? 'chat completions' : 'completions';
+        throw new HttpError('MODEL_TYPE_NOT_SUPPORTED', `model ${name} does not serve ${what}`, 'model');
+      }
+      if (model.instances.size === 0) {
+        throw new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${name}`, 'model');
+      }
+      try {
+        return { model, resources: await registry.resourcesOf(model) };
+      } catch (err) {
+        throw new HttpError(
+          'NO_WORKER_FOR_MODEL',
+          `the tokenizer of model ${name} could not be fetched from its workers: ${err instanceof Error ? err.message : String(err)}`,
+          'model',
+        );
+      }
+    },
+  };
+}
+
+export const servicesPlugin = fp(
+  async (app: FastifyInstance, opts: { services: FrontendServices }) => {
+    app.decorate('services', opts.services);
+  },
+  { name: 'services', fastify: '5.x' },
+);
