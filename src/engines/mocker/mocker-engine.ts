@@ -89,6 +89,7 @@ export class MockerEngine implements Engine {
   readonly #eos: ReadonlySet<number>;
   #wake: (() => void) | undefined;
   #closed = false;
+  #nextKey = 0;
   readonly #loop: Promise<void>;
 
   constructor(options: MockerOptions, deps: MockerDeps = {}) {
@@ -140,8 +141,10 @@ export class MockerEngine implements Engine {
     if (!stop.ignoreEos) for (const id of this.#eos) stopIds.add(id);
     const seed = sampling.seed !== undefined ? sampling.seed >>> 0 : promptSeed(prompt);
     const vocab = this.#options.tokenizer.vocabSize;
-    const added = this.#scheduler.add({
-      id: request.requestId,
+    // Request ids come from clients and may repeat (a migrated request retried here): key by our own.
+    const id = `${request.requestId}#${this.#nextKey++}`;
+    this.#scheduler.add({
+      id,
       seq: new HashedSequence(prompt, this.#options.blockSize),
       promptLength: prompt.length,
       maxOutputs: Math.min(stop.maxTokens ?? room, room),
@@ -155,13 +158,8 @@ export class MockerEngine implements Engine {
         },
       },
     });
-    if (!added) {
-      this.#log?.warn({ requestId: request.requestId }, 'a request with this id is already running');
-      yield { tokenIds: [], finishReason: 'error' };
-      return;
-    }
     this.#wake?.();
-    const onAbort = () => this.#scheduler.cancel(request.requestId);
+    const onAbort = () => this.#scheduler.cancel(id);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
@@ -172,7 +170,7 @@ export class MockerEngine implements Engine {
     } finally {
       signal.removeEventListener('abort', onAbort);
       // The consumer left early (broke out of its loop): stop the sequence and free its blocks.
-      if (!channel.finished) this.#scheduler.cancel(request.requestId);
+      if (!channel.finished) this.#scheduler.cancel(id);
     }
   }
 

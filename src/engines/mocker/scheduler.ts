@@ -93,13 +93,11 @@ export class Scheduler {
     return n;
   }
 
-  /** Queues a request; false when one with the same id is already here. */
-  add(req: SchedulerRequest): boolean {
-    if (this.#entries.has(req.id)) return false;
+  /** Queues a request; its id must be new. */
+  add(req: SchedulerRequest): void {
     const entry: Entry = { req, computed: 0, outputs: 0, cachedTokens: undefined, state: 'waiting' };
     this.#entries.set(req.id, entry);
     this.#waiting.push(entry);
-    return true;
   }
 
   /** Ends a request now (cancelled or engine closing): its blocks are freed at once. */

