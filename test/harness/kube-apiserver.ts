@@ -31,6 +31,8 @@ export interface KubeApiServerOptions {
   /** 0 picks a free one. */
   port?: number;
   readyTimeoutMs?: number;
+  /** More kube-apiserver flags (feature gates, admission plugins, ...); they come last and win. */
+  extraArgs?: string[];
 }
 
 interface Credentials {
@@ -91,6 +93,7 @@ export class KubeApiServer {
         // Nothing else runs that would keep the `kubernetes` Service's endpoints; save the writes.
         '--endpoint-reconciler-type=none',
         '--profiling=false',
+        ...(this.options.extraArgs ?? []),
       ],
       logFile: this.logFile,
       ready: () => this.ready(),
