@@ -95,13 +95,15 @@ export class ModelRegistry {
     );
     for (const instance of ordered) {
       try {
-        for await (const frame of this.requestPlane.call(
-          instance,
-          { file },
-          { responseSchema: modelFileSchema },
-        )) {
-          return frame;
+        // A file comes in slices (frames far below the payload limit); the checksum covers the whole.
+        let content = '';
+        let checksum: string | undefined;
+        const frames = this.requestPlane.call(instance, { file }, { responseSchema: modelFileSchema });
+        for await (const frame of frames) {
+          content += frame.content;
+          checksum = frame.checksum;
         }
+        if (checksum !== undefined) return { file, checksum, content };
         lastError = new Error(`${file}: the worker answered nothing`);
       } catch (err) {
         lastError = err;

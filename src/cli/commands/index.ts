@@ -22,5 +22,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('operator', 'run the Kubernetes operator: reconcilers, admission webhooks, leader election', () =>
     import('./operator.js'),
   ),
+  entry('frontend', 'serve the OpenAI-compatible HTTP API for the models that workers register', () =>
+    import('./frontend.js'),
+  ),
   entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
 ];

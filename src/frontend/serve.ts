@@ -1,0 +1,31 @@
+// `dynamo frontend` as a process: a runtime on etcd + NATS (or in memory), the frontend on it, until
+// the signal fires; then the HTTP server stops accepting, in-flight responses finish, the runtime closes.
+import { createRuntime, type Logger } from '../runtime/index.js';
+import { type FrontendConfig, startFrontend } from './index.js';
+
+export interface ServeFrontendOptions {
+  frontend: FrontendConfig;
+  etcdEndpoints?: string[] | undefined;
+  natsServer?: string | undefined;
+}
+
+export async function serveFrontend(
+  options: ServeFrontendOptions,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const runtime = await createRuntime({
+    log,
+    ...(options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}),
+    ...(options.natsServer ? { natsServer: options.natsServer } : {}),
+  });
+  try {
+    const frontend = await startFrontend(options.frontend, runtime, log);
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    log.info('stopping: finishing in-flight requests');
+    await frontend.close();
+  } finally {
+    await runtime.close();
+  }
+}
