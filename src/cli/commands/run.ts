@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../../frontend/index.js';
+import { defaultTokenizerDir } from '../../worker/index.js';
+import { startAllInOne } from '../all-in-one.js';
+import { defineCommand } from '../command.js';
+import { HTTP_OPTIONS, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+
+export const command = defineCommand({
+  name: 'run',
+  summary: 'serve a model on this machine: a frontend and N workers in one process, no external service',
+  details: [
+    'Examples:',
+    '  dynamo run                                  # 2 onnx workers on the tiny test model, :8000',
+    '  dynamo run --model-dir ./my-model --workers 1',
+    '  dynamo run --engine mocker --workers 4 --speedup-ratio 10',
+    '  dynamo run --etcd http://127.0.0.1:2379 --nats nats://127.0.0.1:4222   # others may join',
+  ].join('\n'),
+  options: {
+    ...HTTP_OPTIONS,
+    namespace: NAMESPACE_OPTION,
+    ...RUNTIME_OPTIONS,
+    workers: {
+      flag: 'workers',
+      env: 'DYN_WORKERS',
+      schema: z.coerce.number().int().min(1).max(64).default(2),
+      description: 'workers to start',
+      placeholder: '<n>',
+    },
+    engine: {
+      flag: 'engine',
+      env: 'DYN_ENGINE',
+      schema: z.enum(['onnx', 'mocker']).default('onnx'),
+      description: 'onnx (onnxruntime on CPU) or mocker (simulated GPU engine)',
+      placeholder: '<engine>',
+    },
+    modelDir: {
+      flag: 'model-dir',
+      env: 'DYN_MODEL_DIR',
+      schema: z.string().min(1).optional(),
+      description: 'onnx: a model directory (default: the tiny test model, generated on first run)',
+      placeholder: '<dir>',
+    },
+    modelName: {
+      flag: 'model-name',
+      env: 'DYN_MODEL_NAME',
+      schema: z.string().min(1).max(256).optional(),
+      description: "served model name (mocker: 'mocker'; onnx: the model directory's name)",
+      placeholder: '<name>',
+    },
+    speedupRatio: {
+      flag: 'speedup-ratio',
+      env: 'DYN_SPEEDUP_RATIO',
+      schema: z.coerce.number().positive().default(1),
+      description: 'mocker: divides every simulated duration',
+      placeholder: '<x>',
+    },
+    migrationLimit: {
+      flag: 'migration-limit',
+      env: 'DYN_MIGRATION_LIMIT',
+      schema: z.coerce.number().int().min(0).max(100).default(3),
+      description: 'times a request whose worker dies mid-stream moves to another worker',
+      placeholder: '<n>',
+    },
+  },
+  async run(o, { log, signal }) {
+    const engine =
+      o.engine === 'onnx'
+        ? { kind: 'onnx' as const, modelDir: o.modelDir ?? '' }
+        : { kind: 'mocker' as const, tokenizerDir: defaultTokenizerDir(), speedupRatio: o.speedupRatio };
+    const deployment = await startAllInOne(
+      {
+        workers: o.workers,
+        worker: { namespace: o.namespace, ...(o.modelName ? { modelName: o.modelName } : {}), engine },
+        frontend: {
+          host: o.httpHost,
+          port: o.httpPort,
+          namespace: o.namespace,
+          migrationLimit: o.migrationLimit,
+          busyStatusCode: 529,
+          bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+        },
+        etcdEndpoints: o.etcd,
+        natsServer: o.nats,
+        gracefulShutdownMs: 10_000,
+      },
+      log,
+    );
+    const url = deployment.frontend.url;
+    const body = JSON.stringify({
+      model: deployment.modelName,
+      messages: [{ role: 'user', content: 'Hello!' }],
+      max_tokens: 32,
+    });
+    process.stderr.write(
+      [
+        '',
+        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${o.workers} ${o.engine} worker(s). Try:`,
+        '',
+        `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`,
+        '',
+        `  node -e "import('openai').then(async ({ default: OpenAI }) => { const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }); const r = await c.chat.completions.create(${body.replaceAll('"', "'")}); console.log(r.choices[0].message.content) })"`,
+        '',
+        'Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    log.info('stopping');
+    await deployment.stop();
+    return 0;
+  },
+});
