@@ -112,8 +112,8 @@ export class EtcdDiscovery implements Discovery {
       (kv) => this.parseCard(kv),
       (a, b) => sameJson(a.card, b.card),
       (key, value, kind) => {
-        const event = kind === 'put' ? tracker.put(key, value.endpoint, value.card) : tracker.delete(key);
-        if (event) onEvent(event);
+        const events = kind === 'put' ? tracker.put(key, value.endpoint, value.card) : tracker.delete(key);
+        for (const event of events) onEvent(event);
       },
     );
   }

@@ -80,9 +80,9 @@ export class MemoryDiscovery implements Discovery {
     const tracker = new ModelTracker();
     const apply = (kind: 'put' | 'delete', key: string, entry: Entry) => {
       if (namespace !== undefined && entry.instance.namespace !== namespace) return;
-      const event =
+      const events =
         kind === 'put' && entry.card ? tracker.put(key, entry.instance, entry.card) : tracker.delete(key);
-      if (event) onEvent(event);
+      for (const event of events) onEvent(event);
     };
     for (const [key, entry] of this.store.entries) apply('put', key, entry);
     const stop = this.store.listen((event) => apply(event.kind, event.key, event.entry));

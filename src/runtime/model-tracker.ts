@@ -13,40 +13,34 @@ export class ModelTracker {
   private readonly models = new Map<string, ModelEntry>();
   private readonly nameOfKey = new Map<string, string>();
 
-  /** A card was put under `key`; returns the event to deliver, if any. */
-  put(key: string, endpoint: EndpointId, card: ModelCard): ModelEvent | undefined {
+  /** A card was put under `key`; returns the events to deliver, in order. */
+  put(key: string, endpoint: EndpointId, card: ModelCard): ModelEvent[] {
     const previous = this.nameOfKey.get(key);
     if (previous !== undefined && previous !== card.name) {
       // Re-registered under another model name: leave the old model first.
-      const left = this.delete(key);
-      const added = this.put(key, endpoint, card);
-      return added ?? left;
+      return [...this.delete(key), ...this.put(key, endpoint, card)];
     }
     this.nameOfKey.set(key, card.name);
     const entry = this.models.get(card.name);
     if (entry) {
       entry.keys.add(key);
-      return undefined;
+      return [];
     }
     const ep = { namespace: endpoint.namespace, component: endpoint.component, endpoint: endpoint.endpoint };
     this.models.set(card.name, { card, endpoint: ep, keys: new Set([key]) });
-    return { kind: 'added', card, endpoint: ep };
+    return [{ kind: 'added', card, endpoint: ep }];
   }
 
   /** The card under `key` was deleted (or its lease ended). */
-  delete(key: string): ModelEvent | undefined {
+  delete(key: string): ModelEvent[] {
     const name = this.nameOfKey.get(key);
-    if (name === undefined) return undefined;
+    if (name === undefined) return [];
     this.nameOfKey.delete(key);
     const entry = this.models.get(name);
-    if (!entry) return undefined;
+    if (!entry) return [];
     entry.keys.delete(key);
-    if (entry.keys.size > 0) return undefined;
+    if (entry.keys.size > 0) return [];
     this.models.delete(name);
-    return { kind: 'removed', name, endpoint: entry.endpoint };
-  }
-
-  keys(): string[] {
-    return [...this.nameOfKey.keys()];
+    return [{ kind: 'removed', name, endpoint: entry.endpoint }];
   }
 }
