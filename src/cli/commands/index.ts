@@ -17,13 +17,31 @@ const entry = (name: string, summary: string, load: () => Promise<{ command: unk
 
 export const COMMANDS: readonly CommandEntry[] = [
   entry('hash', 'print the KV block hashes of token ids read on stdin', () => import('./hash.js')),
-  entry('model', 'model utilities: `dynamo model tiny` writes a random-weight test model', () => import('./model.js')),
-  entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
-  entry('operator', 'run the Kubernetes operator: reconcilers, admission webhooks, leader election', () =>
-    import('./operator.js'),
+  entry(
+    'model',
+    'model utilities: `dynamo model tiny` writes a random-weight test model',
+    () => import('./model.js'),
   ),
-  entry('frontend', 'serve the OpenAI-compatible HTTP API for the models that workers register', () =>
-    import('./frontend.js'),
+  entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
+  entry(
+    'operator',
+    'run the Kubernetes operator: reconcilers, admission webhooks, leader election',
+    () => import('./operator.js'),
+  ),
+  entry(
+    'worker',
+    'serve an engine (onnx or mocker) on the runtime: generate, kv_dump, model_files',
+    () => import('./worker.js'),
+  ),
+  entry(
+    'frontend',
+    'serve the OpenAI-compatible HTTP API for the models that workers register',
+    () => import('./frontend.js'),
+  ),
+  entry(
+    'run',
+    'serve a model on this machine: a frontend and N workers in one process',
+    () => import('./run.js'),
   ),
   entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
 ];

@@ -1,0 +1,59 @@
+// A worker process (`dynamo worker`): runtime on etcd + NATS (in memory without them, which only makes
+// sense inside `dynamo run`), the system server (/live, /health, /metrics), the worker, and a graceful
+// stop when `signal` fires: unregister, drain in-flight requests up to the grace period, close.
+import { Registry } from 'prom-client';
+import { createRuntime, type Logger } from '../runtime/index.js';
+import { startSystemServer } from '../runtime/system-server.js';
+import type { WorkerConfig } from './config.js';
+import { startWorker } from './worker.js';
+
+export interface WorkerProcessOptions {
+  worker: WorkerConfig;
+  etcdEndpoints?: string[];
+  natsServer?: string;
+  systemPort: number;
+  /** How long in-flight requests may run on after the stop signal. */
+  gracefulShutdownMs: number;
+}
+
+/** Serves until `signal` aborts, then stops gracefully. */
+export async function serveWorker(
+  options: WorkerProcessOptions,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  if (!options.etcdEndpoints?.length || !options.natsServer) {
+    log.warn(
+      'no ETCD_ENDPOINTS / NATS_SERVER: discovery and transport are in memory, no frontend can reach this worker',
+    );
+  }
+  const registry = new Registry();
+  const runtime = await createRuntime({
+    log,
+    registry,
+    ...(options.etcdEndpoints?.length ? { etcdEndpoints: options.etcdEndpoints } : {}),
+    ...(options.natsServer ? { natsServer: options.natsServer } : {}),
+  });
+  const system = await startSystemServer({
+    port: options.systemPort,
+    registry,
+    ready: () => runtime.ready,
+    log,
+  }).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
+  try {
+    const worker = await startWorker(options.worker, runtime, log).catch(async (err: unknown) => {
+      await runtime.close();
+      throw err;
+    });
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    log.info({ graceMs: options.gracefulShutdownMs }, 'stopping: unregistering and draining');
+    await runtime.shutdown(options.gracefulShutdownMs);
+    await worker.close();
+  } finally {
+    await system.close();
+  }
+}
