@@ -19,7 +19,7 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 WASM := dist/wasm/dynamo_wasm.wasm
 WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help setup build run test lint typecheck test-unit test-integration format clean dev-cluster
+.PHONY: help setup build run test lint typecheck test-unit test-integration format clean dev-cluster crds
 
 help:
 	@echo 'make run      serve the OpenAI API on :8000 (sets up what is missing first)'
@@ -82,6 +82,10 @@ test: setup
 	$(MAKE) typecheck
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+
+# The CRDs under crds/ are generated from the zod schemas in src/api/k8s (a unit test fails when stale).
+crds: build
+	node bin/dynamo.js crds --out-dir crds
 
 format: $(STAMPS)/node_modules
 	biome check --write .

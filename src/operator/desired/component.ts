@@ -1,0 +1,236 @@
+// DCD → Deployment + Service (+ Ingress), as pure functions (unit-tested). The pod gets the runtime's
+// env (DESIGN §5: DYN_NAMESPACE, DYN_COMPONENT, ETCD_ENDPOINTS, NATS_SERVER, POD_NAME, POD_NAMESPACE),
+// Dynamo's default port and probes for its kind, the component's resources, volumes and shared memory.
+import type { DynamoComponentDeployment, EnvVar, Probe, Resources } from '../../api/k8s/index.js';
+import type { KubeObject } from '../kube/types.js';
+import { dynamoComponent, LABEL, MANAGED_BY, modelHash, portOf } from '../naming.js';
+import { ownerRef } from './graph.js';
+
+export interface WorkloadOptions {
+  /** Image of components that name none (`--default-image`). */
+  defaultImage?: string;
+  etcdEndpoints?: string;
+  natsServer?: string;
+}
+
+/** A component that cannot be made into a pod; retrying cannot help until its spec changes. */
+export class InvalidComponentError extends Error {
+  override name = 'InvalidComponentError';
+}
+
+const COMPILATION_CACHE_MOUNT = '/root/.cache';
+
+/** Env entries by name, later ones winning in place (the API server would reject duplicates in an apply). */
+export function mergeEnv(...lists: (readonly EnvVar[] | undefined)[]): EnvVar[] {
+  const out = new Map<string, EnvVar>();
+  for (const list of lists) for (const e of list ?? []) out.set(e.name, e);
+  return [...out.values()];
+}
+
+function resourceList(item: Resources['requests']): Record<string, string> | undefined {
+  if (!item) return undefined;
+  const out: Record<string, string> = {};
+  if (item.cpu !== undefined) out.cpu = String(item.cpu);
+  if (item.memory !== undefined) out.memory = String(item.memory);
+  if (item.gpu !== undefined) out['nvidia.com/gpu'] = String(item.gpu);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export function selectorLabels(dcd: DynamoComponentDeployment): Record<string, string> {
+  return { [LABEL.selector]: dcd.metadata.name ?? '' };
+}
+
+export function componentLabels(dcd: DynamoComponentDeployment): Record<string, string> {
+  const name = dcd.metadata.name ?? '';
+  const graph = dcd.metadata.labels?.[LABEL.graph];
+  return {
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.component]: name,
+    [LABEL.componentType]: dcd.spec.componentType,
+    [LABEL.namespace]: dcd.spec.dynamoNamespace,
+    ...(graph ? { [LABEL.graph]: graph } : {}),
+  };
+}
+
+/** Dynamo's defaults: a frontend is live on /live and ready on /health of :8000, a worker the same on :9090. */
+export function defaultProbes(dcd: DynamoComponentDeployment): { liveness: Probe; readiness: Probe } {
+  const port = portOf(dcd.spec.componentType).name;
+  return {
+    liveness: { httpGet: { path: '/live', port }, periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 6 },
+    readiness: {
+      httpGet: { path: '/health', port },
+      periodSeconds: 5,
+      timeoutSeconds: 4,
+      failureThreshold: 3,
+    },
+  };
+}
+
+function defaultArgs(dcd: DynamoComponentDeployment): string[] | undefined {
+  switch (dcd.spec.componentType) {
+    case 'frontend':
+      return ['frontend'];
+    case 'worker':
+    case 'prefill':
+    case 'decode':
+      return ['worker'];
+    default:
+      return undefined;
+  }
+}
+
+export function desiredDeployment(dcd: DynamoComponentDeployment, options: WorkloadOptions): KubeObject {
+  const spec = dcd.spec;
+  const name = dcd.metadata.name ?? '';
+  const namespace = dcd.metadata.namespace ?? 'default';
+  const { mainContainer, ...podExtra } = spec.extraPodSpec ?? {};
+  const image = mainContainer?.image ?? options.defaultImage;
+  if (!image) {
+    throw new InvalidComponentError(
+      `spec.extraPodSpec.mainContainer.image: no image for ${name}, and the operator has no --default-image`,
+    );
+  }
+  const port = portOf(spec.componentType);
+  const runtimeEnv: EnvVar[] = [
+    { name: 'DYN_NAMESPACE', value: spec.dynamoNamespace },
+    { name: 'DYN_COMPONENT', value: dynamoComponent(spec.serviceName) },
+    ...(options.etcdEndpoints ? [{ name: 'ETCD_ENDPOINTS', value: options.etcdEndpoints }] : []),
+    ...(options.natsServer ? [{ name: 'NATS_SERVER', value: options.natsServer }] : []),
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    spec.componentType === 'frontend'
+      ? { name: 'DYN_HTTP_PORT', value: String(port.port) }
+      : { name: 'DYN_SYSTEM_PORT', value: String(port.port) },
+  ];
+  const env = mergeEnv(runtimeEnv, spec.graphEnvs, spec.envs, mainContainer?.env);
+
+  const volumes: Record<string, unknown>[] = [];
+  const mounts: Record<string, unknown>[] = [];
+  for (const vm of spec.volumeMounts ?? []) {
+    volumes.push({ name: vm.name, persistentVolumeClaim: { claimName: vm.name } });
+    mounts.push({
+      name: vm.name,
+      mountPath: vm.mountPoint ?? (vm.useAsCompilationCache ? COMPILATION_CACHE_MOUNT : `/mnt/${vm.name}`),
+    });
+  }
+  if (spec.sharedMemory && spec.sharedMemory.disabled !== true && spec.sharedMemory.size !== undefined) {
+    volumes.push({
+      name: 'shared-memory',
+      emptyDir: { medium: 'Memory', sizeLimit: String(spec.sharedMemory.size) },
+    });
+    mounts.push({ name: 'shared-memory', mountPath: '/dev/shm' });
+  }
+
+  const probes = defaultProbes(dcd);
+  const requests = resourceList(spec.resources?.requests);
+  const limits = resourceList(spec.resources?.limits);
+  const { image: _image, env: _env, command, args, ...containerExtra } = mainContainer ?? {};
+  const main: Record<string, unknown> = {
+    ...containerExtra,
+    name: 'main',
+    image,
+    ...(command ? { command } : {}),
+    ...(args ? { args } : command ? {} : { args: defaultArgs(dcd) }),
+    env,
+    ...(spec.envFromSecret ? { envFrom: [{ secretRef: { name: spec.envFromSecret } }] } : {}),
+    ports: [{ name: port.name, containerPort: port.port, protocol: 'TCP' }],
+    livenessProbe: spec.livenessProbe ?? probes.liveness,
+    readinessProbe: spec.readinessProbe ?? probes.readiness,
+    ...(requests || limits
+      ? { resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } }
+      : {}),
+    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+  };
+  if (main.args === undefined) delete main.args;
+
+  const extraContainers = Array.isArray(podExtra.containers) ? podExtra.containers : [];
+  const extraVolumes = Array.isArray(podExtra.volumes) ? podExtra.volumes : [];
+  const modelRef = spec.modelRef?.name;
+  const podLabels = {
+    ...(spec.extraPodMetadata?.labels ?? {}),
+    ...componentLabels(dcd),
+    ...selectorLabels(dcd),
+    ...(modelRef ? { [LABEL.baseModelHash]: modelHash(modelRef) } : {}),
+  };
+  const allVolumes = [...volumes, ...extraVolumes];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name,
+      namespace,
+      labels: { ...(spec.labels ?? {}), ...componentLabels(dcd) },
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+      ownerReferences: [ownerRef(dcd)],
+    },
+    spec: {
+      replicas: spec.replicas ?? 1,
+      selector: { matchLabels: selectorLabels(dcd) },
+      template: {
+        metadata: {
+          labels: podLabels,
+          ...(spec.extraPodMetadata?.annotations ? { annotations: spec.extraPodMetadata.annotations } : {}),
+        },
+        spec: {
+          ...podExtra,
+          containers: [main, ...extraContainers],
+          ...(allVolumes.length > 0 ? { volumes: allVolumes } : {}),
+        },
+      },
+    },
+  };
+}
+
+export function desiredService(dcd: DynamoComponentDeployment): KubeObject {
+  const port = portOf(dcd.spec.componentType);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: dcd.metadata.name ?? '',
+      namespace: dcd.metadata.namespace ?? 'default',
+      labels: componentLabels(dcd),
+      ownerReferences: [ownerRef(dcd)],
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(dcd),
+      ports: [{ name: port.name, port: port.port, targetPort: port.name, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** An Ingress for a frontend whose spec asks for one; undefined otherwise (an existing one is removed). */
+export function desiredIngress(dcd: DynamoComponentDeployment): KubeObject | undefined {
+  const ingress = dcd.spec.ingress;
+  if (dcd.spec.componentType !== 'frontend' || ingress?.enabled !== true || !ingress.host) return undefined;
+  const name = dcd.metadata.name ?? '';
+  const port = portOf('frontend');
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: {
+      name,
+      namespace: dcd.metadata.namespace ?? 'default',
+      labels: { ...(ingress.labels ?? {}), ...componentLabels(dcd) },
+      ...(ingress.annotations ? { annotations: ingress.annotations } : {}),
+      ownerReferences: [ownerRef(dcd)],
+    },
+    spec: {
+      ...(ingress.ingressControllerClassName ? { ingressClassName: ingress.ingressControllerClassName } : {}),
+      ...(ingress.tls?.secretName
+        ? { tls: [{ hosts: [ingress.host], secretName: ingress.tls.secretName }] }
+        : {}),
+      rules: [
+        {
+          host: ingress.host,
+          http: {
+            paths: [
+              { path: '/', pathType: 'Prefix', backend: { service: { name, port: { number: port.port } } } },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,315 @@
+// A thin REST client for the Kubernetes API over node:https, authenticated from a kubeconfig by
+// @kubernetes/client-node's KubeConfig. Thin on purpose: the operator needs exactly get, list, watch,
+// server-side apply (also on status and scale subresources), merge patch, create and delete, on any
+// kind by its ResourceType, with typed errors it can branch on (404, 409, 410).
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+import { apiVersionOf, type KubeObject, type ResourceType } from './types.js';
+
+/** A response of the API server that is not 2xx; `reason` is the Status's (NotFound, Conflict, Expired...). */
+export class KubeApiError extends Error {
+  override name = 'KubeApiError';
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const isNotFound = (e: unknown): boolean => e instanceof KubeApiError && e.status === 404;
+export const isConflict = (e: unknown): boolean => e instanceof KubeApiError && e.status === 409;
+export const isGone = (e: unknown): boolean => e instanceof KubeApiError && e.status === 410;
+
+export interface ListResult<T extends KubeObject> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+interface RequestInit {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+}
+
+export class KubeClient {
+  private readonly agent: HttpAgent;
+  private tls: RequestOptions = {};
+  private tlsLoadedAt = 0;
+
+  private constructor(
+    private readonly config: KubeConfig,
+    private readonly server: URL,
+    /** Who writes: the field manager of server-side apply, and of every other write. */
+    readonly fieldManager: string,
+    /** Act as this user (Impersonate-User/-Group), when our credentials may impersonate. */
+    private readonly impersonate?: { user: string; groups?: string[] },
+  ) {
+    const https = server.protocol === 'https:';
+    this.agent = https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 64 })
+      : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  }
+
+  /** From a kubeconfig file, or (no file) the default chain: $KUBECONFIG, ~/.kube/config, in-cluster. */
+  static fromKubeconfig(
+    file: string | undefined,
+    fieldManager: string,
+    options: { impersonate?: { user: string; groups?: string[] } } = {},
+  ): KubeClient {
+    const kc = new KubeConfig();
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    return new KubeClient(kc, new URL(cluster.server), fieldManager, options.impersonate);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  // Credentials are reread every minute: in a pod the service-account token file rotates.
+  private async tlsOptions(): Promise<RequestOptions> {
+    if (Date.now() - this.tlsLoadedAt > 60_000) {
+      const opts: RequestOptions = {};
+      await this.config.applyToHTTPSOptions(opts);
+      this.tls = opts;
+      this.tlsLoadedAt = Date.now();
+    }
+    return this.tls;
+  }
+
+  static path(rt: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+    const base = rt.group === '' ? `/api/${rt.version}` : `/apis/${rt.group}/${rt.version}`;
+    const ns = rt.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    const n = name ? `/${encodeURIComponent(name)}` : '';
+    const sub = subresource ? `/${subresource}` : '';
+    return `${base}${ns}/${rt.plural}${n}${sub}`;
+  }
+
+  private async open(method: string, path: string, init: RequestInit, agent: HttpAgent | false) {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const tls = await this.tlsOptions();
+    const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
+    const headers: Record<string, string | string[]> = { accept: 'application/json' };
+    for (const [k, v] of Object.entries(tls.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+    if (this.impersonate) {
+      headers['impersonate-user'] = this.impersonate.user;
+      // One header line per group: the API server does not split a comma-joined value.
+      if (this.impersonate.groups) headers['impersonate-group'] = this.impersonate.groups;
+    }
+    if (payload !== undefined) {
+      headers['content-type'] = init.contentType ?? 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method,
+          headers,
+          agent,
+          ca: tls.ca,
+          cert: tls.cert,
+          key: tls.key,
+          auth: tls.auth,
+          rejectUnauthorized: tls.rejectUnauthorized,
+          servername: tls.servername,
+          signal: init.signal,
+        },
+        resolve,
+      );
+      req.on('error', reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
+    const res = await this.open(method, path, init, this.agent);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw errorFrom(status, text, `${method} ${path}`);
+    return (text === '' ? {} : JSON.parse(text)) as T;
+  }
+
+  async get<T extends KubeObject>(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', KubeClient.path(rt, namespace, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async list<T extends KubeObject>(rt: ResourceType, opts: ListOptions = {}): Promise<ListResult<T>> {
+    const res = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>(
+      'GET',
+      KubeClient.path(rt, opts.namespace),
+      { query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector } },
+    );
+    // Lists carry no apiVersion/kind per item.
+    const apiVersion = apiVersionOf(rt);
+    for (const item of res.items) {
+      item.apiVersion = apiVersion;
+      item.kind = rt.kind;
+    }
+    return { items: res.items, resourceVersion: res.metadata.resourceVersion };
+  }
+
+  /** Server-side apply as this client's field manager; force takes fields over from other managers. */
+  apply<T extends KubeObject>(
+    rt: ResourceType,
+    obj: KubeObject,
+    opts: { subresource?: string; force?: boolean } = {},
+  ) {
+    return this.request<T>(
+      'PATCH',
+      KubeClient.path(rt, obj.metadata.namespace, obj.metadata.name, opts.subresource),
+      {
+        body: obj,
+        contentType: 'application/apply-patch+yaml', // JSON is YAML
+        query: { fieldManager: this.fieldManager, force: opts.force === false ? undefined : 'true' },
+      },
+    );
+  }
+
+  mergePatch<T extends KubeObject>(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
+    return this.request<T>('PATCH', KubeClient.path(rt, namespace, name, subresource), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  jsonPatch<T extends KubeObject>(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    ops: unknown[],
+  ) {
+    return this.request<T>('PATCH', KubeClient.path(rt, namespace, name), {
+      body: ops,
+      contentType: 'application/json-patch+json',
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  create<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T> {
+    return this.request<T>('POST', KubeClient.path(rt, obj.metadata.namespace), {
+      body: obj,
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T> {
+    return this.request<T>('PUT', KubeClient.path(rt, obj.metadata.namespace, obj.metadata.name), {
+      body: obj,
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  /** Deletes; an object already gone is not an error. */
+  async delete(rt: ResourceType, namespace: string | undefined, name: string): Promise<void> {
+    try {
+      await this.request('DELETE', KubeClient.path(rt, namespace, name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * One watch request from `resourceVersion`: calls onEvent per event and resolves when the server ends
+   * the stream (its timeout) or the signal fires. A 410 Gone, as a status or an ERROR event, rejects
+   * with KubeApiError 410: the caller lists again.
+   */
+  async watch(
+    rt: ResourceType,
+    opts: ListOptions & { resourceVersion: string; signal: AbortSignal; timeoutSeconds?: number },
+    onEvent: (event: WatchEvent) => void,
+  ): Promise<void> {
+    const res = await this.open(
+      'GET',
+      KubeClient.path(rt, opts.namespace),
+      {
+        query: {
+          watch: 'true',
+          resourceVersion: opts.resourceVersion,
+          allowWatchBookmarks: 'true',
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+          timeoutSeconds: String(opts.timeoutSeconds ?? 300),
+        },
+        signal: opts.signal,
+      },
+      false, // a long-lived stream must not hold a pooled socket
+    );
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      throw errorFrom(status, Buffer.concat(chunks).toString('utf8'), `watch ${rt.plural}`);
+    }
+    const apiVersion = apiVersionOf(rt);
+    const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
+    try {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        const event = JSON.parse(line) as WatchEvent;
+        if (event.type === 'ERROR') {
+          const s = event.object as unknown as { code?: number; reason?: string; message?: string };
+          throw new KubeApiError(s.code ?? 500, s.reason ?? 'Error', s.message ?? 'watch error');
+        }
+        event.object.apiVersion ??= apiVersion;
+        event.object.kind ??= rt.kind;
+        onEvent(event);
+      }
+    } catch (err) {
+      if (opts.signal.aborted) return;
+      throw err;
+    } finally {
+      res.destroy();
+    }
+  }
+}
+
+function errorFrom(status: number, text: string, what: string): KubeApiError {
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    return new KubeApiError(status, s.reason ?? String(status), `${what}: ${s.message ?? text}`);
+  } catch {
+    return new KubeApiError(status, String(status), `${what}: HTTP ${status} ${text.slice(0, 200)}`);
+  }
+}

@@ -1,0 +1,54 @@
+// Names, labels and annotations the operator puts on what it creates. Children have deterministic
+// names (derived from their parent), so a reconcile repeated after a crash applies the same objects
+// again instead of making duplicates.
+import { createHash } from 'node:crypto';
+import { API_GROUP, type ComponentType } from '../api/k8s/index.js';
+
+export const FIELD_MANAGER = 'dynamo-operator';
+export const FINALIZER = `${API_GROUP}/finalizer`;
+
+export const LABEL = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  graph: `${API_GROUP}/dynamo-graph-deployment-name`,
+  component: `${API_GROUP}/dynamo-component`,
+  componentType: `${API_GROUP}/dynamo-component-type`,
+  namespace: `${API_GROUP}/dynamo-namespace`,
+  selector: `${API_GROUP}/selector`,
+  baseModelHash: `${API_GROUP}/dynamo-base-model-hash`,
+} as const;
+
+export const MANAGED_BY = 'dynamo-operator';
+
+/** Name of the DCD (and of its Deployment and Service) for one service of a graph: Dynamo's scheme. */
+export function componentName(graph: string, service: string): string {
+  return `${graph}-${service.toLowerCase()}`;
+}
+
+export function adapterName(graph: string, service: string): string {
+  return `${graph}-${service.toLowerCase()}`;
+}
+
+/** Dynamo namespace of a graph: `^[a-z0-9_-]+$` (DESIGN §5), unique per Kubernetes namespace and graph. */
+export function dynamoNamespace(k8sNamespace: string, graph: string): string {
+  return `${k8sNamespace}-${graph}`.toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+}
+
+/** DYN_COMPONENT of a service: its name lowered into the runtime's alphabet. */
+export function dynamoComponent(service: string): string {
+  return service.toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+}
+
+/** Label value standing for a model name (names hold '/' and may pass 63 characters). */
+export function modelHash(modelName: string): string {
+  return createHash('sha256').update(modelName).digest('hex').slice(0, 16);
+}
+
+export const PORTS: Record<'frontend' | 'worker', { name: string; port: number }> = {
+  frontend: { name: 'http', port: 8000 },
+  worker: { name: 'system', port: 9090 },
+};
+
+/** Frontends serve the OpenAI API on 8000; every other kind a system port on 9090. */
+export function portOf(type: ComponentType): { name: string; port: number } {
+  return type === 'frontend' ? PORTS.frontend : PORTS.worker;
+}

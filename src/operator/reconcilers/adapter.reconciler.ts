@@ -1,0 +1,83 @@
+// DynamoGraphDeploymentScalingAdapter: its spec.replicas (written through the scale subresource by an
+// HPA, KEDA or `kubectl scale`) is copied into its service's replicas in the graph; the validating
+// webhook refuses that field from anyone else while the adapter is enabled. Status: the replicas the
+// service runs and the label selector of its pods, as the scale subresource reports them.
+import {
+  type DgdStatus,
+  type DynamoGraphDeployment,
+  dynamoGraphDeployment,
+  scalingAdapter,
+} from '../../api/k8s/index.js';
+import type { ReconcileResult, Reconciler } from '../controller.js';
+import { TerminalError } from '../controller.js';
+import { jsonEqual } from '../desired/status.js';
+import type { EventRecorder } from '../events.js';
+import type { KubeClient } from '../kube/client.js';
+import type { Informer } from '../kube/informer.js';
+import { type KubeObject, type ObjectKey, objectKey } from '../kube/types.js';
+import { componentName, LABEL } from '../naming.js';
+import { ADAPTER_RT, DGD_RT } from './resource-types.js';
+
+export interface AdapterReconcilerDeps {
+  client: KubeClient;
+  adapters: Informer;
+  graphs: Informer;
+  events: EventRecorder;
+}
+
+/** The adapters of a graph, for mapping a graph's change to its adapters' keys. */
+export function adaptersOfGraph(adapters: Informer, graph: KubeObject): ObjectKey[] {
+  return adapters
+    .list(
+      (a) =>
+        a.metadata.namespace === graph.metadata.namespace &&
+        (a.spec as { dgdRef?: { name?: string } } | undefined)?.dgdRef?.name === graph.metadata.name,
+    )
+    .map((a) => objectKey(a.metadata.namespace, a.metadata.name));
+}
+
+export class AdapterReconciler implements Reconciler {
+  constructor(private readonly deps: AdapterReconcilerDeps) {}
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+    const { client, adapters, graphs, events } = this.deps;
+    const obj = adapters.get(key);
+    if (!obj || obj.metadata.deletionTimestamp) return {};
+    const parsed = scalingAdapter.safeParse(obj);
+    if (!parsed.success) throw new TerminalError(`${key}: ${parsed.error.message}`);
+    const adapter = parsed.data;
+    const { name: graphName, serviceName } = adapter.spec.dgdRef;
+    const graphObj = graphs.get(objectKey(obj.metadata.namespace, graphName));
+    const graph = graphObj ? dynamoGraphDeployment.safeParse(graphObj) : undefined;
+    if (!graphObj || !graph?.success) return {}; // the graph's own events bring us back
+    const dgd: DynamoGraphDeployment = graph.data;
+    const service = dgd.spec.services[serviceName];
+    if (service?.scalingAdapter?.enabled !== true || graphObj.metadata.deletionTimestamp) return {};
+
+    const want = adapter.spec.replicas;
+    const have = service.replicas ?? 1;
+    if (want !== have) {
+      await client.mergePatch(DGD_RT, obj.metadata.namespace, graphName, {
+        spec: { services: { [serviceName]: { replicas: want } } },
+      });
+      events.record(
+        graphObj,
+        'Normal',
+        'Scaled',
+        `${serviceName}: ${have} → ${want} replicas (by ${obj.metadata.name})`,
+      );
+    }
+    const serviceStatus = ((graphObj.status ?? {}) as DgdStatus).services?.[serviceName];
+    const prev = (obj.status ?? {}) as Record<string, unknown>;
+    const status = {
+      ...prev,
+      replicas: serviceStatus?.replicas ?? 0,
+      selector: `${LABEL.selector}=${componentName(graphName, serviceName)}`,
+      ...(want !== have ? { lastScaleTime: new Date().toISOString() } : {}),
+    };
+    if (!jsonEqual(prev, status)) {
+      await client.mergePatch(ADAPTER_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status');
+    }
+    return {};
+  }
+}

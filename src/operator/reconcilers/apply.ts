@@ -1,0 +1,46 @@
+// Idempotent writes of children. A child is server-side applied with the operator's field manager and
+// carries the hash of what was applied; when the cached child already carries the same hash the apply
+// is skipped, so a steady-state reconcile of a large graph costs no request per child. (A field we own
+// that someone else changed is restored at the next change of the desired object or a restart with a
+// new operator version, as the hash then differs.)
+import { createHash } from 'node:crypto';
+import { API_GROUP } from '../../api/k8s/index.js';
+import type { KubeClient } from '../kube/client.js';
+import type { KubeObject, ResourceType } from '../kube/types.js';
+
+export const APPLIED_HASH = `${API_GROUP}/applied-hash`;
+
+export function hashOf(obj: unknown): string {
+  return createHash('sha256').update(JSON.stringify(obj)).digest('hex').slice(0, 20);
+}
+
+/** Applies `desired` unless `current` is already what it says. True when a request was made. */
+export async function applyChild(
+  client: KubeClient,
+  rt: ResourceType,
+  desired: KubeObject,
+  current: KubeObject | undefined,
+): Promise<boolean> {
+  const hash = hashOf(desired);
+  if (
+    current &&
+    !current.metadata.deletionTimestamp &&
+    current.metadata.annotations?.[APPLIED_HASH] === hash
+  ) {
+    return false;
+  }
+  const body: KubeObject = {
+    ...desired,
+    metadata: {
+      ...desired.metadata,
+      annotations: { ...(desired.metadata.annotations ?? {}), [APPLIED_HASH]: hash },
+    },
+  };
+  await client.apply(rt, body);
+  return true;
+}
+
+/** True when `obj` is controlled by the owner with this uid. */
+export const ownedBy = (obj: KubeObject, uid: string | undefined): boolean =>
+  uid !== undefined &&
+  (obj.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);

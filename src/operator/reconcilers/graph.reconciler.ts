@@ -1,0 +1,184 @@
+// DynamoGraphDeployment → one DCD per service, a scaling adapter per service that enables one, the
+// PVCs it asks to create; status aggregated from its DCDs. Deletion: the finalizer holds the graph
+// until the operator has deleted its children itself (a cluster's garbage collector would also follow
+// the ownerReferences, but the operator does not rely on one running).
+import {
+  type DgdStatus,
+  type DynamoGraphDeployment,
+  describeZodError,
+  dynamoGraphDeployment,
+} from '../../api/k8s/index.js';
+import type { ReconcileResult, Reconciler } from '../controller.js';
+import { TerminalError } from '../controller.js';
+import { desiredAdapters, desiredComponents, desiredPvcs } from '../desired/graph.js';
+import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
+import type { EventRecorder } from '../events.js';
+import type { KubeClient } from '../kube/client.js';
+import type { Informer } from '../kube/informer.js';
+import { type KubeObject, keyOf, type ObjectKey, RT } from '../kube/types.js';
+import { LABEL } from '../naming.js';
+import { applyChild, ownedBy } from './apply.js';
+import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
+import { ADAPTER_RT, DCD_RT, DGD_RT } from './resource-types.js';
+
+export interface GraphReconcilerDeps {
+  client: KubeClient;
+  graphs: Informer;
+  components: Informer;
+  adapters: Informer;
+  pvcs: Informer;
+  events: EventRecorder;
+}
+
+const isReady = (o: KubeObject | undefined): boolean =>
+  ((o?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).some(
+    (c) => c.type === 'Ready' && c.status === 'True',
+  );
+
+export class GraphReconciler implements Reconciler {
+  constructor(private readonly deps: GraphReconcilerDeps) {}
+
+  private children(dgd: KubeObject, informer: Informer): KubeObject[] {
+    return informer.list(
+      (o) =>
+        o.metadata.namespace === dgd.metadata.namespace &&
+        o.metadata.labels?.[LABEL.graph] === dgd.metadata.name &&
+        ownedBy(o, dgd.metadata.uid),
+    );
+  }
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+    const { client, graphs, components, adapters, pvcs, events } = this.deps;
+    const obj = graphs.get(key);
+    if (!obj) return {};
+    if (obj.metadata.deletionTimestamp) return this.finalize(obj);
+
+    const parsed = dynamoGraphDeployment.safeParse(obj);
+    if (!parsed.success) {
+      const message = describeZodError(parsed.error).join('; ');
+      await this.writeStatus(obj, { state: 'failed', ready: false, reason: 'InvalidSpec', message });
+      throw new TerminalError(`${key}: ${message}`);
+    }
+    const dgd = parsed.data;
+    if (!hasFinalizer(obj)) {
+      await addFinalizer(client, DGD_RT, obj);
+      return {}; // the update comes back through the watch
+    }
+
+    const desiredDcds = desiredComponents(dgd);
+    let created = 0;
+    for (const pvc of desiredPvcs(dgd)) {
+      if (!pvcs.get(keyOf(pvc))) {
+        await client.apply(RT.pvc, pvc);
+        created++;
+      }
+    }
+    for (const dcd of desiredDcds) {
+      if (await applyChild(client, DCD_RT, dcd, components.get(keyOf(dcd)))) created++;
+    }
+    const wantedAdapters = desiredAdapters(dgd);
+    for (const adapter of wantedAdapters) {
+      if (adapters.get(keyOf(adapter))) continue;
+      // Created once: from then on its spec.replicas belongs to whoever scales it (HPA, KEDA, a user).
+      await client.create(ADAPTER_RT, adapter).catch((err: unknown) => {
+        if ((err as { status?: number }).status !== 409) throw err;
+      });
+      created++;
+    }
+    // Children that the spec no longer asks for.
+    const dcdNames = new Set(desiredDcds.map((d) => d.metadata.name));
+    for (const stale of this.children(obj, components).filter((c) => !dcdNames.has(c.metadata.name))) {
+      await client.delete(DCD_RT, stale.metadata.namespace, stale.metadata.name);
+    }
+    const adapterNames = new Set(wantedAdapters.map((a) => a.metadata.name));
+    for (const stale of this.children(obj, adapters).filter((a) => !adapterNames.has(a.metadata.name))) {
+      await client.delete(ADAPTER_RT, stale.metadata.namespace, stale.metadata.name);
+    }
+
+    // Status from the DCDs as the cache has them.
+    const services: NonNullable<DgdStatus['services']> = {};
+    const notReady: string[] = [];
+    for (const [name, dcd] of desiredDcds.map(
+      (d) => [d.spec as { serviceName: string }, components.get(keyOf(d))] as const,
+    )) {
+      const st = (dcd?.status ?? {}) as {
+        service?: NonNullable<DgdStatus['services']>[string];
+        observedGeneration?: number;
+      };
+      if (st.service) services[name.serviceName] = st.service;
+      const current = dcd !== undefined && (st.observedGeneration ?? -1) >= (dcd.metadata.generation ?? 0);
+      if (!current || !isReady(dcd)) notReady.push(name.serviceName);
+    }
+    const ready = notReady.length === 0;
+    const message = ready
+      ? `all ${desiredDcds.length} services ready`
+      : `services not ready: ${notReady.sort().join(', ')}`;
+    if (created > 0 && !obj.status) {
+      events.record(obj, 'Normal', 'Created', `created ${desiredDcds.length} components`);
+    }
+    await this.writeStatus(obj, {
+      state: ready ? 'successful' : 'pending',
+      ready,
+      reason: ready ? 'AllServicesReady' : 'ServicesNotReady',
+      message,
+      services,
+      dgd,
+    });
+    return {};
+  }
+
+  private async writeStatus(
+    obj: KubeObject,
+    s: {
+      state: 'pending' | 'successful' | 'failed';
+      ready: boolean;
+      reason: string;
+      message: string;
+      services?: NonNullable<DgdStatus['services']>;
+      dgd?: DynamoGraphDeployment;
+    },
+  ): Promise<void> {
+    const prev = (obj.status ?? {}) as DgdStatus;
+    const generation = obj.metadata.generation;
+    const status: DgdStatus = {
+      observedGeneration: generation,
+      state: s.state,
+      conditions: setCondition(
+        prev.conditions,
+        readyCondition(s.ready, s.reason, s.message, generation),
+        new Date().toISOString(),
+      ),
+      ...(s.services ? { services: s.services } : {}),
+    };
+    if (jsonEqual(prev, status)) return;
+    const wasReady = isReady(obj);
+    await this.deps.client.mergePatch(
+      DGD_RT,
+      obj.metadata.namespace,
+      obj.metadata.name,
+      { status },
+      'status',
+    );
+    if (s.ready !== wasReady || (s.state === 'failed' && prev.state !== 'failed')) {
+      this.deps.events.record(obj, s.ready ? 'Normal' : 'Warning', s.reason, s.message);
+    }
+  }
+
+  private async finalize(obj: KubeObject): Promise<ReconcileResult> {
+    const { client, components, adapters, pvcs, events } = this.deps;
+    if (!hasFinalizer(obj)) return {};
+    const left = [
+      ...this.children(obj, components).map((o) => [DCD_RT, o] as const),
+      ...this.children(obj, adapters).map((o) => [ADAPTER_RT, o] as const),
+      ...this.children(obj, pvcs).map((o) => [RT.pvc, o] as const),
+    ];
+    for (const [rt, child] of left) {
+      if (!child.metadata.deletionTimestamp)
+        await client.delete(rt, child.metadata.namespace, child.metadata.name);
+    }
+    if (left.length > 0) return { requeueAfterMs: 1_000 }; // their deletion events come back sooner
+    await removeFinalizer(client, DGD_RT, obj);
+    events.record(obj, 'Normal', 'Deleted', 'all components removed');
+    return {};
+  }
+}

@@ -1,0 +1,94 @@
+// DynamoModel: status.endpoints lists the ready pods of the components that serve it (their DCD's
+// modelRef names the model; the pods carry its hash as a label), with the worker's system port.
+import { type DynamoModelStatus, dynamoModel } from '../../api/k8s/index.js';
+import type { ReconcileResult, Reconciler } from '../controller.js';
+import { TerminalError } from '../controller.js';
+import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
+import type { EventRecorder } from '../events.js';
+import type { KubeClient } from '../kube/client.js';
+import type { Informer } from '../kube/informer.js';
+import { type KubeObject, type ObjectKey, objectKey } from '../kube/types.js';
+import { LABEL, modelHash, PORTS } from '../naming.js';
+import { MODEL_RT } from './resource-types.js';
+
+export interface ModelReconcilerDeps {
+  client: KubeClient;
+  models: Informer;
+  /** Pods with the base-model label (the informer's selector). */
+  pods: Informer;
+  events: EventRecorder;
+}
+
+interface PodView {
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+const podReady = (pod: KubeObject): boolean =>
+  ((pod as PodView).status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+
+/** The models a pod serves, for mapping pod changes to model keys. */
+export function modelsOfPod(models: Informer, pod: KubeObject): ObjectKey[] {
+  const hash = pod.metadata.labels?.[LABEL.baseModelHash];
+  if (!hash) return [];
+  return models
+    .list((m) => m.metadata.namespace === pod.metadata.namespace && modelHash(m.metadata.name) === hash)
+    .map((m) => objectKey(m.metadata.namespace, m.metadata.name));
+}
+
+export class ModelReconciler implements Reconciler {
+  constructor(private readonly deps: ModelReconcilerDeps) {}
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+    const { client, models, pods, events } = this.deps;
+    const obj = models.get(key);
+    if (!obj || obj.metadata.deletionTimestamp) return {};
+    const parsed = dynamoModel.safeParse(obj);
+    if (!parsed.success) throw new TerminalError(`${key}: ${parsed.error.message}`);
+    const hash = modelHash(obj.metadata.name);
+    const serving = pods.list(
+      (p) =>
+        p.metadata.namespace === obj.metadata.namespace &&
+        p.metadata.labels?.[LABEL.baseModelHash] === hash &&
+        !p.metadata.deletionTimestamp &&
+        Boolean((p as PodView).status?.podIP),
+    );
+    const endpoints = serving
+      .filter(podReady)
+      .map((p) => ({
+        address: `${(p as PodView).status?.podIP}:${PORTS.worker.port}`,
+        podName: p.metadata.name,
+        ready: true,
+      }))
+      .sort((a, b) => a.podName.localeCompare(b.podName));
+    const prev = (obj.status ?? {}) as DynamoModelStatus;
+    const ready = endpoints.length > 0;
+    const generation = obj.metadata.generation;
+    const status: DynamoModelStatus = {
+      observedGeneration: generation,
+      endpoints,
+      readyEndpoints: endpoints.length,
+      totalEndpoints: serving.length,
+      conditions: setCondition(
+        prev.conditions,
+        readyCondition(
+          ready,
+          ready ? 'EndpointsReady' : 'NoReadyEndpoints',
+          `${endpoints.length}/${serving.length} endpoints ready`,
+          generation,
+        ),
+        new Date().toISOString(),
+      ),
+    };
+    if (jsonEqual(prev, status)) return {};
+    await client.mergePatch(MODEL_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status');
+    if ((prev.readyEndpoints ?? 0) > 0 !== ready) {
+      events.record(
+        obj,
+        ready ? 'Normal' : 'Warning',
+        ready ? 'EndpointsReady' : 'NoReadyEndpoints',
+        status.conditions?.[0]?.message ?? '',
+      );
+    }
+    return {};
+  }
+}

@@ -1,0 +1,114 @@
+// Validation of DynamoGraphDeployments: zod's (types, quantities, enums, names) and then Dynamo's
+// v1alpha1 rules for the fields we support. Every reason names its field path.
+import {
+  type ComponentSpec,
+  DEPRECATED_COMPONENT_FIELDS,
+  DNS_LABEL,
+  type DynamoGraphDeployment,
+  dynamoGraphDeployment,
+  UNSUPPORTED_COMPONENT_FIELDS,
+} from '../../api/k8s/index.js';
+import { componentName } from '../naming.js';
+import { AdmissionDenied, type AdmissionUser, parseOrDeny, type Validator } from './admission.js';
+import { unknownFields } from './unknown-fields.js';
+
+function serviceRules(graph: string, name: string, s: ComponentSpec): string[] {
+  const at = `spec.services.${name}`;
+  const out: string[] = [];
+  const dcd = componentName(graph, name);
+  if (!DNS_LABEL.test(dcd) || dcd.length > 63) {
+    out.push(
+      `${at}: the component name "${dcd}" (graph name, "-", service name lower-cased) must be a DNS label of at most 63 characters`,
+    );
+  }
+  if (s.ingress?.enabled === true && !s.ingress.host)
+    out.push(`${at}.ingress.host: required when ingress.enabled is true`);
+  (s.volumeMounts ?? []).forEach((vm, i) => {
+    if (!vm.mountPoint && vm.useAsCompilationCache !== true) {
+      out.push(`${at}.volumeMounts[${i}].mountPoint: required unless useAsCompilationCache is true`);
+    }
+  });
+  if (s.sharedMemory && s.sharedMemory.disabled !== true && s.sharedMemory.size === undefined) {
+    out.push(`${at}.sharedMemory.size: required when shared memory is not disabled`);
+  }
+  return out;
+}
+
+function createRules(dgd: DynamoGraphDeployment): string[] {
+  const graph = dgd.metadata.name ?? '';
+  const out: string[] = [];
+  const services = Object.entries(dgd.spec.services);
+  if (services.length === 0) out.push('spec.services: at least one service is required');
+  for (const [name, s] of services) out.push(...serviceRules(graph, name, s));
+  (dgd.spec.pvcs ?? []).forEach((p, i) => {
+    if (p.create !== true) return;
+    if (!p.storageClass) out.push(`spec.pvcs[${i}].storageClass: required when create is true`);
+    if (p.size === undefined) out.push(`spec.pvcs[${i}].size: required when create is true`);
+    if (!p.volumeAccessMode) out.push(`spec.pvcs[${i}].volumeAccessMode: required when create is true`);
+  });
+  return out;
+}
+
+function warnings(obj: unknown): string[] {
+  const out: string[] = [];
+  for (const path of unknownFields(dynamoGraphDeployment, obj)) {
+    const field = path.split('.').at(-1) ?? path;
+    const deprecated = DEPRECATED_COMPONENT_FIELDS[field];
+    if (path.startsWith('spec.services.') && deprecated) out.push(`${path}: ${deprecated}`);
+    else if ((UNSUPPORTED_COMPONENT_FIELDS as readonly string[]).includes(field)) {
+      out.push(`${path}: not supported by dynamo-ts; ignored`);
+    } else if (!path.startsWith('metadata.') && !path.startsWith('status.')) {
+      out.push(`${path}: unknown field; kept but ignored`);
+    }
+  }
+  return out;
+}
+
+export class DgdValidator implements Validator {
+  validateCreate(obj: unknown): string[] {
+    const dgd = parseOrDeny(dynamoGraphDeployment, obj);
+    const reasons = createRules(dgd);
+    if (reasons.length > 0) throw new AdmissionDenied(reasons);
+    return warnings(obj);
+  }
+
+  validateUpdate(oldObj: unknown, nextObj: unknown, user: AdmissionUser): string[] {
+    const next = parseOrDeny(dynamoGraphDeployment, nextObj);
+    // An object being deleted only loses its finalizers: never block that.
+    if (next.metadata.deletionTimestamp) return [];
+    const reasons = createRules(next);
+    const old = dynamoGraphDeployment.safeParse(oldObj);
+    if (old.success) {
+      const prev = old.data;
+      if (prev.spec.backendFramework !== next.spec.backendFramework) {
+        reasons.push(
+          `spec.backendFramework: immutable (was ${JSON.stringify(prev.spec.backendFramework ?? null)}, now ${JSON.stringify(next.spec.backendFramework ?? null)})`,
+        );
+      }
+      const before = Object.keys(prev.spec.services).sort();
+      const after = Object.keys(next.spec.services).sort();
+      const added = after.filter((s) => !before.includes(s));
+      const removed = before.filter((s) => !after.includes(s));
+      if (added.length > 0 || removed.length > 0) {
+        const parts = [
+          ...(added.length > 0 ? [`added ${added.join(', ')}`] : []),
+          ...(removed.length > 0 ? [`removed ${removed.join(', ')}`] : []),
+        ];
+        reasons.push(`spec.services: the set of services is immutable (${parts.join('; ')})`);
+      }
+      if (!user.isOperator) {
+        for (const [name, s] of Object.entries(next.spec.services)) {
+          const p = prev.spec.services[name];
+          if (p?.scalingAdapter?.enabled !== true || s.scalingAdapter?.enabled !== true) continue;
+          if ((p.replicas ?? 1) !== (s.replicas ?? 1)) {
+            reasons.push(
+              `spec.services.${name}.replicas: owned by its DynamoGraphDeploymentScalingAdapter while scalingAdapter.enabled is true; scale the adapter instead`,
+            );
+          }
+        }
+      }
+    }
+    if (reasons.length > 0) throw new AdmissionDenied(reasons);
+    return warnings(nextObj);
+  }
+}

@@ -1,0 +1,137 @@
+// The admission webhook server: HTTPS on :9443, one path per webhook (registry.ts). Every replica
+// serves it, leader or not. Its certificate comes from a TlsSource, checked again periodically; a
+// renewed pair is swapped in without a restart (setSecureContext), and when the operator manages the
+// configurations it writes the CA bundle into them.
+import { createServer, type Server } from 'node:https';
+import type { Logger } from '../../runtime/logger.js';
+import type { KubeClient } from '../kube/client.js';
+import { RT } from '../kube/types.js';
+import type { OperatorMetrics } from '../metrics.js';
+import { type WebhookRegistration, webhookConfigurations } from './configurations.js';
+import { type AdmissionRequest, review, WEBHOOKS } from './registry.js';
+import type { ServingPair, TlsSource } from './tls-source.js';
+
+export interface WebhookServerOptions {
+  host: string;
+  port: number;
+  tls: TlsSource;
+  client: KubeClient;
+  log: Logger;
+  metrics: OperatorMetrics;
+  /** Write (server-side apply) the webhook configurations, pointing at this target. */
+  register?: WebhookRegistration;
+  /** Usernames whose writes count as the operator's own (its identity as the API server knows it). */
+  operatorUsernames: ReadonlySet<string>;
+  /** How often the certificate is checked for renewal. */
+  certCheckIntervalMs?: number;
+  maxBodyBytes?: number;
+}
+
+export class WebhookServer {
+  private server: Server | undefined;
+  private current: ServingPair | undefined;
+  private listening = false;
+
+  constructor(private readonly options: WebhookServerOptions) {}
+
+  get ready(): boolean {
+    return this.listening;
+  }
+
+  get port(): number {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : this.options.port;
+  }
+
+  private async refresh(): Promise<void> {
+    const pair = await this.options.tls.sync();
+    const prev = this.current;
+    this.current = pair;
+    if (this.server && prev && (prev.certPem !== pair.certPem || prev.keyPem !== pair.keyPem)) {
+      this.server.setSecureContext({ cert: pair.certPem, key: pair.keyPem });
+      this.options.log.info('webhook certificate reloaded');
+    }
+    if (this.options.register && pair.caBundle !== undefined && pair.caBundle !== prev?.caBundle) {
+      for (const config of webhookConfigurations(this.options.register, pair.caBundle)) {
+        const rt =
+          config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
+        await this.options.client.apply(rt, config);
+      }
+      this.options.log.info('webhook configurations registered');
+    }
+  }
+
+  private handle(path: string, body: string): { status: number; payload: unknown } {
+    const webhook = WEBHOOKS.find((w) => w.path === path);
+    if (!webhook) return { status: 404, payload: { message: `no webhook at ${path}` } };
+    let request: AdmissionRequest | undefined;
+    try {
+      request = (JSON.parse(body) as { request?: AdmissionRequest }).request;
+    } catch {
+      request = undefined;
+    }
+    if (!request || typeof request.uid !== 'string') {
+      this.options.metrics.admissions.inc({ webhook: webhook.name, verdict: 'error' });
+      return { status: 400, payload: { message: 'body is not an AdmissionReview with a request' } };
+    }
+    const { response, verdict } = review(webhook, request, (u) => this.options.operatorUsernames.has(u));
+    this.options.metrics.admissions.inc({ webhook: webhook.name, verdict });
+    if (verdict !== 'allowed') {
+      this.options.log.info(
+        { webhook: webhook.name, verdict, message: response.status?.message },
+        'admission',
+      );
+    }
+    return { status: 200, payload: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response } };
+  }
+
+  /** Listens until the signal fires; resolves once listening. */
+  async start(signal: AbortSignal): Promise<void> {
+    await this.refresh();
+    const pair = this.current;
+    if (!pair) throw new Error('no webhook certificate');
+    const maxBody = this.options.maxBodyBytes ?? 8 * 1024 * 1024;
+    const server = createServer({ cert: pair.certPem, key: pair.keyPem }, (req, res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBody) {
+          res.writeHead(413).end();
+          req.destroy();
+        } else chunks.push(c);
+      });
+      req.on('end', () => {
+        if (res.writableEnded) return;
+        const path = (req.url ?? '/').split('?')[0] ?? '/';
+        const out =
+          req.method === 'POST'
+            ? this.handle(path, Buffer.concat(chunks).toString('utf8'))
+            : { status: 405, payload: { message: 'POST an AdmissionReview' } };
+        res.writeHead(out.status, { 'content-type': 'application/json' }).end(JSON.stringify(out.payload));
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    this.listening = true;
+    const timer = setInterval(() => {
+      this.refresh().catch((err: unknown) =>
+        this.options.log.warn({ err: (err as Error).message }, 'webhook certificate check failed'),
+      );
+    }, this.options.certCheckIntervalMs ?? 3_600_000);
+    timer.unref();
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(timer);
+        this.listening = false;
+        server.close();
+        server.closeAllConnections();
+      },
+      { once: true },
+    );
+  }
+}
