@@ -1,0 +1,222 @@
+// Micro-benchmark of the KV indexer (`npm run bench:indexer`): event ingestion and find-matches for
+// 4k-token requests over 64 workers and about a million indexed (worker, block) pairs, on one core.
+// Peer, measured in the same run: a straightforward radix tree of Maps keyed by hex strings (how one
+// would write it first). Prints progress lines, then one JSON object as the last line.
+//
+// Workload: each worker caches 4k-token sequences made of one of `families` shared system prompts
+// (half the blocks) and a unique tail; events arrive as parsed wire events (hex strings), as the
+// transport hands them over. Queries: half repeat a cached sequence, half a known prompt with a new tail.
+import { parseArgs } from 'node:util';
+import type { BlockHash, InstanceId, KvEvent } from '../api/index.js';
+import { hashesFromHex, type RequestHashes } from '../router/block-hashes.js';
+import { KvIndexer } from '../router/indexer.js';
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: 'string', default: '64' },
+    blocks: { type: 'string', default: '1000000' },
+    'tokens-per-request': { type: 'string', default: '4096' },
+    'block-size': { type: 'string', default: '16' },
+    families: { type: 'string', default: '32' },
+    queries: { type: 'string', default: '20000' },
+  },
+});
+const WORKERS = Number(values.workers);
+const TOTAL_BLOCKS = Number(values.blocks);
+const BLOCK_SIZE = Number(values['block-size']);
+const SEQ_BLOCKS = Math.floor(Number(values['tokens-per-request']) / BLOCK_SIZE);
+const FAMILIES = Number(values.families);
+const QUERIES = Number(values.queries);
+const PREFIX_BLOCKS = SEQ_BLOCKS >> 1;
+
+let seed = 0x2545f491;
+function rand32(): number {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return seed >>> 0;
+}
+const hex = () => rand32().toString(16).padStart(8, '0') + rand32().toString(16).padStart(8, '0');
+
+interface Sequence {
+  local: string[];
+  sequence: string[];
+}
+const families: Sequence[] = Array.from({ length: FAMILIES }, () => {
+  const local = Array.from({ length: PREFIX_BLOCKS }, hex);
+  return { local, sequence: Array.from({ length: PREFIX_BLOCKS }, hex) };
+});
+function newSequence(family: Sequence): Sequence {
+  const tail = SEQ_BLOCKS - PREFIX_BLOCKS;
+  return {
+    local: [...family.local, ...Array.from({ length: tail }, hex)],
+    sequence: [...family.sequence, ...Array.from({ length: tail }, hex)],
+  };
+}
+
+// ---- build the event stream ----------------------------------------------------------------------
+const workerIds = Array.from(
+  { length: WORKERS },
+  (_, i) => (i + 1).toString(16).padStart(16, '0') as InstanceId,
+);
+const events: KvEvent[] = [];
+const cached: Sequence[] = [];
+let blockEvents = 0;
+{
+  const held = workerIds.map(() => new Set<number>());
+  const nextId = workerIds.map(() => 0);
+  let w = 0;
+  while (blockEvents < TOTAL_BLOCKS) {
+    const fam = rand32() % FAMILIES;
+    const seq = newSequence(families[fam] as Sequence);
+    const has = (held[w] as Set<number>).has(fam);
+    const from = has ? PREFIX_BLOCKS : 0;
+    const blocks = [];
+    for (let i = from; i < SEQ_BLOCKS; i++) {
+      blocks.push({ blockHash: seq.sequence[i] as BlockHash, tokensHash: seq.local[i] as BlockHash });
+    }
+    const eventId = nextId[w] as number;
+    nextId[w] = eventId + 1;
+    events.push({
+      workerId: workerIds[w] as InstanceId,
+      eventId,
+      data: { stored: { parentHash: has ? (seq.sequence[from - 1] as BlockHash) : null, blocks } },
+    });
+    (held[w] as Set<number>).add(fam);
+    cached.push(seq);
+    blockEvents += blocks.length;
+    w = (w + 1) % WORKERS;
+  }
+}
+// As the transport hands them over: parsed from JSON (flat strings).
+const wireEvents = JSON.parse(JSON.stringify(events)) as KvEvent[];
+const queries: RequestHashes[] = [];
+const queryHex: string[][] = [];
+for (let q = 0; q < QUERIES; q++) {
+  const seq =
+    q % 2 === 0
+      ? (cached[rand32() % cached.length] as Sequence)
+      : newSequence(families[rand32() % FAMILIES] as Sequence);
+  queries.push({ local: hashesFromHex(seq.local), sequence: hashesFromHex(seq.sequence) });
+  queryHex.push(seq.local);
+}
+
+// ---- the peer: a radix tree of Maps keyed by hex strings -------------------------------------------
+interface NaiveNode {
+  children: Map<string, NaiveNode>;
+  workers: Set<InstanceId>;
+}
+class NaiveIndexer {
+  private readonly root: NaiveNode = { children: new Map(), workers: new Set() };
+  private readonly lookup = new Map<InstanceId, Map<string, NaiveNode>>();
+  apply(event: KvEvent): void {
+    let blocks = this.lookup.get(event.workerId);
+    if (blocks === undefined) {
+      blocks = new Map();
+      this.lookup.set(event.workerId, blocks);
+    }
+    const data = event.data;
+    if (data === 'cleared' || !('stored' in data)) return;
+    const start = data.stored.parentHash === null ? this.root : blocks.get(data.stored.parentHash);
+    if (start === undefined) return;
+    let node: NaiveNode = start;
+    for (const b of data.stored.blocks) {
+      let child: NaiveNode | undefined = node.children.get(b.tokensHash);
+      if (child === undefined) {
+        child = { children: new Map(), workers: new Set() };
+        node.children.set(b.tokensHash, child);
+      }
+      child.workers.add(event.workerId);
+      blocks.set(b.blockHash, child);
+      node = child;
+    }
+  }
+  findMatches(local: readonly string[]): Map<InstanceId, number> {
+    const scores = new Map<InstanceId, number>();
+    let node = this.root;
+    let active: Set<InstanceId> | undefined;
+    for (let depth = 0; depth < local.length; depth++) {
+      const child = node.children.get(local[depth] as string);
+      if (child === undefined) break;
+      const next = new Set<InstanceId>();
+      for (const w of active ?? child.workers) {
+        if (child.workers.has(w)) next.add(w);
+        else scores.set(w, depth);
+      }
+      active = next;
+      if (active.size === 0) return scores;
+      node = child;
+    }
+    for (const w of active ?? []) scores.set(w, local.length);
+    return scores;
+  }
+}
+
+// ---- measure ---------------------------------------------------------------------------------------
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+function measure(name: string, ingest: () => void, find: (q: number) => number) {
+  const t0 = process.hrtime.bigint();
+  ingest();
+  const ingestS = Number(process.hrtime.bigint() - t0) / 1e9;
+  // Warm up the query path, then time each call.
+  let sink = 0;
+  for (let q = 0; q < Math.min(2000, QUERIES); q++) sink += find(q);
+  const times = new Float64Array(QUERIES);
+  for (let q = 0; q < QUERIES; q++) {
+    const s = process.hrtime.bigint();
+    sink += find(q);
+    times[q] = Number(process.hrtime.bigint() - s) / 1000;
+  }
+  times.sort();
+  const result = {
+    blockEventsPerSec: Math.round(blockEvents / ingestS),
+    findMatchesP50Us: Number(percentile(times, 0.5).toFixed(2)),
+    findMatchesP99Us: Number(percentile(times, 0.99).toFixed(2)),
+  };
+  process.stdout.write(`${JSON.stringify({ impl: name, ...result, matchedSink: sink })}\n`);
+  return result;
+}
+
+const indexer = new KvIndexer(TOTAL_BLOCKS);
+const ours = measure(
+  'KvIndexer',
+  () => {
+    for (const w of workerIds) indexer.applyDump({ workerId: w, lastEventId: -1, events: [] });
+    for (const e of wireEvents) indexer.applyEvent(e);
+  },
+  (q) => indexer.findMatches(queries[q] as RequestHashes).size,
+);
+const stats = indexer.stats();
+const naive = new NaiveIndexer();
+const peer = measure(
+  'naive-map-tree',
+  () => {
+    for (const e of wireEvents) naive.apply(e);
+  },
+  (q) => naive.findMatches(queryHex[q] as string[]).size,
+);
+
+process.stdout.write(
+  `${JSON.stringify({
+    bench: 'indexer',
+    workers: WORKERS,
+    blockSize: BLOCK_SIZE,
+    blocksPerRequest: SEQ_BLOCKS,
+    indexedBlocks: stats.blocks,
+    treeNodes: stats.nodes,
+    blockEvents,
+    ...ours,
+    peer: { impl: 'naive-map-tree', ...peer },
+    ratios: {
+      blockEventsPerSecOverNaive: Number((ours.blockEventsPerSec / peer.blockEventsPerSec).toFixed(2)),
+      findMatchesP50NaiveOverOurs: Number((peer.findMatchesP50Us / ours.findMatchesP50Us).toFixed(2)),
+    },
+    targets: {
+      blockEventsPerSec: ours.blockEventsPerSec >= 2_000_000,
+      findMatchesP50Us: ours.findMatchesP50Us <= 5,
+    },
+  })}\n`,
+);

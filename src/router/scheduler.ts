@@ -1,0 +1,264 @@
+// The scheduler: DESIGN §7's cost function over the router's own tracking of active sequences, worker
+// selection (temperature, ties), and busy detection. Pure: randomness is injected, no I/O, no clock.
+//
+//   overlap[w] = leading blocks of the request cached on w            (from the indexer)
+//   prefill[w] = prefill tokens already active on w + ISL − overlap[w]·B
+//   decode[w]  = active KV blocks on w, the new request's included
+//   logit[w]   = overlapScoreWeight · prefill[w]/B + decode[w]
+//
+// Active blocks are counted once per worker however many active requests share them (a shared prefix
+// occupies the cache once), keyed by sequence hash; each request's trailing partial block is its own.
+import type { InstanceId, LoadMetrics } from '../api/index.js';
+import type { OverlapScores } from './indexer.js';
+
+export interface SchedulerOptions {
+  /** Tokens per KV block (B). */
+  blockSize: number;
+  overlapScoreWeight: number;
+  /** 0: the lowest cost wins; T > 0: softmax sampling over normalized costs. */
+  temperature: number;
+  /**
+   * A worker whose active KV blocks reach this fraction of its capacity is busy and gets no new
+   * request; null: never busy.
+   */
+  busyThreshold: number | null;
+}
+
+export interface ScheduleRequest {
+  /** Prompt length (ISL). */
+  isl: number;
+  /** Sequence-hash keys (`hashKey`) of the prompt's full blocks. */
+  seqKeys: readonly number[];
+  overlaps: OverlapScores;
+}
+
+export interface Candidate {
+  id: InstanceId;
+  /** Blocks the worker caches in total (tie-break: fewer wins). */
+  cachedBlocks: number;
+}
+
+export interface WorkerCost {
+  id: InstanceId;
+  overlap: number;
+  prefillTokens: number;
+  decodeBlocks: number;
+  logit: number;
+}
+
+export type Selection =
+  | { kind: 'routed'; instance: InstanceId; overlapBlocks: number }
+  | { kind: 'queued' }
+  | { kind: 'rejected'; reason: string };
+
+interface WorkerActivity {
+  prefillTokens: number;
+  /** Sequence-hash key → active requests holding it. */
+  blocks: Map<number, number>;
+  /** Trailing partial blocks of active requests (never shared). */
+  partialBlocks: number;
+  requests: number;
+  /** From the model card: the worker's KV capacity (busy detection). */
+  totalBlocks: number | null;
+  /** Active blocks as the worker itself last reported them. */
+  reportedActiveBlocks: number;
+}
+
+interface ActiveRequest {
+  worker: InstanceId;
+  prefillTokens: number;
+  seqKeys: readonly number[];
+  partial: number;
+}
+
+/** Probability weights ∝ exp(−(logit − min)/((max − min)·T)); equal logits → uniform. */
+export function softmaxWeights(logits: readonly number[], temperature: number): number[] {
+  const min = Math.min(...logits);
+  const max = Math.max(...logits);
+  if (max === min) return logits.map(() => 1);
+  const scale = (max - min) * temperature;
+  return logits.map((l) => Math.exp(-(l - min) / scale));
+}
+
+export class KvScheduler {
+  private readonly workers = new Map<InstanceId, WorkerActivity>();
+  private readonly requests = new Map<string, ActiveRequest>();
+
+  constructor(
+    private readonly options: SchedulerOptions,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  // ---- workers ---------------------------------------------------------------------------------
+
+  private activity(worker: InstanceId): WorkerActivity {
+    let a = this.workers.get(worker);
+    if (a === undefined) {
+      a = {
+        prefillTokens: 0,
+        blocks: new Map(),
+        partialBlocks: 0,
+        requests: 0,
+        totalBlocks: null,
+        reportedActiveBlocks: 0,
+      };
+      this.workers.set(worker, a);
+    }
+    return a;
+  }
+
+  hasCapacity(worker: InstanceId): boolean {
+    return this.workers.get(worker)?.totalBlocks != null;
+  }
+
+  setCapacity(worker: InstanceId, totalBlocks: number): void {
+    this.activity(worker).totalBlocks = totalBlocks;
+  }
+
+  /** A worker's own load report (the event plane's load_metrics). */
+  reportLoad(metrics: LoadMetrics): void {
+    const a = this.activity(metrics.workerId);
+    a.totalBlocks = metrics.totalBlocks;
+    a.reportedActiveBlocks = metrics.activeBlocks;
+  }
+
+  /** Forgets a worker and the requests it was serving. */
+  removeWorker(worker: InstanceId): void {
+    this.workers.delete(worker);
+    for (const [id, r] of this.requests) if (r.worker === worker) this.requests.delete(id);
+  }
+
+  activeBlocks(worker: InstanceId): number {
+    const a = this.workers.get(worker);
+    return a === undefined ? 0 : a.blocks.size + a.partialBlocks;
+  }
+
+  activePrefillTokens(worker: InstanceId): number {
+    return this.workers.get(worker)?.prefillTokens ?? 0;
+  }
+
+  activeRequests(worker: InstanceId): number {
+    return this.workers.get(worker)?.requests ?? 0;
+  }
+
+  isBusy(worker: InstanceId): boolean {
+    const threshold = this.options.busyThreshold;
+    const a = this.workers.get(worker);
+    if (threshold === null || a === undefined || a.totalBlocks === null) return false;
+    const used = Math.max(a.blocks.size + a.partialBlocks, a.reportedActiveBlocks);
+    return used >= threshold * a.totalBlocks;
+  }
+
+  // ---- costs and selection ---------------------------------------------------------------------
+
+  costs(candidates: readonly Candidate[], req: ScheduleRequest): WorkerCost[] {
+    const { blockSize, overlapScoreWeight } = this.options;
+    const partial = req.isl % blockSize === 0 ? 0 : 1;
+    return candidates.map(({ id }) => {
+      const a = this.workers.get(id);
+      const overlap = req.overlaps.get(id) ?? 0;
+      const prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
+      let decodeBlocks = req.seqKeys.length + partial;
+      if (a !== undefined) {
+        // Blocks already active on w are not new; active blocks form prefixes, so stop at the first miss.
+        let shared = 0;
+        while (shared < req.seqKeys.length && a.blocks.has(req.seqKeys[shared] as number)) shared++;
+        decodeBlocks += a.blocks.size + a.partialBlocks - shared;
+      }
+      const logit = (overlapScoreWeight * prefillTokens) / blockSize + decodeBlocks;
+      return { id, overlap, prefillTokens, decodeBlocks, logit };
+    });
+  }
+
+  /** Picks the worker for a request among candidates (busy ones excluded). Does not record it. */
+  select(candidates: readonly Candidate[], req: ScheduleRequest): Selection {
+    if (candidates.length === 0) return { kind: 'rejected', reason: 'no worker instances' };
+    const free = candidates.filter((c) => !this.isBusy(c.id));
+    if (free.length === 0) return { kind: 'queued' };
+    const costs = this.costs(free, req);
+    const pick = this.pick(free, costs);
+    return { kind: 'routed', instance: pick.id, overlapBlocks: pick.overlap };
+  }
+
+  private pick(candidates: readonly Candidate[], costs: readonly WorkerCost[]): WorkerCost {
+    const first = costs[0] as WorkerCost;
+    if (this.options.temperature > 0 && costs.length > 1) {
+      const weights = softmaxWeights(
+        costs.map((c) => c.logit),
+        this.options.temperature,
+      );
+      let r = this.random() * weights.reduce((s, w) => s + w, 0);
+      for (let i = 0; i < costs.length; i++) {
+        r -= weights[i] as number;
+        if (r < 0) return costs[i] as WorkerCost;
+      }
+      return costs[costs.length - 1] as WorkerCost;
+    }
+    // Lowest logit; ties: fewer cached blocks, then at random.
+    let best: number[] = [0];
+    for (let i = 1; i < costs.length; i++) {
+      const c = costs[i] as WorkerCost;
+      const b = costs[best[0] as number] as WorkerCost;
+      if (c.logit < b.logit) best = [i];
+      else if (c.logit === b.logit) {
+        const cb = (candidates[i] as Candidate).cachedBlocks;
+        const bb = (candidates[best[0] as number] as Candidate).cachedBlocks;
+        if (cb < bb) best = [i];
+        else if (cb === bb) best.push(i);
+      }
+    }
+    if (best.length === 1) return costs[best[0] as number] ?? first;
+    return costs[best[Math.floor(this.random() * best.length)] as number] ?? first;
+  }
+
+  // ---- active sequences ------------------------------------------------------------------------
+
+  /** Records a routed request as active on the worker (prefill pending, its blocks held). */
+  add(
+    requestId: string,
+    worker: InstanceId,
+    req: Omit<ScheduleRequest, 'overlaps'>,
+    overlapBlocks: number,
+  ): void {
+    this.free(requestId);
+    const a = this.activity(worker);
+    const prefillTokens = Math.max(0, req.isl - overlapBlocks * this.options.blockSize);
+    const partial = req.isl % this.options.blockSize === 0 ? 0 : 1;
+    a.prefillTokens += prefillTokens;
+    a.partialBlocks += partial;
+    a.requests++;
+    for (const key of req.seqKeys) a.blocks.set(key, (a.blocks.get(key) ?? 0) + 1);
+    this.requests.set(requestId, { worker, prefillTokens, seqKeys: req.seqKeys, partial });
+  }
+
+  /** The request's prefill is done (first token out): its prefill tokens no longer load the worker. */
+  prefillDone(requestId: string): void {
+    const r = this.requests.get(requestId);
+    if (r === undefined || r.prefillTokens === 0) return;
+    const a = this.workers.get(r.worker);
+    if (a !== undefined) a.prefillTokens -= r.prefillTokens;
+    r.prefillTokens = 0;
+  }
+
+  /** The request finished (or failed): frees what it held. Unknown ids are ignored. */
+  free(requestId: string): InstanceId | undefined {
+    const r = this.requests.get(requestId);
+    if (r === undefined) return undefined;
+    this.requests.delete(requestId);
+    const a = this.workers.get(r.worker);
+    if (a === undefined) return r.worker;
+    a.prefillTokens -= r.prefillTokens;
+    a.partialBlocks -= r.partial;
+    a.requests--;
+    for (const key of r.seqKeys) {
+      const n = (a.blocks.get(key) ?? 0) - 1;
+      if (n <= 0) a.blocks.delete(key);
+      else a.blocks.set(key, n);
+    }
+    return r.worker;
+  }
+
+  get activeRequestCount(): number {
+    return this.requests.size;
+  }
+}
