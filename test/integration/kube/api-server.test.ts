@@ -90,12 +90,18 @@ function apiStatus(error: unknown): z.infer<typeof Status> {
   return Status.parse(body);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+/** Polls `probe` until it gives a value; `what` names the wait (a function is read at the timeout). */
+async function until<T>(
+  what: string | (() => string),
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -277,19 +283,25 @@ describe('kube-apiserver in the harness', () => {
       });
       // The API server picks new webhook configurations up from its informer, shortly after the create.
       let probe = 0;
-      await until('the API server to call the webhook', async () => {
-        const name = `probe-${probe++}`;
-        try {
-          await custom.createNamespacedCustomObject({
-            ...widgets(),
-            body: widget(name, { size: 0, deny: true }),
-          });
-          await custom.deleteNamespacedCustomObject(ref(name));
-          return undefined;
-        } catch (error) {
-          return apiStatus(error).message.includes(DENIAL) ? true : undefined;
-        }
-      });
+      let last = 'none yet';
+      await until(
+        () => `the API server to call the webhook (last answer: ${last})`,
+        async () => {
+          const name = `probe-${probe++}`;
+          try {
+            await custom.createNamespacedCustomObject({
+              ...widgets(),
+              body: widget(name, { size: 0, deny: true }),
+            });
+            await custom.deleteNamespacedCustomObject(ref(name));
+            last = 'created: the webhook was not called';
+            return undefined;
+          } catch (error) {
+            last = apiStatus(error).message;
+            return last.includes(DENIAL) ? true : undefined;
+          }
+        },
+      );
     });
 
     afterAll(async () => {
