@@ -142,7 +142,7 @@ describe('dynamo worker --engine mocker (etcd + NATS)', () => {
   it('registers its instance and model card in etcd', async () => {
     const card = await client.discovery.modelCard(
       { ...scope, endpoint: ENDPOINTS.generate },
-      workerId as never,
+      instanceIdSchema.parse(workerId),
     );
     const tokenizer = await readFile(join(defaultTokenizerDir(), 'tokenizer.json'), 'utf8');
     expect(card).toMatchObject({ name: 'mocker', engine: 'mocker', kvCacheBlockSize: 4, totalKvBlocks: 64 });
