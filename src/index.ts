@@ -29,7 +29,12 @@ export {
   type BlockHashes,
   computeBlockHashes,
   computeBlockHashesRaw,
+  type DecodeOptions,
+  type EncodeOptions,
   hashToHex,
   hexToU64,
+  IncrementalDecoder,
   type RawBlockHashes,
+  Tokenizer,
+  TokenizerLoadError,
 } from './wasm/index.js';

@@ -4,6 +4,12 @@
 //! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
 //! its message in `last_error_*`.
 
+pub mod bpe;
+pub mod host;
+pub mod regex;
+pub mod tokenizer;
+pub mod unicode;
+pub mod unicode_tables;
 pub mod xxh3;
 
 use std::alloc::{alloc, dealloc, Layout};
@@ -73,6 +79,88 @@ pub unsafe extern "C" fn hex_u64(words: *const u64, count: usize, out: *mut u8) 
     for (w, chunk) in words.iter().zip(out.chunks_exact_mut(16)) {
         for (k, c) in chunk.iter_mut().enumerate() {
             *c = DIGITS[((w >> (60 - 4 * k)) & 0xf) as usize];
+        }
+    }
+}
+
+// ---- Tokenizers: handles into a table; errors left in LAST_ERROR ----
+
+static mut TOKENIZERS: Vec<Option<tokenizer::Tokenizer>> = Vec::new();
+static mut LAST_ERROR: String = String::new();
+
+fn set_error(e: String) {
+    unsafe { LAST_ERROR = e }
+}
+
+/// The UTF-8 message of the last failed call: its address (length from `last_error_len`).
+#[no_mangle]
+pub extern "C" fn last_error_ptr() -> *const u8 {
+    unsafe { LAST_ERROR.as_ptr() }
+}
+
+#[no_mangle]
+pub extern "C" fn last_error_len() -> usize {
+    unsafe { LAST_ERROR.len() }
+}
+
+/// Builds a tokenizer from the loader's binary spec; returns its handle (> 0), or 0 on error.
+///
+/// # Safety
+/// `spec` holds `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tokenizer_new(spec: *const u8, len: usize) -> u32 {
+    match tokenizer::Tokenizer::from_spec(std::slice::from_raw_parts(spec, len)) {
+        Ok(t) => {
+            TOKENIZERS.push(Some(t));
+            TOKENIZERS.len() as u32
+        }
+        Err(e) => {
+            set_error(e);
+            0
+        }
+    }
+}
+
+/// Frees a tokenizer; its handle is not reused.
+#[no_mangle]
+pub extern "C" fn tokenizer_free(handle: u32) {
+    unsafe {
+        if let Some(slot) = TOKENIZERS.get_mut((handle as usize).wrapping_sub(1)) {
+            *slot = None;
+        }
+    }
+}
+
+/// Encodes `len` bytes of valid UTF-8 at `text`; returns the number of ids (read them at
+/// `tokenizer_ids`), or -1 with an error.
+///
+/// # Safety
+/// `text` holds `len` bytes of valid UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn tokenizer_encode(handle: u32, text: *const u8, len: usize, add_special_tokens: u32) -> isize {
+    let t = match TOKENIZERS.get_mut((handle as usize).wrapping_sub(1)) {
+        Some(Some(t)) => t,
+        _ => {
+            set_error(format!("no tokenizer with handle {}", handle));
+            return -1;
+        }
+    };
+    match t.encode(std::slice::from_raw_parts(text, len), add_special_tokens != 0) {
+        Ok(()) => t.out.len() as isize,
+        Err(e) => {
+            set_error(e);
+            -1
+        }
+    }
+}
+
+/// Where the ids of the tokenizer's last encode are (valid until its next call).
+#[no_mangle]
+pub extern "C" fn tokenizer_ids(handle: u32) -> *const u32 {
+    unsafe {
+        match TOKENIZERS.get((handle as usize).wrapping_sub(1)) {
+            Some(Some(t)) => t.out.as_ptr(),
+            _ => std::ptr::null(),
         }
     }
 }

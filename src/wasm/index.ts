@@ -8,3 +8,10 @@ export {
   type RawBlockHashes,
   xxh3,
 } from './block-hashes.js';
+export {
+  type DecodeOptions,
+  type EncodeOptions,
+  IncrementalDecoder,
+  Tokenizer,
+  TokenizerLoadError,
+} from './tokenizer.js';

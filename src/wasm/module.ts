@@ -36,9 +36,47 @@ export interface WasmExports {
   ): number;
   hex_u64(words: number, count: number, out: number): void;
   xxh3_64(ptr: number, len: number, seed: bigint): bigint;
+  last_error_ptr(): number;
+  last_error_len(): number;
+  tokenizer_new(spec: number, len: number): number;
+  tokenizer_free(handle: number): void;
+  tokenizer_encode(handle: number, text: number, len: number, addSpecialTokens: number): number;
+  tokenizer_ids(handle: number): number;
 }
 
-const EXPORTED_FUNCTIONS = ['wasm_alloc', 'wasm_free', 'block_hashes', 'hex_u64', 'xxh3_64'] as const;
+const EXPORTED_FUNCTIONS = [
+  'wasm_alloc',
+  'wasm_free',
+  'block_hashes',
+  'hex_u64',
+  'xxh3_64',
+  'last_error_ptr',
+  'last_error_len',
+  'tokenizer_new',
+  'tokenizer_free',
+  'tokenizer_encode',
+  'tokenizer_ids',
+] as const;
+
+/** Normalization forms in the crate's numbering (tokenizer.rs `Form`). */
+export const NORMALIZATION_FORMS = ['', 'NFC', 'NFD', 'NFKC', 'NFKD'] as const;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/**
+ * The module's one import: Unicode normalization by V8's ICU. It writes the UTF-8 result at `out` when
+ * it fits in `cap` bytes and returns its length, else returns minus the length needed.
+ */
+function hostNormalize(form: number, ptr: number, len: number, out: number, cap: number): number {
+  const name = NORMALIZATION_FORMS[form];
+  if (!loaded || !name) throw new Error(`host_normalize: unknown normalization form ${form}`);
+  const memory = new Uint8Array(loaded.memory.buffer);
+  const normalized = utf8.encode(utf8Decoder.decode(memory.subarray(ptr, ptr + len)).normalize(name));
+  if (normalized.length > cap) return -normalized.length;
+  memory.set(normalized, out);
+  return normalized.length;
+}
 
 /** Where `make build` puts the optimized module: the same path from src/wasm/ and dist/wasm/. */
 export const WASM_PATH = fileURLToPath(new URL('../../dist/wasm/dynamo_wasm.wasm', import.meta.url));
@@ -61,7 +99,7 @@ export function wasm(): WasmExports {
   } catch (err) {
     throw new Error(`cannot read the WebAssembly module ${WASM_PATH} (run \`make build\`): ${String(err)}`);
   }
-  const { exports } = new Instance(new Module(bytes), {});
+  const { exports } = new Instance(new Module(bytes), { env: { host_normalize: hostNormalize } });
   if (!isExports(exports)) {
     throw new Error(
       `${WASM_PATH} does not export ${EXPORTED_FUNCTIONS.join(', ')}: rebuild it with \`make build\``,
@@ -69,6 +107,12 @@ export function wasm(): WasmExports {
   }
   loaded = exports;
   return exports;
+}
+
+/** The message the module left for its last failed call. */
+export function lastError(): string {
+  const w = wasm();
+  return utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.last_error_ptr(), w.last_error_len()));
 }
 
 /**
