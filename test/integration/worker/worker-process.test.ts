@@ -87,10 +87,20 @@ beforeAll(async () => {
     },
   );
   child.stderr?.pipe(createWriteStream(logFile));
+  let stderrTail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+  });
   exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   // JSON log lines: the system server's port, then "worker serving" with the instance id.
   for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-    const entry = logLine.safeParse(JSON.parse(line));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      continue; // not a log line
+    }
+    const entry = logLine.safeParse(parsed);
     if (!entry.success) continue;
     if (entry.data.msg === 'system server listening') systemPort = Number(entry.data.port);
     if (entry.data.msg === 'worker serving') {
@@ -98,7 +108,7 @@ beforeAll(async () => {
       break;
     }
   }
-  if (workerId === '') throw new Error(`the worker exited before serving; see ${logFile}`);
+  if (workerId === '') throw new Error(`the worker exited before serving:\n${stderrTail}`);
 }, 120_000);
 
 afterAll(async () => {
