@@ -27,7 +27,13 @@ import { Inflight, type InflightStream, servedEndpoint } from './inflight.js';
 import type { Logger } from './logger.js';
 import { errorMessage } from './memory-request-plane.js';
 import type { EndpointMetrics, RuntimeMetrics } from './metrics.js';
-import { decodeFrame, encodeControlFrame, encodeDataFrame, encodeErrorFrame } from './nats-frames.js';
+import {
+  decodeFrame,
+  encodeControlFrame,
+  encodeDataFrames,
+  encodeErrorFrame,
+  FRAME_HEADER_BYTES,
+} from './nats-frames.js';
 import type {
   CallOptions,
   Handler,
@@ -190,7 +196,7 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
   private reply: string | undefined;
   private readonly control: string;
   /** Received, not yet consumed data frames (at most `credit`). */
-  private queue: Uint8Array[] = [];
+  private queue: unknown[] = [];
   private head = 0;
   private received = 0;
   private consumed = 0;
@@ -246,7 +252,7 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
     this.lastHeard = Date.now();
     const frame = decodeFrame(data);
     switch (frame.kind) {
-      case 'data':
+      case 'data': {
         if (frame.seq !== this.received + 1) {
           this.fail(
             new RequestError(
@@ -256,15 +262,18 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
           );
           return;
         }
-        this.received = frame.seq;
-        if (this.pending) {
-          const pending = this.pending;
+        this.received += frame.frames.length;
+        let i = 0;
+        const pending = this.pending;
+        if (pending) {
           this.pending = undefined;
-          this.deliver(frame.body, pending);
-        } else {
-          this.queue.push(frame.body);
+          this.deliver(frame.frames[0], pending);
+          i = 1;
         }
+        for (; i < frame.frames.length; i++) this.queue.push(frame.frames[i]);
+        if (frame.end) this.onEnd();
         return;
+      }
       case 'heartbeat':
         if (frame.seq !== this.received)
           this.fail(new RequestError('disconnected', 'frames lost before a heartbeat'));
@@ -279,13 +288,7 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
           );
           return;
         }
-        this.ended = true;
-        this.finish();
-        if (this.pending && this.head >= this.queue.length) {
-          const pending = this.pending;
-          this.pending = undefined;
-          pending.resolve({ done: true, value: undefined });
-        }
+        this.onEnd();
         return;
       case 'error':
         this.fail(new RequestError(frame.error.code, frame.error.message), true);
@@ -294,6 +297,16 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
         this.plane.malformed('response', frame.reason, { subject: this.subject });
         this.fail(new RequestError('disconnected', `malformed frame: ${frame.reason}`));
         return;
+    }
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    this.finish();
+    const pending = this.pending;
+    if (pending && this.head >= this.queue.length) {
+      this.pending = undefined;
+      pending.resolve({ done: true, value: undefined });
     }
   }
 
@@ -370,44 +383,32 @@ class NatsCall<Res> implements AsyncIterableIterator<Res> {
   }
 
   private take(): Promise<IteratorResult<Res>> {
-    const body = this.queue[this.head] as Uint8Array;
+    const value = this.queue[this.head];
     this.head++;
     if (this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
     }
-    return new Promise((resolve, reject) => this.deliver(body, { resolve, reject }));
+    return new Promise((resolve, reject) => this.deliver(value, { resolve, reject }));
   }
 
-  /** Parses one data frame and hands it over; acknowledges every credit/2 frames. */
-  private deliver(body: Uint8Array, pending: Pending<Res>): void {
+  /** Validates one data frame and hands it over; acknowledges every credit/2 frames. */
+  private deliver(value: unknown, pending: Pending<Res>): void {
     this.consumed++;
     if (!this.finished && this.consumed - this.acked >= this.plane.options.credit >>> 1) this.ack(Date.now());
-    let value: unknown;
-    try {
-      value = JSON.parse(decoder.decode(body));
-    } catch {
-      this.plane.malformed('response', 'data frame is not JSON', { subject: this.subject });
-      this.cancel('malformed frame', false);
-      this.failureReported = true;
-      pending.reject(new RequestError('disconnected', 'malformed data frame (not JSON)'));
+    const schema = this.options.responseSchema;
+    if (!schema) {
+      pending.resolve({ done: false, value: value as Res });
       return;
     }
-    const schema = this.options.responseSchema;
-    if (schema) {
-      const parsed = schema.safeParse(value);
-      if (!parsed.success) {
-        this.plane.malformed('response', parsed.error.message, { subject: this.subject });
-        this.cancel('invalid response frame', false);
-        this.failureReported = true;
-        pending.reject(
-          new RequestError('invalid_request', `invalid response frame: ${parsed.error.message}`),
-        );
-        return;
-      }
-      value = parsed.data;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      this.plane.malformed('response', parsed.error.message, { subject: this.subject });
+      this.cancel('invalid response frame', false);
+      pending.reject(new RequestError('invalid_request', `invalid response frame: ${parsed.error.message}`));
+      return;
     }
-    pending.resolve({ done: false, value: value as Res });
+    pending.resolve({ done: false, value: parsed.data });
   }
 
   private ack(now: number): void {
@@ -547,14 +548,30 @@ class NatsServer {
   }
 }
 
+/**
+ * One response stream on the worker. Frames yielded within one event-loop turn are batched into one
+ * message (flushed by setImmediate, before waiting for credit, and with the end), so a fast handler
+ * costs one NATS message per batch while a token-by-token engine still sends each token at once.
+ */
 class ServerStream implements InflightStream {
+  /** Frames taken from the handler (credit is counted against it). */
   private sent = 0;
+  /** Frames published (the rest wait in the batch). */
+  private published = 0;
   private acked = 0;
+  private batch = '';
+  private batchBytes = 0;
+  private batchFirst = 0;
+  private flushScheduled = false;
   private lastSent = Date.now();
   private lastHeard = Date.now();
   private waitingForCredit: (() => void) | undefined;
   private readonly controller = new AbortController();
   private endedBy: 'cancelled' | 'disconnected' | 'caller_gone' | undefined;
+  private readonly flushSoon = () => {
+    this.flushScheduled = false;
+    if (!this.endedBy) this.flush(false);
+  };
 
   constructor(
     private readonly server: NatsServer,
@@ -565,7 +582,7 @@ class ServerStream implements InflightStream {
 
   onAck(seq: number): void {
     this.lastHeard = Date.now();
-    if (seq > this.acked) this.acked = Math.min(seq, this.sent);
+    if (seq > this.acked) this.acked = Math.min(seq, this.published);
     this.wake();
   }
 
@@ -578,7 +595,8 @@ class ServerStream implements InflightStream {
 
   disconnect(reason: string): void {
     if (this.endedBy) return;
-    this.send(encodeErrorFrame(this.sent, { code: 'disconnected', message: reason }));
+    this.flush(false);
+    this.send(encodeErrorFrame(this.published, { code: 'disconnected', message: reason }));
     this.abort('disconnected');
   }
 
@@ -592,7 +610,7 @@ class ServerStream implements InflightStream {
       this.abort('caller_gone');
       return;
     }
-    if (now - this.lastSent >= heartbeatMs) this.send(encodeControlFrame('heartbeat', this.sent));
+    if (now - this.lastSent >= heartbeatMs) this.send(encodeControlFrame('heartbeat', this.published));
   }
 
   run(handler: Handler<unknown, unknown>, request: unknown, requestId: string): void {
@@ -605,8 +623,10 @@ class ServerStream implements InflightStream {
             done('cancelled');
             return;
           }
+          // Frames yielded before the error reach the caller before it.
+          this.flush(false);
           const frame = toErrorFrame(err);
-          this.send(encodeErrorFrame(this.sent, frame));
+          this.send(encodeErrorFrame(this.published, frame));
           done('error', frame.code);
         },
       )
@@ -618,6 +638,7 @@ class ServerStream implements InflightStream {
     try {
       while (!this.endedBy) {
         if (this.sent - this.acked >= this.credit) {
+          this.flush(false);
           await new Promise<void>((resolve) => {
             this.waitingForCredit = resolve;
           });
@@ -626,25 +647,56 @@ class ServerStream implements InflightStream {
         const result = await iterator.next();
         if (this.endedBy) break;
         if (result.done) {
-          this.send(encodeControlFrame('end', this.sent));
+          this.flush(true);
           return;
         }
         const json = JSON.stringify(result.value);
         if (json === undefined) throw new RequestError('handler_error', 'the handler yielded undefined');
-        const frame = encodeDataFrame(this.sent + 1, json);
-        if (frame.length > this.maxPayloadBytes) {
-          throw new RequestError(
-            'payload_too_large',
-            `response frame is ${frame.length} bytes, the limit is ${this.maxPayloadBytes}`,
-          );
-        }
-        this.sent++;
-        this.send(frame);
+        this.append(json);
       }
     } finally {
       // Stops the handler when the stream ended early (cancel, disconnect, oversized frame).
       await iterator.return?.().catch(() => undefined);
     }
+  }
+
+  private append(json: string): void {
+    const bytes = Buffer.byteLength(json);
+    // Header + "[" + frame + "]".
+    if (FRAME_HEADER_BYTES + bytes + 2 > this.maxPayloadBytes) {
+      throw new RequestError(
+        'payload_too_large',
+        `response frame is ${bytes} bytes, the limit is ${this.maxPayloadBytes - FRAME_HEADER_BYTES - 2}`,
+      );
+    }
+    if (this.batchBytes > 0 && FRAME_HEADER_BYTES + this.batchBytes + 1 + bytes + 2 > this.maxPayloadBytes)
+      this.flush(false);
+    this.sent++;
+    if (this.batchBytes === 0) {
+      this.batch = json;
+      this.batchBytes = bytes;
+      this.batchFirst = this.sent;
+    } else {
+      this.batch += `,${json}`;
+      this.batchBytes += bytes + 1;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+  }
+
+  /** Publishes the batch (with the end marker when `end`); an empty batch sends only the end. */
+  private flush(end: boolean): void {
+    if (this.batchBytes === 0) {
+      if (end) this.send(encodeControlFrame('end', this.published));
+      return;
+    }
+    const message = encodeDataFrames(this.batchFirst, `[${this.batch}]`, this.batchBytes + 2, end);
+    this.batch = '';
+    this.batchBytes = 0;
+    this.published = this.sent;
+    this.send(message);
   }
 
   private send(data: Uint8Array): void {

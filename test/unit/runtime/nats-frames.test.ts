@@ -3,21 +3,23 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeFrame,
   encodeControlFrame,
-  encodeDataFrame,
+  encodeDataFrames,
   encodeErrorFrame,
 } from '../../../src/runtime/nats-frames.js';
 
 describe('NATS response frames', () => {
-  it('round-trips data frames, including seq past 2^31 and non-ASCII JSON', () => {
+  it('round-trips batches of data frames, including seq past 2^31 and non-ASCII JSON', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 0xffffffff }), fc.jsonValue(), (seq, value) => {
-        const json = JSON.stringify(value) ?? 'null';
-        const frame = decodeFrame(encodeDataFrame(seq, json));
-        expect(frame.kind).toBe('data');
-        if (frame.kind !== 'data') return;
-        expect(frame.seq).toBe(seq);
-        expect(Buffer.from(frame.body).toString('utf8')).toBe(json);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 0xffffffff }),
+        fc.array(fc.jsonValue(), { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        (seq, values, end) => {
+          const array = `[${values.map((v) => JSON.stringify(v) ?? 'null').join(',')}]`;
+          const frame = decodeFrame(encodeDataFrames(seq, array, Buffer.byteLength(array), end));
+          expect(frame).toEqual({ kind: 'data', seq, frames: JSON.parse(array), end });
+        },
+      ),
     );
   });
 
@@ -36,7 +38,10 @@ describe('NATS response frames', () => {
       new Uint8Array([]),
       new Uint8Array([1, 0, 0]),
       new Uint8Array([9, 0, 0, 0, 1]),
-      new Uint8Array([1, 0, 0, 0, 0, 0x7b]),
+      Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), Buffer.from('[1]')]),
+      Buffer.concat([Buffer.from([1, 0, 0, 0, 1]), Buffer.from('[]')]),
+      Buffer.concat([Buffer.from([5, 0, 0, 0, 1]), Buffer.from('{"a":1}')]),
+      Buffer.concat([Buffer.from([1, 0, 0, 0, 1]), Buffer.from('[1,')]),
       new Uint8Array([2, 0, 0, 0, 1, 0x7b]),
       new Uint8Array([4, 0, 0, 0, 1, 0x7b]),
       Buffer.concat([Buffer.from([3, 0, 0, 0, 0]), Buffer.from('not json')]),
