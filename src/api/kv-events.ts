@@ -25,7 +25,8 @@ export type KvEvent = z.infer<typeof kvEventSchema>;
 /**
  * A worker's whole cache state, answered by its kv_dump endpoint: `stored` events (parents before
  * children) that rebuild the state, and the eventId of the last event the state includes, so a
- * router can drop buffered events at or below it.
+ * router can drop buffered events at or below it. A large cache comes as several frames with the same
+ * workerId and lastEventId: concatenate their `events` in order (a frame holds at most 4096 blocks).
  */
 export const kvDumpSchema = z.object({
   workerId: instanceIdSchema,

@@ -32,5 +32,10 @@ export type ModelCard = z.infer<typeof modelCardSchema>;
 export const MODEL_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
 export const modelFileRequestSchema = z.object({ file: z.enum(MODEL_FILES) });
 export type ModelFileRequest = z.infer<typeof modelFileRequestSchema>;
+/**
+ * One frame of a model_files answer. A file comes as one or more frames, each with a slice of `content`
+ * (frames stay far below the request plane's payload limit) and the sha256 of the whole file; the caller
+ * concatenates the slices in order and checks the sha256.
+ */
 export const modelFileSchema = z.object({ file: z.enum(MODEL_FILES), checksum, content: z.string() });
 export type ModelFile = z.infer<typeof modelFileSchema>;
