@@ -109,7 +109,8 @@ export class MockerEngine implements Engine {
     this.#scheduler = new Scheduler(this.#blocks, o);
     this.card = {
       name: o.modelName,
-      modelTypes: ['chat', 'completions'],
+      // Chat needs a template, which lives in tokenizer_config.json.
+      modelTypes: o.tokenizer.configChecksum === null ? ['completions'] : ['chat', 'completions'],
       engine: 'mocker',
       contextLength: o.contextLength,
       kvCacheBlockSize: o.blockSize,

@@ -105,6 +105,21 @@ describe('MockerEngine', () => {
     await engine.close();
   });
 
+  it('describes itself in its card; chat only with a tokenizer config (the chat template)', async () => {
+    const { engine } = mocker({ maxNumSeqs: 7 });
+    expect(engine.card).toMatchObject({
+      engine: 'mocker',
+      modelTypes: ['completions'],
+      kvCacheBlockSize: 4,
+      totalKvBlocks: 64,
+      maxNumSeqs: 7,
+      maxNumBatchedTokens: 8192,
+    });
+    const withConfig = mocker({ tokenizer: { ...TOKENIZER, configChecksum: 'b'.repeat(64) } });
+    expect(withConfig.engine.card.modelTypes).toEqual(['chat', 'completions']);
+    await Promise.all([engine.close(), withConfig.engine.close()]);
+  });
+
   it('emits deterministic tokens and honours max_tokens', async () => {
     const { engine } = mocker();
     const one = await collect(engine.generate(request(range(1, 9), { maxTokens: 7 }), never));
