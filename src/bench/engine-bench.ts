@@ -1,0 +1,212 @@
+// Benchmark of the ONNX engine on the tiny model (`npm run bench:engine`): decode tokens/s at batch 1,
+// 8 and 32, and time to first token of a 1k-token prompt with 0% and 90% of it in the prefix cache.
+// Peer, measured in the same run on the same model directory and onnxruntime-node: Transformers.js
+// (`@huggingface/transformers`) generating greedily. Prints progress lines to stderr, then one JSON
+// object as the last line of stdout.
+//
+// Decode rate, for both: N prompts of PROMPT tokens; time(generate MAX tokens) − time(generate 1 token),
+// over N·(MAX − 1) tokens, so prefill is not counted. TTFT: one request with max_tokens 1, median of runs.
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { TextStreamer } from '@huggingface/transformers';
+import type { GenerateRequest } from '../api/index.js';
+import { createOnnxEngine, type OnnxEngine } from '../engines/onnx/index.js';
+import { seededRandom } from '../llm/seeded-random.js';
+import { ensureTinyModel } from '../llm/tiny-model/tiny-model.js';
+import { createLogger } from '../runtime/logger.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
+    'prompt-tokens': { type: 'string', default: '32' },
+    'decode-tokens': { type: 'string', default: '32' },
+    'ttft-prompt-tokens': { type: 'string', default: '1024' },
+    batches: { type: 'string', default: '1,8,32' },
+  },
+});
+const THREADS = Number(values.threads);
+const ROUNDS = Number(values.rounds);
+const PROMPT = Number(values['prompt-tokens']);
+const MAX = Number(values['decode-tokens']);
+const TTFT_PROMPT = Number(values['ttft-prompt-tokens']);
+const BATCHES = (values.batches ?? '').split(',').map(Number);
+
+const progress = (msg: string): void => {
+  process.stderr.write(`${msg}\n`);
+};
+let promptSeed = 1;
+const randomPrompt = (n: number): number[] => {
+  const r = seededRandom(promptSeed++);
+  return Array.from({ length: n }, () => Math.floor(r() * 150_000));
+};
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+};
+
+/** Wall times of one batch, from the start: every sequence has its first token, and all are done. */
+interface Timing {
+  firstMs: number;
+  endMs: number;
+}
+
+async function generateAll(engine: OnnxEngine, prompts: number[][], maxTokens: number): Promise<Timing> {
+  const started = performance.now();
+  let waiting = prompts.length;
+  let firstMs = 0;
+  await Promise.all(
+    prompts.map(async (tokenIds, i) => {
+      const request: GenerateRequest = {
+        requestId: `b${i}`,
+        model: 'tiny',
+        tokenIds,
+        sampling: {},
+        stop: { maxTokens, ignoreEos: true },
+      };
+      let first = true;
+      for await (const frame of engine.generate(request, new AbortController().signal)) {
+        if (first && frame.tokenIds.length > 0) {
+          first = false;
+          if (--waiting === 0) firstMs = performance.now() - started;
+        }
+      }
+    }),
+  );
+  return { firstMs, endMs: performance.now() - started };
+}
+
+interface Peer {
+  /** Generates `maxTokens` greedily for each prompt, all at once. */
+  generate(prompts: number[][], maxTokens: number): Promise<Timing>;
+  close(): Promise<void>;
+}
+
+async function dynamoPeer(modelDir: string): Promise<Peer> {
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  const engine = await createOnnxEngine({
+    modelDir,
+    log,
+    threads: THREADS,
+    maxNumSeqs: 64,
+    totalKvBlocks: 4096,
+  });
+  return {
+    generate: (prompts, maxTokens) => generateAll(engine, prompts, maxTokens),
+    close: () => engine.close(),
+  };
+}
+
+async function transformersJsPeer(modelDir: string): Promise<Peer> {
+  const { AutoModelForCausalLM, BaseStreamer, Tensor, env } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.localModelPath = `${modelDir}/../`;
+  const name = modelDir.split('/').filter(Boolean).pop() as string;
+  const model = await AutoModelForCausalLM.from_pretrained(name, {
+    subfolder: '',
+    dtype: 'fp32',
+    device: 'cpu',
+    session_options: { intraOpNumThreads: THREADS },
+  });
+  return {
+    async generate(prompts, maxTokens) {
+      const n = prompts.length;
+      const len = prompts[0]?.length ?? 0;
+      const input_ids = new Tensor('int64', BigInt64Array.from(prompts.flat(), BigInt), [n, len]);
+      const attention_mask = new Tensor('int64', new BigInt64Array(n * len).fill(1n), [n, len]);
+      const started = performance.now();
+      let firstMs = 0;
+      // generate() puts the prompt first, then each step's tokens: the second put is the first token.
+      let puts = 0;
+      const streamer = new (class extends BaseStreamer {
+        override put(): void {
+          if (++puts === 2) firstMs = performance.now() - started;
+        }
+        override end(): void {}
+      })();
+      await model.generate({
+        input_ids,
+        attention_mask,
+        max_new_tokens: maxTokens,
+        min_new_tokens: maxTokens,
+        do_sample: false,
+        // The declared type wants a TextStreamer; generate() only calls put() and end().
+        streamer: streamer as unknown as TextStreamer,
+      });
+      return { firstMs, endMs: performance.now() - started };
+    },
+    async close() {
+      await model.dispose();
+    },
+  };
+}
+
+const modelDir =
+  values.model ?? (await ensureTinyModel(fileURLToPath(new URL('../../.cache', import.meta.url))));
+progress(`model: ${modelDir}; onnxruntime threads: ${THREADS}; rounds: ${ROUNDS}`);
+const peers = { dynamo: await dynamoPeer(modelDir), transformersJs: await transformersJsPeer(modelDir) };
+const names = ['dynamo', 'transformersJs'] as const;
+for (const name of names) await peers[name].generate([randomPrompt(PROMPT)], 4); // warm-up
+
+// Rounds alternate the two peers so that load from other processes on the machine hits both alike.
+// Decode rate of a round: tokens after each sequence's first, over the time after all had their first.
+const decode = { dynamo: {} as Record<string, number>, transformersJs: {} as Record<string, number> };
+for (const n of BATCHES) {
+  const rates = { dynamo: [] as number[], transformersJs: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of names) {
+      const t = await peers[name].generate(
+        Array.from({ length: n }, () => randomPrompt(PROMPT)),
+        MAX,
+      );
+      rates[name].push((n * (MAX - 1)) / ((t.endMs - t.firstMs) / 1000));
+    }
+  }
+  for (const name of names) decode[name][n] = Math.round(median(rates[name]));
+  progress(
+    `batch ${n}: decode tokens/s dynamo ${decode.dynamo[n]}, transformers.js ${decode.transformersJs[n]}`,
+  );
+}
+
+// TTFT of one request alone (max_tokens 1): a fresh prompt, and one sharing its first 90% with a
+// prompt served just before.
+const shared = Math.round(TTFT_PROMPT * 0.9);
+const ttft = { uncached: [] as number[], cached90: [] as number[], transformersJs: [] as number[] };
+for (let round = 0; round < ROUNDS; round++) {
+  ttft.uncached.push((await peers.dynamo.generate([randomPrompt(TTFT_PROMPT)], 1)).firstMs);
+  const prefix = randomPrompt(shared);
+  await peers.dynamo.generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1);
+  ttft.cached90.push(
+    (await peers.dynamo.generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1)).firstMs,
+  );
+  ttft.transformersJs.push((await peers.transformersJs.generate([randomPrompt(TTFT_PROMPT)], 1)).firstMs);
+}
+const ttftMs = {
+  dynamoUncached: Math.round(median(ttft.uncached)),
+  dynamoCached90: Math.round(median(ttft.cached90)),
+  transformersJsUncached: Math.round(median(ttft.transformersJs)),
+};
+progress(`TTFT ${TTFT_PROMPT} tokens (ms): ${JSON.stringify(ttftMs)}`);
+for (const name of names) await peers[name].close();
+
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a === undefined || b === undefined ? null : Number((a / b).toFixed(3));
+process.stdout.write(
+  `${JSON.stringify({
+    benchmark: 'engine',
+    model: 'tiny (dynamo model tiny, seed 1)',
+    promptTokens: PROMPT,
+    decodeTokens: MAX,
+    ttftPromptTokens: TTFT_PROMPT,
+    threads: THREADS,
+    rounds: ROUNDS,
+    decodeTokensPerSec: decode,
+    ttftMs,
+    ratios: {
+      tokensPerSecOverTransformersJsBatch8: ratio(decode.dynamo[8], decode.transformersJs[8]),
+      ttftCached90OverUncached: ratio(ttftMs.dynamoCached90, ttftMs.dynamoUncached),
+      ttftUncachedOverTransformersJs: ratio(ttftMs.dynamoUncached, ttftMs.transformersJsUncached),
+    },
+  })}\n`,
+);

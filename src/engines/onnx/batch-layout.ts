@@ -1,0 +1,73 @@
+// How sequences of different lengths share one session.run. Row r has `past` tokens in the KV store and
+// feeds `count` new ones. Both segments are left-padded, to the longest past P and the longest count S:
+//
+//   attention_mask row:  0…0 (P − past) | 1…1 (past) | 0…0 (S − count) | 1…1 (count)
+//
+// so every row's last new token sits at the last position, which is the only one whose logits we need
+// (num_logits_to_keep = 1 where the graph takes it). position_ids are the row's own positions, and
+// padded slots are masked, so any export that masks by attention_mask gives each row what it would
+// give alone. Padded queries produce rows nobody reads.
+import type { KvStore, SlotTable } from './kv-store.js';
+import type { BatchFeeds, KvArray, KvDtype } from './model-session.js';
+
+export interface BatchRow {
+  tokens: readonly number[];
+  /** Tokens already in the store (the row's past). */
+  past: number;
+  /** New tokens fed this run: tokens[past, past + count). */
+  count: number;
+  table: SlotTable;
+}
+
+export interface LayoutDims {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  kvDtype: KvDtype;
+}
+
+export function layoutBatch(rows: readonly BatchRow[], kv: KvStore, dims: LayoutDims): BatchFeeds {
+  const n = rows.length;
+  let pastLen = 0;
+  let seqLen = 0;
+  for (const r of rows) {
+    pastLen = Math.max(pastLen, r.past);
+    seqLen = Math.max(seqLen, r.count);
+  }
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(n * seqLen);
+  const positionIds = new BigInt64Array(n * seqLen);
+  const attentionMask = new BigInt64Array(n * total);
+  const kvSize = n * dims.numKvHeads * pastLen * dims.headDim;
+  const past: KvArray[] = Array.from({ length: 2 * dims.numLayers }, () =>
+    dims.kvDtype === 'float16' ? new Uint16Array(kvSize) : new Float32Array(kvSize),
+  );
+  for (let r = 0; r < n; r++) {
+    const row = rows[r] as BatchRow;
+    const pad = seqLen - row.count;
+    for (let i = 0; i < seqLen; i++) {
+      // Padded slots repeat the first new token and its position: valid ids, masked out.
+      const k = Math.max(i - pad, 0);
+      inputIds[r * seqLen + i] = BigInt(row.tokens[row.past + k] as number);
+      positionIds[r * seqLen + i] = BigInt(row.past + k);
+    }
+    attentionMask.fill(1n, r * total + pastLen - row.past, r * total + pastLen);
+    attentionMask.fill(1n, r * total + pastLen + pad, (r + 1) * total);
+    kv.gather(row.table, 0, row.past, past, r, pastLen, pastLen - row.past);
+  }
+  return { rows: n, seqLen, pastLen, inputIds, attentionMask, positionIds, past };
+}
+
+/** Copies each row's new K/V from the present tensors into its blocks. */
+export function storeNewKv(
+  rows: readonly BatchRow[],
+  kv: KvStore,
+  present: KvArray[],
+  feeds: BatchFeeds,
+): void {
+  const total = feeds.pastLen + feeds.seqLen;
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as BatchRow;
+    kv.scatter(row.table, row.past, row.count, present, r, total, total - row.count);
+  }
+}

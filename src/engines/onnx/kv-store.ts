@@ -1,0 +1,195 @@
+// The KV tensors behind the shared BlockManager's bookkeeping. The BlockManager decides which blocks
+// exist (prefix cache, reference counts, LRU eviction, KV events) but names blocks only by hash; this
+// store gives each block a physical slot and keeps the slot lifecycle in step with the manager:
+//
+//   slot of a cached full block  ← found by sequence hash; freed when the manager emits `removed`
+//                                   (or `cleared`) for it and no sequence holds it
+//   slot of a partial tail block ← private to its sequence; becomes the full block's slot once full
+//
+// so the number of free slots always equals the manager's freeBlocks (tests check it).
+//
+// Layout: per layer and per K/V one array of [slots, kvHeads, blockSize, headDim]; a block's head is
+// contiguous, so gathering a sequence into a batch copies blockSize·headDim values at a time.
+import type { KvEventData } from '../../api/index.js';
+import type { KvArray, KvDtype } from './model-session.js';
+
+/** A sequence's slots: index i holds tokens [i·B, (i+1)·B). */
+export interface SlotTable {
+  slots: number[];
+  /** Full blocks held (the slot after them, if any, is the private partial tail). */
+  full: number;
+}
+
+export interface KvStoreOptions {
+  numSlots: number;
+  numLayers: number;
+  numKvHeads: number;
+  blockSize: number;
+  headDim: number;
+  dtype: KvDtype;
+}
+
+export class KvStore {
+  readonly blockSize: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  /** Per layer: K then V. */
+  readonly data: KvArray[];
+  readonly #slotSize: number;
+  readonly #free: number[] = [];
+  readonly #refs: Int32Array;
+  readonly #hashOfSlot: (string | null)[];
+  readonly #slotOfHash = new Map<string, number>();
+
+  constructor(o: KvStoreOptions) {
+    this.blockSize = o.blockSize;
+    this.numKvHeads = o.numKvHeads;
+    this.headDim = o.headDim;
+    this.#slotSize = o.numKvHeads * o.blockSize * o.headDim;
+    const size = o.numSlots * this.#slotSize;
+    this.data = Array.from({ length: 2 * o.numLayers }, () =>
+      o.dtype === 'float16' ? new Uint16Array(size) : new Float32Array(size),
+    );
+    this.#refs = new Int32Array(o.numSlots);
+    this.#hashOfSlot = new Array<string | null>(o.numSlots).fill(null);
+    for (let s = o.numSlots - 1; s >= 0; s--) this.#free.push(s);
+  }
+
+  get freeSlots(): number {
+    return this.#free.length;
+  }
+
+  /** Follows the manager's events: evicted and cleared blocks give their slots back once unheld. */
+  onEvent(data: KvEventData): void {
+    if (data === 'cleared') {
+      for (const [hash, slot] of this.#slotOfHash) this.#unhash(hash, slot);
+    } else if ('removed' in data) {
+      for (const hash of data.removed.blockHashes) {
+        const slot = this.#slotOfHash.get(hash);
+        if (slot !== undefined) this.#unhash(hash, slot);
+      }
+    }
+  }
+
+  /**
+   * After the manager allocated blocks for the first `numTokens` tokens of a sequence: gives the new
+   * blocks their slots. `sequenceHashes[i]` names full block i.
+   */
+  extend(table: SlotTable, numTokens: number, sequenceHashes: readonly string[]): void {
+    const full = Math.floor(numTokens / this.blockSize);
+    const slots = table.slots;
+    for (let i = table.full; i < full; i++) {
+      const hash = sequenceHashes[i] as string;
+      // Only the block right after the held full ones can already have a slot: the private tail.
+      const tail = i < slots.length ? (slots[i] as number) : -1;
+      const cached = this.#slotOfHash.get(hash);
+      if (cached !== undefined) {
+        // The manager shares a block computed elsewhere with the same prefix; our tail copy goes.
+        this.#refs[cached] = (this.#refs[cached] as number) + 1;
+        if (tail >= 0) this.#release(tail);
+        slots[i] = cached;
+      } else if (tail >= 0) {
+        this.#hash(hash, tail);
+      } else {
+        const slot = this.#take();
+        this.#hash(hash, slot);
+        slots.push(slot);
+      }
+    }
+    table.full = full;
+    if (numTokens % this.blockSize > 0 && slots.length === full) slots.push(this.#take());
+  }
+
+  /** The sequence ends: cached blocks stay (evictable), private ones are freed. */
+  release(table: SlotTable): void {
+    for (const slot of table.slots) this.#release(slot);
+    table.slots.length = 0;
+    table.full = 0;
+  }
+
+  /**
+   * Copies `count` tokens of a sequence, from token `from`, into `out` laid out
+   * [rows, kvHeads, width, headDim] at row `row`, column `col` — for every layer's K and V.
+   */
+  gather(
+    table: SlotTable,
+    from: number,
+    count: number,
+    out: KvArray[],
+    row: number,
+    width: number,
+    col: number,
+  ): void {
+    this.#copy(table, from, count, out, row, width, col, false);
+  }
+
+  /** The reverse: `count` tokens from a present tensor into the sequence's blocks, from token `from`. */
+  scatter(
+    table: SlotTable,
+    from: number,
+    count: number,
+    present: KvArray[],
+    row: number,
+    width: number,
+    col: number,
+  ): void {
+    this.#copy(table, from, count, present, row, width, col, true);
+  }
+
+  #copy(
+    table: SlotTable,
+    from: number,
+    count: number,
+    batch: KvArray[],
+    row: number,
+    width: number,
+    col: number,
+    toStore: boolean,
+  ): void {
+    const B = this.blockSize;
+    const D = this.headDim;
+    const H = this.numKvHeads;
+    for (let t = from; t < from + count; ) {
+      const block = Math.floor(t / B);
+      const off = t % B;
+      const run = Math.min(B - off, from + count - t);
+      const slot = table.slots[block] as number;
+      const batchCol = col + (t - from);
+      for (let a = 0; a < batch.length; a++) {
+        const store = this.data[a] as KvArray;
+        const other = batch[a] as KvArray;
+        for (let h = 0; h < H; h++) {
+          const s = ((slot * H + h) * B + off) * D;
+          const o = ((row * H + h) * width + batchCol) * D;
+          if (toStore) store.set(other.subarray(o, o + run * D), s);
+          else other.set(store.subarray(s, s + run * D), o);
+        }
+      }
+      t += run;
+    }
+  }
+
+  #hash(hash: string, slot: number): void {
+    this.#hashOfSlot[slot] = hash;
+    this.#slotOfHash.set(hash, slot);
+  }
+
+  #unhash(hash: string, slot: number): void {
+    this.#slotOfHash.delete(hash);
+    this.#hashOfSlot[slot] = null;
+    if (this.#refs[slot] === 0) this.#free.push(slot);
+  }
+
+  #take(): number {
+    const slot = this.#free.pop();
+    if (slot === undefined) throw new Error('KvStore: no free slot (out of step with the BlockManager)');
+    this.#refs[slot] = 1;
+    return slot;
+  }
+
+  #release(slot: number): void {
+    const refs = (this.#refs[slot] as number) - 1;
+    this.#refs[slot] = refs;
+    if (refs === 0 && this.#hashOfSlot[slot] === null) this.#free.push(slot);
+  }
+}
