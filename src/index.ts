@@ -21,10 +21,12 @@ export {
   type RuntimeOptions,
   type ServedEndpoint,
   type ServeEndpointOptions,
+  type StreamTuning,
   type Subscription,
   type Watch,
 } from './runtime/index.js';
 export { createLogger, type Logger, type LoggerOptions } from './runtime/logger.js';
+export { type SystemServer, type SystemServerOptions, startSystemServer } from './runtime/system-server.js';
 export {
   type BlockHashes,
   computeBlockHashes,

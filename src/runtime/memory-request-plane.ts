@@ -74,16 +74,7 @@ export class MemoryRequestPlane implements RequestPlane {
     request: unknown,
     options: CallOptions<Res> = {},
   ): AsyncIterable<Res> {
-    const call = new MemoryCall<Res>(this.registry, instance, request, options, this.options, (c) =>
-      this.untrack(instance.instanceId, c),
-    );
-    let set = this.calls.get(instance.instanceId);
-    if (!set) {
-      set = new Set();
-      this.calls.set(instance.instanceId, set);
-    }
-    set.add(call as MemoryCall<unknown>);
-    return call;
+    return new MemoryCall<Res>(this.registry, instance, request, options, this.options, this);
   }
 
   instanceGone(instanceId: InstanceId): void {
@@ -98,7 +89,17 @@ export class MemoryRequestPlane implements RequestPlane {
       for (const call of [...set]) call.fail(new RequestError('cancelled', 'the runtime closed'));
   }
 
-  private untrack(instanceId: InstanceId, call: MemoryCall<unknown>): void {
+  /** Calls in flight by instance, for instanceGone; a call is tracked from its start to its end. */
+  track(instanceId: InstanceId, call: MemoryCall<unknown>): void {
+    let set = this.calls.get(instanceId);
+    if (!set) {
+      set = new Set();
+      this.calls.set(instanceId, set);
+    }
+    set.add(call);
+  }
+
+  untrack(instanceId: InstanceId, call: MemoryCall<unknown>): void {
     const set = this.calls.get(instanceId);
     if (!set) return;
     set.delete(call);
@@ -126,7 +127,7 @@ class MemoryCall<Res> implements AsyncIterableIterator<Res>, InflightStream {
     private readonly request: unknown,
     private readonly options: CallOptions<Res>,
     private readonly limits: MemoryRequestPlaneOptions,
-    private readonly untrack: (call: MemoryCall<unknown>) => void,
+    private readonly plane: MemoryRequestPlane,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -224,6 +225,7 @@ class MemoryCall<Res> implements AsyncIterableIterator<Res>, InflightStream {
       return undefined;
     }
     this.server = server;
+    this.plane.track(this.instance.instanceId, this as MemoryCall<unknown>);
     server.inflight.add(this as MemoryCall<unknown>);
     this.endRequest = server.metrics.start();
     signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -270,7 +272,7 @@ class MemoryCall<Res> implements AsyncIterableIterator<Res>, InflightStream {
     this.server?.inflight.delete(this as MemoryCall<unknown>);
     this.endRequest?.(outcome, code);
     this.endRequest = undefined;
-    this.untrack(this as MemoryCall<unknown>);
+    this.plane.untrack(this.instance.instanceId, this as MemoryCall<unknown>);
   }
 }
 

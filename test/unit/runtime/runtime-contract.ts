@@ -290,6 +290,26 @@ export function describeRuntimeContract(name: string, makePair: (ns: string) => 
       await shutdown;
     });
 
+    it('an instance leaving discovery ends the streams in flight to it with disconnected', async () => {
+      const { worker, caller, ep } = await pair();
+      const hang = async function* (_req: unknown, ctx: RequestContext) {
+        yield { i: 0 };
+        await new Promise((r) => ctx.signal.addEventListener('abort', r));
+      };
+      const served = await worker.serveEndpoint(ep, hang, { requestSchema: z.unknown() });
+      const seen: InstanceEvent[] = [];
+      const watch = await caller.discovery.watchInstances(ep, (e) => seen.push(e));
+      const it = caller.requestPlane.call(served.instance, {})[Symbol.asyncIterator]();
+      await it.next();
+      const pending = it.next().catch((e: unknown) => e);
+      // The lease is gone (as after a partition): the worker still runs, discovery says it left.
+      await worker.discovery.unregisterAll();
+      const err = await pending;
+      expect(isRequestError(err, 'disconnected')).toBe(true);
+      expect(seen.map((e) => e.kind)).toEqual(['added', 'removed']);
+      watch.close();
+    });
+
     it('closing a worker disconnects the streams still in flight', async () => {
       const { worker, caller, ep } = await pair();
       const hang = async function* (_req: unknown, ctx: RequestContext) {
