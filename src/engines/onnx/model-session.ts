@@ -76,11 +76,12 @@ export class ModelSession {
     const inputs = metadataOf(session.inputMetadata);
     const outputs = metadataOf(session.outputMetadata);
     const where = `${model.modelPath}`;
-    const need = (map: Map<string, Shaped | undefined>, name: string, kind: string): Shaped => {
+    const need = (map: Map<string, Shaped | undefined>, name: string, kind: 'input' | 'output'): Shaped => {
       const m = map.get(name);
       if (m === undefined) {
         throw new ModelGraphError(
-          `${where}: the graph has no ${kind} "${name}" (it has: ${[...map.keys()].join(', ')})`,
+          `${where}: the graph has no ${kind} "${name}" (config.json: num_hidden_layers ${model.numLayers}; ` +
+            `the graph's ${kind}s: ${[...map.keys()].join(', ')})`,
         );
       }
       return m;
@@ -97,11 +98,7 @@ export class ModelSession {
     let kvType: string | undefined;
     for (let i = 0; i < this.numLayers; i++) {
       for (const kind of ['key', 'value']) {
-        const past = need(
-          inputs,
-          `past_key_values.${i}.${kind}`,
-          `input (config.json has num_hidden_layers ${this.numLayers})`,
-        );
+        const past = need(inputs, `past_key_values.${i}.${kind}`, 'input');
         const present = need(outputs, `present.${i}.${kind}`, 'output');
         for (const m of [past, present]) {
           if (m.type !== 'float32' && m.type !== 'float16') {
