@@ -63,6 +63,8 @@ export interface MockerDeps {
   onStep?: (report: StepReport) => void;
 }
 
+const IDLE = Number.NEGATIVE_INFINITY;
+
 /** A stateless 32-bit mix of (seed, index): the same request samples the same tokens, however scheduled. */
 function mix(seed: number, index: number): number {
   let h = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
@@ -90,6 +92,8 @@ export class MockerEngine implements Engine {
   #wake: (() => void) | undefined;
   #closed = false;
   #nextKey = 0;
+  /** When the step in progress ends, on the clock. */
+  #due = IDLE;
   readonly #loop: Promise<void>;
 
   constructor(options: MockerOptions, deps: MockerDeps = {}) {
@@ -204,6 +208,7 @@ export class MockerEngine implements Engine {
     while (!this.#closed) {
       const step = this.#scheduler.schedule();
       if (step === undefined) {
+        this.#due = IDLE;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
         });
@@ -211,7 +216,12 @@ export class MockerEngine implements Engine {
         continue;
       }
       const durationMs = this.#duration(step);
-      await this.#clock.sleep(durationMs);
+      // Back-to-back steps run on absolute due times, so timer rounding and lateness do not add up
+      // over a stream (a step makes up for at most its own duration); after idling, time starts now.
+      const now = this.#clock.now();
+      const start = this.#due === IDLE ? now : Math.max(this.#due, now - durationMs);
+      this.#due = start + durationMs;
+      await this.#clock.sleep(this.#due - now);
       this.#scheduler.complete(step);
       this.#onStep?.({
         prefillTokens: step.prefillTokens,

@@ -9,12 +9,13 @@ import {
 import { decodeMs, prefillMs, timingModelSchema } from '../../../../src/engines/mocker/timing.js';
 
 /** Simulated time: a sleep returns on the next turn of the event loop and advances `now`. */
-function virtualClock(): Clock & { now: number } {
+function virtualClock(): Clock {
+  let now = 0;
   const clock = {
-    now: 0,
+    now: () => now,
     sleep: (ms: number) =>
       new Promise<void>((resolve) => {
-        clock.now += ms;
+        now += Math.max(0, ms);
         setImmediate(resolve);
       }),
   };
@@ -95,13 +96,16 @@ describe('MockerEngine', () => {
     const a = await collect(engine.generate(request(range(1, 16)), never));
     expect(a.cachedTokens).toBe(0);
     expect(steps[0]?.prefillTokens).toBe(16);
-    const before = clock.now;
+    const before = clock.now();
     steps.length = 0;
     const b = await collect(engine.generate(request([...range(1, 12), 50, 51, 52, 53, 54]), never));
     expect(b.cachedTokens).toBe(12);
     expect(steps[0]?.prefillTokens).toBe(5);
     expect(steps[0]?.durationMs).toBeCloseTo(prefillMs(timingModelSchema.parse({}), 5), 9);
-    expect(clock.now).toBeGreaterThan(before);
+    expect(clock.now() - before).toBeCloseTo(
+      steps.reduce((sum, s) => sum + s.durationMs, 0),
+      9,
+    );
     await engine.close();
   });
 
