@@ -73,7 +73,10 @@ export class EngineClient {
         const frames = this.requestPlane.call<GenerateResponse>(selection.instance, request, {
           requestId: request.requestId,
           signal,
-          responseSchema: generateResponseSchema,
+          // Frames from another process are validated; in-process ones are our own engine's objects.
+          ...(selection.instance.transport.kind === 'memory'
+            ? {}
+            : { responseSchema: generateResponseSchema }),
         });
         for await (const frame of frames) {
           const reason = frame.finishReason;

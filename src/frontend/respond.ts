@@ -13,7 +13,10 @@ import type { EngineClient } from './engine-client.js';
 import { HttpError, toHttpError } from './errors.js';
 import type { ApiEndpoint, FrontendMetrics, RequestObserver } from './metrics.js';
 import type { ServedModel } from './model-registry.js';
-import { type ChunkFormat, chatChunks, completionChunks, DONE, SSE_HEADERS, writeSse } from './sse.js';
+import { type ChunkFormat, chatChunks, completionChunks, DONE, SSE_HEADERS, SseWriter } from './sse.js';
+
+/** The abort reason once a response is over; one object, not a DOMException per request. */
+const RESPONSE_ENDED = new Error('the response ended');
 
 export interface GenerationJob {
   endpoint: ApiEndpoint;
@@ -107,7 +110,7 @@ export class Responder {
     } finally {
       reply.raw.off('close', onClose);
       // Leaving early (stop string, error, disconnect) cancels the call on the worker.
-      controller.abort();
+      controller.abort(RESPONSE_ENDED);
     }
   }
 
@@ -176,15 +179,19 @@ export class Responder {
     const res = reply.raw;
     reply.hijack();
     res.writeHead(200, SSE_HEADERS);
+    const out = new SseWriter(res);
     const opening = format.opening();
-    if (opening !== '') res.write(opening);
+    if (opening !== '') out.write(opening);
     try {
       while (next.done !== true) {
         const frame = next.value;
         observer.firstToken();
         observer.tokens(frame.tokenIds.length);
         const text = state.take(frame);
-        if (text !== '') await writeSse(res, format.text(text));
+        if (text !== '') {
+          const full = out.write(format.text(text));
+          if (full !== undefined) await full;
+        }
         if (state.finish !== undefined) break;
         next = await frames.next();
       }
@@ -192,14 +199,14 @@ export class Responder {
       if (res.destroyed) throw err;
       // Headers are sent: the error travels as an event (the OpenAI SDK raises it), then the stream ends.
       observer.finish('error');
-      res.end(`data: ${JSON.stringify(toHttpError(err).toBody())}\n\n${DONE}`);
+      out.end(`data: ${JSON.stringify(toHttpError(err).toBody())}\n\n${DONE}`);
       return reply;
     }
     if (res.destroyed) throw new HttpError('INTERNAL', 'the client disconnected');
     let tail = format.finish(state.finish ?? 'stop');
     const usage = state.usage(job.pre.tokenIds.length);
     if (job.includeUsage) tail += format.usage(usage);
-    res.end(tail + DONE);
+    out.end(tail + DONE);
     observer.finish('success', toObserved(usage));
     return reply;
   }

@@ -51,16 +51,25 @@ export function completionChunks(
   };
 }
 
-/** Writes to a response, waiting for 'drain' only when the socket buffer is full. */
-export function writeSse(res: ServerResponse, data: string): Promise<void> | undefined {
-  if (res.write(data)) return undefined;
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
+/** Writes SSE events to a response, waiting for 'drain' only when the socket buffer is full. */
+export class SseWriter {
+  constructor(private readonly res: ServerResponse) {}
+
+  /** undefined at once, unless the socket buffer is full: then resolves on 'drain' or close. */
+  write(data: string): Promise<void> | undefined {
+    if (this.res.write(data)) return undefined;
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
+  end(data: string): void {
+    this.res.end(data);
+  }
 }

@@ -1,13 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IncrementalDetokenizer } from '../../../src/llm/detokenizer.js';
-import { loadTokenizer } from '../../../src/llm/tokenizer.js';
+import { loadTokenizer, type TextTokenizer } from '../../../src/llm/tokenizer.js';
 import { tokenizerFiles } from './fixtures.js';
 
-for (const model of ['qwen3', 'llama3'] as const) {
-  describe(`IncrementalDetokenizer (${model})`, () => {
+for (const [model, mode] of [
+  ['qwen3', 'byte stream'],
+  ['llama3', 'byte stream'],
+  ['qwen3', 'window'],
+  ['llama3', 'window'],
+] as const) {
+  describe(`IncrementalDetokenizer (${model}, ${mode})`, () => {
     const files = tokenizerFiles(model);
-    const tokenizer = loadTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+    const full = loadTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+    // Without createDecoder, the detokenizer falls back to decoding windows (non-byte-level tokenizers).
+    const tokenizer: TextTokenizer = mode === 'window' ? { encode: full.encode, decode: full.decode } : full;
+    it('uses the mode under test', () => {
+      expect(tokenizer.createDecoder === undefined).toBe(mode === 'window');
+    });
 
     it('emits exactly the decoded text, one token at a time, never a broken character', () => {
       fc.assert(
