@@ -42,8 +42,6 @@ export interface RouterSettings {
   approxTtlMs: number;
   /** Approximate mode: most (worker, block) pairs indexed. */
   approxMaxBlocks: number;
-  /** findMatches stops once a single worker remains (faster; that worker's overlap is a lower bound). */
-  earlyExit: boolean;
 }
 
 export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
@@ -56,7 +54,6 @@ export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   queueTimeoutMs: 60_000,
   approxTtlMs: 120_000,
   approxMaxBlocks: 1_000_000,
-  earlyExit: false,
 };
 
 /** What the router needs to know of the model it routes (from its model card). */
@@ -300,7 +297,7 @@ export class Router {
     let overlapBlocks = 0;
     if (this.settings.mode === 'kv') {
       this.approx?.prune(this.now());
-      const overlaps = this.indexer.findMatches(prepared.hashes, this.settings.earlyExit);
+      const overlaps = this.indexer.findMatches(prepared.hashes);
       const cands: Candidate[] = free.map((id) => ({ id, cachedBlocks: this.indexer.blockCount(id) }));
       const selection = this.scheduler.select(cands, {
         isl: req.tokenIds.length,

@@ -166,7 +166,7 @@ describe('KvIndexer', () => {
     expect(idx.applyEvent({ workerId: W1, eventId: 0, data: stored(1, 5, 6) })).toBe('resync');
   });
 
-  it('stops early once a single worker remains when asked to', () => {
+  it('counts the run of the last worker left exactly', () => {
     const idx = synced(W1, W2);
     const e = new Events();
     idx.applyEvent(e.ev(W1, stored(1, 0, 8)));
@@ -177,11 +177,24 @@ describe('KvIndexer', () => {
         [W2, 2],
       ]),
     );
-    // After depth 2 only W1 remains: the walk stops there (W1's score is a lower bound).
-    expect(idx.findMatches(request(1, 8), true)).toEqual(
+    // W1 alone from depth 2 on, with a hole at 5.
+    idx.applyEvent(e.ev(W1, { removed: { blockHashes: [seq(1, 5) as BlockHash] } }));
+    expect(idx.findMatches(request(1, 8))).toEqual(
       new Map([
-        [W1, 3],
+        [W1, 5],
         [W2, 2],
+      ]),
+    );
+    expect(idx.findMatches(request(1, 8, 4))).toEqual(
+      new Map([
+        [W1, 4],
+        [W2, 2],
+      ]),
+    );
+    expect(idx.findMatches(request(1, 1))).toEqual(
+      new Map([
+        [W1, 1],
+        [W2, 1],
       ]),
     );
   });
