@@ -3,16 +3,29 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, DEFAULT_WORKER_COMPONENT, nameSchema } from '../api/index.js';
-import { mockerOptionsSchema } from '../engines/mocker/mocker-engine.js';
 
-/** The mocker's knobs: its options without what the worker derives (name, tokenizer facts). */
-const mockerEngineSchema = mockerOptionsSchema.omit({ modelName: true, tokenizer: true }).extend({
+/** The mocker's knobs, flat (what flags set); unset ones take the mocker's defaults. Unknown keys fail. */
+const coefficients = z.tuple([z.number(), z.number(), z.number()]);
+const mockerEngineSchema = z.strictObject({
   kind: z.literal('mocker'),
   /** Where tokenizer.json / tokenizer_config.json come from (served to frontends on model_files). */
   tokenizerDir: z.string().min(1),
+  numGpuBlocks: z.number().int().positive().optional(),
+  blockSize: z.number().int().positive().max(65536).optional(),
+  maxNumSeqs: z.number().int().positive().optional(),
+  maxNumBatchedTokens: z.number().int().positive().optional(),
+  contextLength: z.number().int().positive().optional(),
+  /** Divides every simulated duration. */
+  speedupRatio: z.number().positive().optional(),
+  /** Steps take no time at all. */
+  noDelay: z.boolean().optional(),
+  /** a, b, c of prefill ms = a·t² + b·t + c. */
+  prefillCoefficients: coefficients.optional(),
+  /** a, b, c of decode ms = a·u² + b·u + c. */
+  decodeCoefficients: coefficients.optional(),
 });
 
-const onnxEngineSchema = z.object({
+const onnxEngineSchema = z.strictObject({
   kind: z.literal('onnx'),
   /** A model directory (DESIGN §8); its tokenizer files are served on model_files. */
   modelDir: z.string().min(1),
@@ -23,7 +36,7 @@ const onnxEngineSchema = z.object({
   maxNumBatchedTokens: z.number().int().positive().optional(),
 });
 
-export const workerConfigSchema = z.object({
+export const workerConfigSchema = z.strictObject({
   namespace: nameSchema.default(DEFAULT_NAMESPACE),
   component: nameSchema.default(DEFAULT_WORKER_COMPONENT),
   /** The name clients put in `model`; mocker: 'mocker', onnx: the model directory's name. */

@@ -2,9 +2,15 @@
 // loads onnxruntime.
 import type { Engine } from '../engines/engine.js';
 import { MockerEngine } from '../engines/mocker/mocker-engine.js';
+import { timingModelSchema } from '../engines/mocker/timing.js';
 import type { Logger } from '../runtime/index.js';
 import { DEFAULT_MOCKER_MODEL_NAME, type ParsedWorkerConfig } from './config.js';
 import { type ModelFiles, tokenizerFacts } from './model-files.js';
+
+/** `{ key: value }`, or nothing when the value is unset (so the engine's default applies). */
+function defined<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
+}
 
 export async function createEngine(
   config: ParsedWorkerConfig,
@@ -13,11 +19,21 @@ export async function createEngine(
 ): Promise<Engine> {
   const engine = config.engine;
   if (engine.kind === 'mocker') {
-    const { kind: _kind, tokenizerDir: _dir, ...options } = engine;
+    const timing = timingModelSchema.parse({
+      ...defined('prefill', engine.prefillCoefficients),
+      ...defined('decode', engine.decodeCoefficients),
+      ...defined('speedupRatio', engine.speedupRatio),
+    });
     return new MockerEngine(
       {
-        ...options,
         modelName: config.modelName ?? DEFAULT_MOCKER_MODEL_NAME,
+        timing,
+        ...defined('numGpuBlocks', engine.numGpuBlocks),
+        ...defined('blockSize', engine.blockSize),
+        ...defined('maxNumSeqs', engine.maxNumSeqs),
+        ...defined('maxNumBatchedTokens', engine.maxNumBatchedTokens),
+        ...defined('contextLength', engine.contextLength),
+        ...defined('noDelay', engine.noDelay),
         tokenizer: {
           checksum: files.tokenizerChecksum,
           configChecksum: files.tokenizerConfigChecksum,
@@ -30,12 +46,12 @@ export async function createEngine(
   const { createOnnxEngine } = await import('../engines/onnx/index.js');
   return createOnnxEngine({
     modelDir: engine.modelDir,
-    ...(config.modelName === undefined ? {} : { name: config.modelName }),
+    ...defined('name', config.modelName),
     device: engine.device,
     threads: engine.threads,
-    ...(engine.totalKvBlocks === undefined ? {} : { totalKvBlocks: engine.totalKvBlocks }),
-    ...(engine.maxNumSeqs === undefined ? {} : { maxNumSeqs: engine.maxNumSeqs }),
-    ...(engine.maxNumBatchedTokens === undefined ? {} : { maxNumBatchedTokens: engine.maxNumBatchedTokens }),
+    ...defined('totalKvBlocks', engine.totalKvBlocks),
+    ...defined('maxNumSeqs', engine.maxNumSeqs),
+    ...defined('maxNumBatchedTokens', engine.maxNumBatchedTokens),
     log: log.child({ component: 'onnx' }),
   });
 }

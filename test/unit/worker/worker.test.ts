@@ -25,11 +25,7 @@ import {
   type Runtime,
 } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
-import {
-  defaultTokenizerDir,
-  startWorker,
-  type WorkerConfig,
-} from '../../../src/worker/index.js';
+import { defaultTokenizerDir, startWorker, type WorkerConfig } from '../../../src/worker/index.js';
 
 const log = createLogger({ level: 'silent' });
 const scope = { namespace: 'test', component: 'backend' };
@@ -211,8 +207,23 @@ describe('worker (mocker, in-memory runtime)', () => {
     });
   });
 
+  it('refuses a config with an unknown or bad field, naming it', async () => {
+    const runtime = await createRuntime({ log });
+    cleanups.push(() => runtime.close());
+    const engine = { kind: 'mocker', tokenizerDir: defaultTokenizerDir() } as const;
+    await expect(startWorker({ engine: { ...engine, speedup: 2 } as never }, runtime, log)).rejects.toThrow(
+      /engine.*speedup/,
+    );
+    await expect(startWorker({ engine: { ...engine, numGpuBlocks: 0 } }, runtime, log)).rejects.toThrow(
+      /engine\.numGpuBlocks/,
+    );
+    await expect(
+      startWorker({ engine: { ...engine, tokenizerDir: '/nonexistent' } }, runtime, log),
+    ).rejects.toThrow(/nonexistent\/tokenizer\.json/);
+  });
+
   it('frees the blocks of a request its caller cancels', async () => {
-    const { client, worker } = await setup(false, { noDelay: false, timing: { speedupRatio: 100 } });
+    const { client, worker } = await setup(false, { noDelay: false, speedupRatio: 100 });
     const controller = new AbortController();
     const instance = await instanceOf(client, ENDPOINTS.generate);
     const request = {
