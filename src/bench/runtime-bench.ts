@@ -1,6 +1,7 @@
 // Micro-benchmark of the request plane (`npm run bench:runtime`): round-trip latency (one request,
-// one response frame, end of stream) and streamed frames/s (one call, many token-sized frames), over
-// NATS and in-process. Peer, measured in the same run on the same NATS server: a raw `nats`
+// one response frame, end of stream) and streamed frames/s (one call, many token-sized frames: yielded
+// back to back, and paced — one event-loop turn per frame, as an engine's decode steps), over NATS and
+// in-process. Peer, measured in the same run on the same NATS server: a raw `nats`
 // request/reply with the same payloads. Starts a private nats-server (Debian's) unless NATS_SERVER
 // names one. Prints progress lines, then one JSON object as the last line.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,7 +26,12 @@ const FRAMES = Number(values.frames);
 const WARMUP = Number(values.warmup);
 const log = createLogger({ level: 'warn' });
 const ep: EndpointId = { namespace: 'bench', component: 'backend', endpoint: 'generate' };
-const request = z.object({ tokenIds: z.array(z.number()), frames: z.number().int().positive() });
+const request = z.object({
+  tokenIds: z.array(z.number()),
+  frames: z.number().int().positive(),
+  /** Yield to the event loop between frames, as an engine emitting one token per step does. */
+  paced: z.boolean().optional(),
+});
 const REQUEST = { tokenIds: Array.from({ length: 32 }, (_, i) => 1000 + i), frames: 1 };
 const FRAME = { tokenIds: [4242] };
 
@@ -76,7 +82,10 @@ async function serveBench(worker: Runtime) {
   return worker.serveEndpoint(
     ep,
     async function* (req: z.infer<typeof request>) {
-      for (let i = 0; i < req.frames; i++) yield FRAME;
+      for (let i = 0; i < req.frames; i++) {
+        yield FRAME;
+        if (req.paced) await new Promise((r) => setImmediate(r));
+      }
     },
     { requestSchema: request },
   );
@@ -97,13 +106,18 @@ async function planeRoundTrips(
   return samples;
 }
 
-async function planeStream(caller: Runtime, instance: Awaited<ReturnType<typeof serveBench>>['instance']) {
+async function planeStream(
+  caller: Runtime,
+  instance: Awaited<ReturnType<typeof serveBench>>['instance'],
+  frames: number,
+  paced: boolean,
+) {
   const start = performance.now();
   let n = 0;
-  for await (const _ of caller.requestPlane.call(instance, { ...REQUEST, frames: FRAMES })) n++;
+  for await (const _ of caller.requestPlane.call(instance, { ...REQUEST, frames, paced })) n++;
   const seconds = (performance.now() - start) / 1000;
-  if (n !== FRAMES) throw new Error(`stream delivered ${n} of ${FRAMES} frames`);
-  return Math.round(FRAMES / seconds);
+  if (n !== frames) throw new Error(`stream delivered ${n} of ${frames} frames`);
+  return Math.round(frames / seconds);
 }
 
 async function rawRoundTrips(url: string): Promise<number[]> {
@@ -156,8 +170,11 @@ async function main(): Promise<void> {
       inProcess.push(...(await planeRoundTrips(memCaller, memServed.instance)));
       console.log(`round ${round + 1}/3 done`);
     }
-    const natsFrames = await planeStream(natsCaller, natsServed.instance);
-    const memFrames = await planeStream(memCaller, memServed.instance);
+    const natsFrames = await planeStream(natsCaller, natsServed.instance, FRAMES, false);
+    const memFrames = await planeStream(memCaller, memServed.instance, FRAMES, false);
+    const paced = Math.max(1, Math.floor(FRAMES / 10));
+    const natsPaced = await planeStream(natsCaller, natsServed.instance, paced, true);
+    const memPaced = await planeStream(memCaller, memServed.instance, paced, true);
 
     await Promise.all([memWorker.close(), memCaller.close(), natsWorker.close(), natsCaller.close()]);
 
@@ -169,8 +186,8 @@ async function main(): Promise<void> {
       roundTrips: ROUND_TRIPS * 3,
       frames: FRAMES,
       rawNats: { roundTrip: rawRt },
-      nats: { roundTrip: natsRt, streamFramesPerSec: natsFrames },
-      inProcess: { roundTrip: memRt, streamFramesPerSec: memFrames },
+      nats: { roundTrip: natsRt, streamFramesPerSec: natsFrames, pacedStreamFramesPerSec: natsPaced },
+      inProcess: { roundTrip: memRt, streamFramesPerSec: memFrames, pacedStreamFramesPerSec: memPaced },
       ratios: {
         natsRoundTripOverRaw: ratio(natsRt.p50Us, rawRt.p50Us),
         natsRoundTripP99OverRaw: ratio(natsRt.p99Us, rawRt.p99Us),
