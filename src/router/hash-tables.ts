@@ -61,26 +61,6 @@ export class PairTable {
     }
   }
 
-  /** Returns the key's value if present; otherwise inserts `value` and returns 0 (one probe for both). */
-  getOrPut(lo: number, hi: number, value: number): number {
-    if ((this.size + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
-    const s = this.slots;
-    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
-    for (;;) {
-      const b = i * 3;
-      const v = s[b + 2] as number;
-      if (v === 0) {
-        s[b] = lo;
-        s[b + 1] = hi;
-        s[b + 2] = value;
-        this.size++;
-        return 0;
-      }
-      if (s[b] === lo && s[b + 1] === hi) return v;
-      i = (i + 1) & this.mask;
-    }
-  }
-
   /** Removes the key; returns its value (0 when absent). */
   delete(lo: number, hi: number): number {
     const s = this.slots;
