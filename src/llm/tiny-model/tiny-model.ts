@@ -18,7 +18,7 @@ import { GraphBuilder } from './graph-builder.js';
 import { DataType, encodeModel } from './onnx-proto.js';
 
 /** Bump when the graph or the files change: caches keyed by it are then rebuilt. */
-export const TINY_MODEL_VERSION = 2;
+export const TINY_MODEL_VERSION = 3;
 
 export interface TinyModelDims {
   vocabSize: number;
@@ -95,7 +95,8 @@ export function buildTinyModel(
 
   // RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w.
   const rmsNorm = (x: string, weight: string): string => {
-    const sq = g.op1('Mul', [x, x]);
+    // Pow(x, 2) as HF exports write it: onnxruntime fuses the pattern into SimplifiedLayerNormalization.
+    const sq = g.op1('Pow', [x, g.float(2)]);
     const mean = g.op1('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
     const denom = g.op1('Sqrt', [g.op1('Add', [mean, g.float(dims.rmsNormEps)])]);
     return g.op1('Mul', [g.op1('Div', [x, denom]), weight]);
