@@ -59,13 +59,9 @@ export class Controller {
     this.watches.push({ informer, map });
     informer.on((_event, obj) => {
       for (const key of map(obj)) this.queue.add(key);
+      this.options.metrics.queueDepth.set({ controller: this.options.name }, this.queue.depth);
     });
     return this;
-  }
-
-  /** Queue keys waiting now (for metrics and tests). */
-  get depth(): number {
-    return this.queue.depth;
   }
 
   private async work(queue: WorkQueue<ObjectKey>, signal: AbortSignal): Promise<void> {

@@ -1,0 +1,288 @@
+// Operator benchmark (`npm run bench:operator`): 200 DynamoGraphDeployments (a frontend and a worker
+// each) applied at once; measures the time until the operator reaches steady state (every graph has
+// its 2 DCDs, 2 Deployments, 2 Services and a status for its generation), its reconciles/s and its RSS.
+// Peer, measured in the same run on the same API server: creating those same objects directly (no
+// operator, same client concurrency), the floor the API server itself sets. The ratio is
+// operator time / direct time. A private etcd + kube-apiserver come from the test harness (run from
+// source) unless KUBECONFIG names a cluster. Prints progress lines, then one JSON object as the last line.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type DynamoGraphDeployment,
+  dynamoComponentDeployment,
+  dynamoGraphDeployment,
+} from '../api/k8s/index.js';
+import { installCrds } from '../operator/crds.js';
+import { desiredDeployment, desiredService } from '../operator/desired/component.js';
+import { desiredComponents } from '../operator/desired/graph.js';
+import { KubeClient } from '../operator/kube/client.js';
+import { type KubeObject, RT } from '../operator/kube/types.js';
+import { DCD_RT, DGD_RT } from '../operator/reconcilers/resource-types.js';
+
+const { values } = parseArgs({
+  options: {
+    graphs: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '16' },
+    'timeout-s': { type: 'string', default: '600' },
+  },
+});
+const GRAPHS = Number(values.graphs);
+const CONCURRENCY = Number(values.concurrency);
+const TIMEOUT_MS = Number(values['timeout-s']) * 1000;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const progress = (msg: string) => process.stderr.write(`[bench:operator] ${msg}\n`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+interface Stoppable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The harness's etcd + kube-apiserver, loaded from test/ by a computed path (not part of the build). */
+async function startCluster(dir: string): Promise<{ kubeconfig: string; stop: () => Promise<void> }> {
+  const etcdModule = '../../test/harness/etcd-server.js';
+  const kubeModule = '../../test/harness/kube-apiserver.js';
+  const { EtcdServer } = (await import(etcdModule)) as {
+    EtcdServer: new (dir: string) => Stoppable & { endpoint: string };
+  };
+  const { KubeApiServer } = (await import(kubeModule)) as {
+    KubeApiServer: new (o: {
+      dir: string;
+      etcdEndpoint: string;
+      extraArgs?: string[];
+    }) => Stoppable & { kubeconfigPath: string };
+  };
+  const etcd = new EtcdServer(join(dir, 'etcd'));
+  await etcd.start();
+  // 2 × 2 × graphs Services need more cluster IPs than the harness's /24 holds (a later flag wins).
+  const kube = new KubeApiServer({
+    dir: join(dir, 'kube-apiserver'),
+    etcdEndpoint: etcd.endpoint,
+    extraArgs: ['--service-cluster-ip-range=10.0.0.0/16'],
+  });
+  await kube.start();
+  return {
+    kubeconfig: kube.kubeconfigPath,
+    stop: async () => {
+      await kube.stop();
+      await etcd.stop();
+    },
+  };
+}
+
+function graph(namespace: string, i: number): DynamoGraphDeployment {
+  return dynamoGraphDeployment.parse({
+    apiVersion: 'nvidia.com/v1alpha1',
+    kind: 'DynamoGraphDeployment',
+    metadata: { name: `g${i}`, namespace },
+    spec: {
+      backendFramework: 'mocker',
+      services: {
+        Frontend: { componentType: 'frontend', replicas: 1 },
+        Worker: {
+          componentType: 'worker',
+          replicas: 4,
+          extraPodSpec: { mainContainer: { args: ['worker', '--engine', 'mocker'] } },
+        },
+      },
+    },
+  });
+}
+
+/** Runs `fn` over items with at most `n` in flight. */
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        await fn(item);
+      }
+    }),
+  );
+}
+
+async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.create(RT.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** The peer: the same objects the operator would make, created directly. */
+async function directApply(client: KubeClient, namespace: string): Promise<number> {
+  await createNamespace(client, namespace);
+  const t0 = performance.now();
+  await pool(
+    Array.from({ length: GRAPHS }, (_, i) => i),
+    CONCURRENCY,
+    async (i) => {
+      const g = graph(namespace, i);
+      const created = await client.create(DGD_RT, g as unknown as KubeObject);
+      const withUid = { ...g, metadata: { ...g.metadata, uid: created.metadata.uid } };
+      for (const dcd of desiredComponents(withUid)) {
+        const c = await client.create(DCD_RT, dcd);
+        const parsed = dynamoComponentDeployment.parse({
+          ...dcd,
+          metadata: { ...dcd.metadata, uid: c.metadata.uid },
+        });
+        await client.create(RT.deployment, desiredDeployment(parsed, { defaultImage: 'dynamo-ts:bench' }));
+        await client.create(RT.service, desiredService(parsed));
+      }
+    },
+  );
+  return performance.now() - t0;
+}
+
+/** Steady state: every graph has status for its generation, then all children exist with status. */
+async function steady(client: KubeClient, namespace: string): Promise<boolean> {
+  const current = (o: KubeObject) =>
+    (o.status as { observedGeneration?: number } | undefined)?.observedGeneration === o.metadata.generation;
+  // One list while the operator is still busy: the polling must not be what loads the API server.
+  const graphs = await client.list(DGD_RT, { namespace });
+  const complete = (g: KubeObject) =>
+    current(g) && Object.keys((g.status as { services?: object } | undefined)?.services ?? {}).length === 2;
+  if (graphs.items.length !== GRAPHS || !graphs.items.every(complete)) return false;
+  const [dcds, deployments, services] = await Promise.all([
+    client.list(DCD_RT, { namespace }),
+    client.list(RT.deployment, { namespace }),
+    client.list(RT.service, { namespace }),
+  ]);
+  const want = GRAPHS * 2;
+  return (
+    dcds.items.length === want &&
+    deployments.items.length === want &&
+    services.items.length === want &&
+    dcds.items.every(current)
+  );
+}
+
+async function metricSum(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m && m[1] === name) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'dynamo-bench-operator-'));
+  const cluster = process.env.KUBECONFIG
+    ? { kubeconfig: process.env.KUBECONFIG, stop: async () => {} }
+    : await startCluster(dir);
+  const client = KubeClient.fromKubeconfig(cluster.kubeconfig, 'bench');
+  const suffix = Date.now().toString(36);
+  let operator: ReturnType<typeof spawn> | undefined;
+  try {
+    await installCrds(client);
+    progress(`peer: creating the ${GRAPHS * 7} objects of ${GRAPHS} graphs directly`);
+    const directMs = await directApply(client, `bench-direct-${suffix}`);
+
+    const namespace = `bench-operator-${suffix}`;
+    await createNamespace(client, namespace);
+    const [healthPort, metricsPort] = [await freePort(), await freePort()];
+    operator = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/dynamo.js'),
+        'operator',
+        '--kubeconfig',
+        cluster.kubeconfig,
+        '--namespace',
+        namespace,
+        '--watch-namespace',
+        namespace,
+        '--no-webhooks',
+        '--no-leader-elect',
+        '--bind-address',
+        '127.0.0.1',
+        '--health-port',
+        String(healthPort),
+        '--metrics-port',
+        String(metricsPort),
+        '--default-image',
+        'dynamo-ts:bench',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const pid = operator.pid ?? 0;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (operator.exitCode !== null) throw new Error('operator exited during start');
+      await sleep(100);
+    }
+    const idleRss = rssMiB(pid, 'VmRSS');
+    progress(`operator ready (RSS ${idleRss} MiB); applying ${GRAPHS} graphs at once`);
+    const t0 = performance.now();
+    await pool(
+      Array.from({ length: GRAPHS }, (_, i) => i),
+      CONCURRENCY,
+      (i) => client.create(DGD_RT, graph(namespace, i) as unknown as KubeObject),
+    );
+    const appliedMs = performance.now() - t0;
+    while (!(await steady(client, namespace))) {
+      if (performance.now() - t0 > TIMEOUT_MS) throw new Error('no steady state in time');
+      await sleep(250);
+    }
+    const steadyMs = performance.now() - t0;
+    const reconciles = await metricSum(metricsPort, 'dynamo_operator_reconcile_total');
+    const result = {
+      bench: 'operator',
+      graphs: GRAPHS,
+      objectsPerGraph: 7,
+      concurrency: CONCURRENCY,
+      applyMs: Math.round(appliedMs),
+      steadyStateMs: Math.round(steadyMs),
+      reconciles,
+      reconcilesPerSec: Math.round((reconciles / (steadyMs / 1000)) * 10) / 10,
+      operatorRssIdleMiB: idleRss,
+      operatorRssMiB: rssMiB(pid, 'VmRSS'),
+      operatorPeakRssMiB: rssMiB(pid, 'VmHWM'),
+      peer: { name: 'direct creation of the same objects, no operator', ms: Math.round(directMs) },
+      ratios: { steadyStateVsDirectCreate: Math.round((steadyMs / directMs) * 100) / 100 },
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    operator?.kill('SIGTERM');
+    client.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench:operator failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});
