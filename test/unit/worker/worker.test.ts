@@ -26,6 +26,7 @@ import {
 } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { defaultTokenizerDir, startWorker, type WorkerConfig } from '../../../src/worker/index.js';
+import { tinyModelDir } from '../../harness/tiny-model.js';
 
 const log = createLogger({ level: 'silent' });
 const scope = { namespace: 'test', component: 'backend' };
@@ -242,5 +243,43 @@ describe('worker (mocker, in-memory runtime)', () => {
     }).rejects.toThrow();
     await new Promise((r) => setImmediate(r));
     expect(worker.engine.loadMetrics()).toMatchObject({ activeBlocks: 0, runningRequests: 0 });
+  });
+});
+
+describe('worker (onnx, in-memory runtime)', () => {
+  it('serves the tiny model: card, tokenizer files matching it, tokens, numbered KV events', async () => {
+    const hub = new MemoryHub();
+    const runtime = await createRuntime({ log, memory: hub });
+    const client = await createRuntime({ log, memory: hub });
+    const events: KvEvent[] = [];
+    await client.eventPlane.subscribe(KV_EVENTS, scope, (e) => events.push(e));
+    const worker = await startWorker(
+      {
+        ...scope,
+        modelName: 'tiny',
+        engine: { kind: 'onnx', modelDir: await tinyModelDir(), totalKvBlocks: 64 },
+      },
+      runtime,
+      log,
+    );
+    cleanups.push(async () => {
+      await runtime.shutdown(1000);
+      await worker.close();
+      await client.close();
+    });
+    expect(worker.card).toMatchObject({ name: 'tiny', engine: 'onnx', totalKvBlocks: 64 });
+    const files: ModelFile[] = [];
+    for await (const f of client.requestPlane.call(
+      await instanceOf(client, ENDPOINTS.modelFiles),
+      { file: 'tokenizer.json' },
+      { responseSchema: modelFileSchema },
+    )) {
+      files.push(f);
+    }
+    expect(sha256(files.map((f) => f.content).join(''))).toBe(worker.card.tokenizerChecksum);
+    const frames = await generate(client, range(1, 40), 4);
+    expect(frames.flatMap((f) => f.tokenIds)).toHaveLength(4);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.map((e) => e.eventId)).toEqual(range(0, events.length));
   });
 });
