@@ -19,35 +19,36 @@ export class RuntimeMetrics {
   private readonly errors: Counter<(typeof ENDPOINT_LABELS)[number] | 'error_type'>;
   private readonly malformed: Counter<'plane'>;
 
+  /** Runtimes sharing one registry (one /metrics for `dynamo run`) share these metrics too. */
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    this.requests = new Counter({
+    this.requests = shared(registry, 'dynamo_component_requests_total', Counter, {
       name: 'dynamo_component_requests_total',
       help: 'Requests an endpoint accepted',
       labelNames: ENDPOINT_LABELS,
       registers,
     });
-    this.inflight = new Gauge({
+    this.inflight = shared(registry, 'dynamo_component_inflight_requests', Gauge, {
       name: 'dynamo_component_inflight_requests',
       help: 'Requests an endpoint is processing now',
       labelNames: ENDPOINT_LABELS,
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = shared(registry, 'dynamo_component_request_duration_seconds', Histogram, {
       name: 'dynamo_component_request_duration_seconds',
       help: 'Time from accepting a request to the end of its response stream',
       labelNames: ENDPOINT_LABELS,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
-    this.errors = new Counter({
+    this.errors = shared(registry, 'dynamo_component_errors_total', Counter, {
       name: 'dynamo_component_errors_total',
       help: 'Requests of an endpoint that ended with an error (error_type: the request-plane code)',
       labelNames: [...ENDPOINT_LABELS, 'error_type'],
       registers,
     });
-    this.malformed = new Counter({
+    this.malformed = shared(registry, 'dynamo_runtime_malformed_messages_total', Counter, {
       name: 'dynamo_runtime_malformed_messages_total',
       help: 'Wire messages rejected by validation (plane: request, control, response, event, discovery)',
       labelNames: ['plane'],
@@ -82,4 +83,10 @@ export class RuntimeMetrics {
   malformedMessage(plane: 'request' | 'control' | 'response' | 'event' | 'discovery'): void {
     this.malformed.labels({ plane }).inc();
   }
+}
+
+/** The metric already registered under `name`, or a new one. */
+function shared<M, C>(registry: Registry, name: string, Metric: new (config: C) => M, config: C): M {
+  const existing = registry.getSingleMetric(name);
+  return existing instanceof Metric ? existing : new Metric(config);
 }
