@@ -38,20 +38,31 @@ const K_SECRET: [u8; SECRET_SIZE] = [
 
 #[inline(always)]
 fn r32(b: &[u8], i: usize) -> u64 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64
+    assert!(i + 4 <= b.len());
+    // Bounds checked above; an unaligned little-endian load.
+    u32::from_le(unsafe { std::ptr::read_unaligned(b.as_ptr().add(i) as *const u32) }) as u64
 }
 
 #[inline(always)]
 fn r64(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
+    assert!(i + 8 <= b.len());
+    u64::from_le(unsafe { std::ptr::read_unaligned(b.as_ptr().add(i) as *const u64) })
 }
 
+/// The 128-bit product of `a` and `b`, low half xor high half. Written with 32-bit halves: on wasm32 a
+/// u128 multiply is a call to a generic 128x128 routine.
 #[inline(always)]
 fn mul128_fold64(a: u64, b: u64) -> u64 {
-    let p = (a as u128) * (b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
+    let (a_lo, a_hi) = (a & 0xFFFF_FFFF, a >> 32);
+    let (b_lo, b_hi) = (b & 0xFFFF_FFFF, b >> 32);
+    let lo_lo = a_lo * b_lo;
+    let hi_lo = a_hi * b_lo;
+    let lo_hi = a_lo * b_hi;
+    let hi_hi = a_hi * b_hi;
+    let cross = (lo_lo >> 32) + (hi_lo & 0xFFFF_FFFF) + lo_hi;
+    let upper = (hi_lo >> 32) + (cross >> 32) + hi_hi;
+    let lower = (cross << 32) | (lo_lo & 0xFFFF_FFFF);
+    lower ^ upper
 }
 
 #[inline(always)]
@@ -231,13 +242,19 @@ pub const BLOCK_HASH_SEED: u64 = 1337;
 /// `sequence` (each `tokens.len() / block_size` long). With `parent`, the first block chains onto that
 /// sequence hash (a request continued block by block); without, it starts a sequence.
 pub fn block_hashes(tokens: &[u32], block_size: usize, parent: Option<u64>, local: &mut [u64], sequence: &mut [u64]) {
-    let mut bytes = vec![0u8; block_size * 4];
+    let mut bytes = Vec::new();
     let mut parent = parent;
     for (i, block) in tokens.chunks_exact(block_size).enumerate() {
-        for (j, t) in block.iter().enumerate() {
-            bytes[4 * j..4 * j + 4].copy_from_slice(&t.to_le_bytes());
-        }
-        let l = xxh3_64(&bytes, BLOCK_HASH_SEED);
+        let l = if cfg!(target_endian = "little") {
+            // The tokens' memory already is their u32 little-endian bytes.
+            xxh3_64(unsafe { std::slice::from_raw_parts(block.as_ptr() as *const u8, block.len() * 4) }, BLOCK_HASH_SEED)
+        } else {
+            bytes.resize(block_size * 4, 0);
+            for (j, t) in block.iter().enumerate() {
+                bytes[4 * j..4 * j + 4].copy_from_slice(&t.to_le_bytes());
+            }
+            xxh3_64(&bytes, BLOCK_HASH_SEED)
+        };
         let s = match parent {
             None => l,
             Some(p) => {

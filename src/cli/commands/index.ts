@@ -22,6 +22,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     'model utilities: `dynamo model tiny` writes a random-weight test model',
     () => import('./model.js'),
   ),
+  entry('tokenize', 'encode text on stdin to token ids, or --decode ids to text', () => import('./tokenize.js')),
   entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
   entry(
     'operator',
