@@ -1,0 +1,72 @@
+// The router's flags (DESIGN §7), shared by `dynamo frontend`, `dynamo run` and `dynamo bench` so their
+// names, env variables and checks agree. `routerSettings` turns the parsed values into RouterSettings.
+import { z } from 'zod';
+import { DEFAULT_ROUTER_SETTINGS, ROUTER_MODES, type RouterSettings } from '../router/index.js';
+import type { OptionValues } from './options.js';
+
+export const ROUTER_OPTIONS = {
+  routerMode: {
+    flag: 'router-mode',
+    env: 'DYN_ROUTER_MODE',
+    schema: z.enum(ROUTER_MODES).default(DEFAULT_ROUTER_SETTINGS.mode),
+    description: `how a worker is picked: ${ROUTER_MODES.join(', ')} (direct: header x-dynamo-worker-instance-id)`,
+    placeholder: '<mode>',
+  },
+  kvOverlapScoreWeight: {
+    flag: 'kv-overlap-score-weight',
+    env: 'DYN_KV_OVERLAP_SCORE_WEIGHT',
+    schema: z.coerce.number().min(0).max(1000).default(DEFAULT_ROUTER_SETTINGS.overlapScoreWeight),
+    description: 'kv: weight of the prefill cost against the decode load',
+    placeholder: '<w>',
+  },
+  routerTemperature: {
+    flag: 'router-temperature',
+    env: 'DYN_ROUTER_TEMPERATURE',
+    schema: z.coerce.number().min(0).max(100).default(DEFAULT_ROUTER_SETTINGS.temperature),
+    description: 'kv: 0 picks the cheapest worker; > 0 samples (softmax over normalized costs)',
+    placeholder: '<t>',
+  },
+  kvEvents: {
+    flag: 'kv-events',
+    env: 'DYN_KV_EVENTS',
+    kind: 'boolean',
+    schema: z.boolean().default(DEFAULT_ROUTER_SETTINGS.useKvEvents),
+    description:
+      "kv: follow the workers' KV events (--no-kv-events: approximate mode, the router indexes its own decisions)",
+  },
+  busyThreshold: {
+    flag: 'busy-threshold',
+    env: 'DYN_BUSY_THRESHOLD',
+    schema: z.coerce.number().gt(0).max(1).optional(),
+    description:
+      "fraction of a worker's KV blocks in use at which it takes no new request (default: never busy)",
+    placeholder: '<f>',
+  },
+  routerMaxQueued: {
+    flag: 'router-max-queued',
+    env: 'DYN_ROUTER_MAX_QUEUED',
+    schema: z.coerce.number().int().min(0).default(DEFAULT_ROUTER_SETTINGS.maxQueued),
+    description: 'requests that may wait while every worker is busy (more are refused)',
+    placeholder: '<n>',
+  },
+  routerQueueTimeoutMs: {
+    flag: 'router-queue-timeout-ms',
+    env: 'DYN_ROUTER_QUEUE_TIMEOUT_MS',
+    schema: z.coerce.number().int().positive().default(DEFAULT_ROUTER_SETTINGS.queueTimeoutMs),
+    description: 'a queued request is refused after this long',
+    placeholder: '<ms>',
+  },
+} as const;
+
+export function routerSettings(o: OptionValues<typeof ROUTER_OPTIONS>): RouterSettings {
+  return {
+    ...DEFAULT_ROUTER_SETTINGS,
+    mode: o.routerMode,
+    overlapScoreWeight: o.kvOverlapScoreWeight,
+    temperature: o.routerTemperature,
+    useKvEvents: o.kvEvents,
+    busyThreshold: o.busyThreshold ?? null,
+    maxQueued: o.routerMaxQueued,
+    queueTimeoutMs: o.routerQueueTimeoutMs,
+  };
+}
