@@ -156,7 +156,7 @@ export class MockerEngine implements Engine {
       stopIds,
       sample: (index) => mix(seed, index) % vocab,
       sink: {
-        token: (id, cached) => channel.push(id, cached),
+        token: (tokenId, cached) => channel.push(tokenId, cached),
         finish: (reason, message) => {
           if (message !== undefined) this.#log?.warn({ requestId: request.requestId, reason }, message);
           channel.finish(reason);
