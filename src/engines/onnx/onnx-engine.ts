@@ -16,11 +16,11 @@ import type {
 } from '../../api/index.js';
 import type { ModelDir } from '../../llm/model-dir.js';
 import type { Logger } from '../../runtime/logger.js';
-import { computeBlockHashes } from '../../wasm/index.js';
 import { BlockManager } from '../block-manager.js';
 import type { Engine, KvEventListener } from '../engine.js';
+import { FrameChannel } from '../frame-channel.js';
+import { HashedSequence } from '../hashed-sequence.js';
 import { type BatchRow, layoutBatch, storeNewKv } from './batch-layout.js';
-import { FrameQueue } from './frame-queue.js';
 import { KvStore, type SlotTable } from './kv-store.js';
 import type { BatchOutputs, ModelSession } from './model-session.js';
 import { Sampler } from './sampler.js';
@@ -38,15 +38,15 @@ export interface OnnxEngineConfig {
 interface Seq {
   /** Unique within the engine (request ids may repeat across clients). */
   readonly key: string;
-  readonly tokens: number[];
+  /** Prompt and output tokens, with the hashes of their full blocks. */
+  readonly tokens: HashedSequence;
   computed: number;
   generated: number;
   readonly maxTokens: number;
   readonly stopIds: ReadonlySet<number>;
-  readonly hashes: { local: string[]; sequence: string[] };
   readonly table: SlotTable;
   readonly sampler: Sampler;
-  readonly out: FrameQueue;
+  readonly out: FrameChannel;
   /** Prompt tokens served from the cache at (first) admission; sent on the first frame. */
   cachedTokens: number | undefined;
   cancelled: boolean;
@@ -117,7 +117,11 @@ export class OnnxEngine implements Engine {
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
-      yield* seq.out;
+      for (;;) {
+        const frame = await seq.out.next();
+        yield frame;
+        if (frame.finishReason !== undefined) return;
+      }
     } finally {
       signal.removeEventListener('abort', onAbort);
       // A caller that stops reading early cancels the sequence.
@@ -179,15 +183,14 @@ export class OnnxEngine implements Engine {
     if (request.stop.ignoreEos !== true) for (const id of this.card.eosTokenIds) stopIds.add(id);
     const seq: Seq = {
       key: `${this.#nextKey++}:${request.requestId}`,
-      tokens: [...request.tokenIds],
+      tokens: new HashedSequence(request.tokenIds, ONNX_BLOCK_SIZE),
       computed: 0,
       generated: 0,
       maxTokens: request.stop.maxTokens ?? context - request.tokenIds.length,
       stopIds,
-      hashes: { local: [], sequence: [] },
       table: { slots: [], full: 0 },
       sampler: new Sampler(request.sampling, request.tokenIds),
-      out: new FrameQueue(),
+      out: new FrameChannel(),
       cachedTokens: undefined,
       cancelled: false,
       done: false,
@@ -240,25 +243,14 @@ export class OnnxEngine implements Engine {
     this.#running = this.#running.filter((s) => !s.done);
   }
 
-  #ensureHashes(seq: Seq, numTokens: number): void {
-    const B = ONNX_BLOCK_SIZE;
-    const have = seq.hashes.sequence.length;
-    const full = Math.floor(numTokens / B);
-    if (full <= have) return;
-    const more = computeBlockHashes(seq.tokens.slice(have * B, full * B), B, seq.hashes.sequence.at(-1));
-    seq.hashes.local.push(...more.local);
-    seq.hashes.sequence.push(...more.sequence);
-  }
-
   /** Moves waiting sequences into the running batch, first come first served, reusing cached prefixes. */
   #admit(): void {
     const B = ONNX_BLOCK_SIZE;
     while (this.#waiting.length > 0 && this.#running.length < this.#config.maxNumSeqs) {
       const seq = this.#waiting[0] as Seq;
       const len = seq.tokens.length;
-      this.#ensureHashes(seq, len);
       // At least one token is always computed: its logits give the next token.
-      const reuse = Math.min(this.#blocks.matchPrefix(seq.hashes.sequence), Math.floor((len - 1) / B));
+      const reuse = Math.min(this.#blocks.matchPrefix(seq.tokens.sequence), Math.floor((len - 1) / B));
       if (!this.#allocate(seq, reuse * B)) break;
       const needed = Math.ceil((len + 1) / B) - reuse;
       if (needed > this.#blocks.totalBlocks - this.#blocks.activeBlocks) {
@@ -278,9 +270,8 @@ export class OnnxEngine implements Engine {
   }
 
   #allocate(seq: Seq, numTokens: number): boolean {
-    this.#ensureHashes(seq, numTokens);
-    if (!this.#blocks.allocate(seq.key, numTokens, seq.hashes)) return false;
-    this.#kv.extend(seq.table, numTokens, seq.hashes.sequence);
+    if (!this.#blocks.allocate(seq.key, numTokens, seq.tokens)) return false;
+    this.#kv.extend(seq.table, numTokens, seq.tokens.sequence);
     return true;
   }
 
@@ -354,7 +345,7 @@ export class OnnxEngine implements Engine {
     if (rows.length === 0) return;
     const s = this.#session;
     const batch: BatchRow[] = rows.map(({ seq, count }) => ({
-      tokens: seq.tokens,
+      tokens: seq.tokens.tokens,
       past: seq.computed,
       count,
       table: seq.table,
@@ -384,17 +375,17 @@ export class OnnxEngine implements Engine {
   #emit(seq: Seq, token: number): void {
     seq.sampler.observe(token);
     seq.generated++;
-    const cached = seq.generated === 1 ? { cachedTokens: seq.cachedTokens ?? 0 } : {};
-    if (seq.stopIds.has(token)) {
-      // A stop token ends the sequence and is not part of the output.
-      seq.out.push({ tokenIds: [], ...cached, finishReason: 'stop' });
-      this.#end(seq);
-      return;
-    }
+    // As the mocker does, a stop token is the last token of the output (the frontend drops special
+    // tokens from the text).
     seq.tokens.push(token);
-    const atLength = seq.generated >= seq.maxTokens || seq.tokens.length >= this.card.contextLength;
-    seq.out.push({ tokenIds: [token], ...cached, ...(atLength ? { finishReason: 'length' as const } : {}) });
-    if (atLength) this.#end(seq);
+    seq.out.push(token, seq.generated === 1 ? (seq.cachedTokens ?? 0) : undefined);
+    if (seq.stopIds.has(token)) {
+      seq.out.finish('stop');
+      this.#end(seq);
+    } else if (seq.generated >= seq.maxTokens || seq.tokens.length >= this.card.contextLength) {
+      seq.out.finish('length');
+      this.#end(seq);
+    }
   }
 
   #fail(seq: Seq, reason: string): void {
@@ -404,7 +395,7 @@ export class OnnxEngine implements Engine {
 
   #finish(seq: Seq, finishReason: 'cancelled' | 'error'): void {
     if (seq.done) return;
-    seq.out.push({ tokenIds: [], finishReason });
+    seq.out.finish(finishReason);
     this.#end(seq);
   }
 

@@ -156,13 +156,13 @@ describe('onnx engine on the tiny model', () => {
     expect(free.frames.at(-1)?.finishReason).toBe('length');
     const stopAt = free.tokens[3] as number;
     const stopped = await run(e, p, { stop: { maxTokens: 6, stopTokenIds: [stopAt] } });
-    expect(stopped.tokens).toEqual(free.tokens.slice(0, 3));
+    expect(stopped.tokens).toEqual(free.tokens.slice(0, 4));
     expect(stopped.frames.at(-1)?.finishReason).toBe('stop');
-    // The card's eos ids stop a sequence; a prompt ending in im_end... is not special: force eos via
-    // a worker whose eos list holds the token the model emits.
+    // The card's eos ids stop a sequence too (a worker whose eos list holds a token the model emits),
+    // unless ignore_eos.
     const eosEngine = await engine();
     (eosEngine.card.eosTokenIds as number[]).push(stopAt);
-    expect((await run(eosEngine, p, { stop: { maxTokens: 6 } })).tokens).toEqual(free.tokens.slice(0, 3));
+    expect((await run(eosEngine, p, { stop: { maxTokens: 6 } })).tokens).toEqual(free.tokens.slice(0, 4));
     expect((await run(eosEngine, p, { stop: { maxTokens: 6, ignoreEos: true } })).tokens).toEqual(
       free.tokens,
     );
