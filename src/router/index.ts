@@ -21,10 +21,4 @@ export {
   type RouterSettings,
 } from './router.js';
 export { KvScheduler } from './scheduler.js';
-export {
-  type RoutedModel,
-  type RouterSelection,
-  RouterSelector,
-  type RouterSelectRequest,
-} from './selector.js';
 export type { RouterRuntime } from './transport.js';
