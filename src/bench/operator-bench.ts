@@ -194,9 +194,19 @@ async function main(): Promise<void> {
   const cluster = process.env.KUBECONFIG
     ? { kubeconfig: process.env.KUBECONFIG, stop: async () => {} }
     : await startCluster(dir);
+  let operator: ReturnType<typeof spawn> | undefined;
+  // Interrupted: stop what we started (etcd, kube-apiserver, the operator) before exiting.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      operator?.kill('SIGKILL');
+      void cluster
+        .stop()
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .finally(() => process.exit(130));
+    });
+  }
   const client = KubeClient.fromKubeconfig(cluster.kubeconfig, 'bench');
   const suffix = Date.now().toString(36);
-  let operator: ReturnType<typeof spawn> | undefined;
   try {
     await installCrds(client);
     progress(`peer: creating the ${GRAPHS * 7} objects of ${GRAPHS} graphs directly`);

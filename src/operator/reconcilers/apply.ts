@@ -14,20 +14,20 @@ export function hashOf(obj: unknown): string {
   return createHash('sha256').update(JSON.stringify(obj)).digest('hex').slice(0, 20);
 }
 
-/** Applies `desired` unless `current` is already what it says. True when a request was made. */
+/** Applies `desired` unless `current` already is what it says; returns the stored object, or undefined if skipped. */
 export async function applyChild(
   client: KubeClient,
   rt: ResourceType,
   desired: KubeObject,
   current: KubeObject | undefined,
-): Promise<boolean> {
+): Promise<KubeObject | undefined> {
   const hash = hashOf(desired);
   if (
     current &&
     !current.metadata.deletionTimestamp &&
     current.metadata.annotations?.[APPLIED_HASH] === hash
   ) {
-    return false;
+    return undefined;
   }
   const body: KubeObject = {
     ...desired,
@@ -36,8 +36,7 @@ export async function applyChild(
       annotations: { ...(desired.metadata.annotations ?? {}), [APPLIED_HASH]: hash },
     },
   };
-  await client.apply(rt, body);
-  return true;
+  return client.apply(rt, body);
 }
 
 /** True when `obj` is controlled by the owner with this uid. */

@@ -66,15 +66,19 @@ export class ComponentReconciler implements Reconciler {
       await this.writeStatus(obj, undefined, { failed: err.message });
       throw new TerminalError(`${key}: ${err.message}`);
     }
-    await applyChild(client, RT.deployment, deployment, deployments.get(key));
-    await applyChild(client, RT.service, desiredService(dcd), services.get(key));
     const ingress = desiredIngress(dcd);
     const existingIngress = ingresses.get(key);
-    if (ingress) await applyChild(client, RT.ingress, ingress, existingIngress);
-    else if (existingIngress && ownedBy(existingIngress, obj.metadata.uid)) {
-      await client.delete(RT.ingress, existingIngress.metadata.namespace, existingIngress.metadata.name);
-    }
-    await this.writeStatus(obj, deployments.get(key), {});
+    const [appliedDeployment] = await Promise.all([
+      applyChild(client, RT.deployment, deployment, deployments.get(key)),
+      applyChild(client, RT.service, desiredService(dcd), services.get(key)),
+      ingress
+        ? applyChild(client, RT.ingress, ingress, existingIngress)
+        : existingIngress && ownedBy(existingIngress, obj.metadata.uid)
+          ? client.delete(RT.ingress, existingIngress.metadata.namespace, existingIngress.metadata.name)
+          : undefined,
+    ]);
+    // The object just applied is newer than the cache, which has it only when its event arrives.
+    await this.writeStatus(obj, appliedDeployment ?? deployments.get(key), {});
     return {};
   }
 

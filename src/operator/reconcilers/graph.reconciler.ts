@@ -73,9 +73,10 @@ export class GraphReconciler implements Reconciler {
         created++;
       }
     }
-    for (const dcd of desiredDcds) {
-      if (await applyChild(client, DCD_RT, dcd, components.get(keyOf(dcd)))) created++;
-    }
+    const applied = await Promise.all(
+      desiredDcds.map((d) => applyChild(client, DCD_RT, d, components.get(keyOf(d)))),
+    );
+    created += applied.filter((a) => a !== undefined).length;
     const wantedAdapters = desiredAdapters(dgd);
     for (const adapter of wantedAdapters) {
       if (adapters.get(keyOf(adapter))) continue;
