@@ -12,7 +12,7 @@ import { isRequestError, type Logger, RequestError, type RequestPlane } from '..
 import { HttpError } from './errors.js';
 import type { FrontendMetrics } from './metrics.js';
 import type { ServedModel } from './model-registry.js';
-import type { WorkerSelector } from './worker-selector.js';
+import { selectWorker } from './worker-selector.js';
 
 export interface EngineClientOptions {
   migrationLimit: number;
@@ -23,7 +23,6 @@ export interface EngineClientOptions {
 export class EngineClient {
   constructor(
     private readonly requestPlane: RequestPlane,
-    private readonly selector: WorkerSelector,
     private readonly metrics: FrontendMetrics,
     private readonly options: EngineClientOptions,
     private readonly log: Logger,
@@ -37,6 +36,7 @@ export class EngineClient {
     model: ServedModel,
     pre: PreprocessedRequest,
     requestId: string,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
     signal: AbortSignal,
   ): AsyncGenerator<GenerateResponse, void> {
     const generated: number[] = [];
@@ -45,12 +45,9 @@ export class EngineClient {
     /** Whether some worker started on it (and died): then running out of workers is a failure, not a 503. */
     let started = false;
     for (let attempt = 0; ; attempt++) {
-      const selection = await this.selector.select(model, {
-        requestId,
-        tokenIds: generated.length === 0 ? pre.tokenIds : [...pre.tokenIds, ...generated],
-        exclude,
-        signal,
-      });
+      const attemptId = attempt === 0 ? requestId : `${requestId}.${attempt}`;
+      const tokenIds = generated.length === 0 ? pre.tokenIds : [...pre.tokenIds, ...generated];
+      const selection = await selectWorker(model, { attemptId, tokenIds, exclude, headers, signal });
       if (selection.kind === 'none') {
         throw !started
           ? new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${model.card.name}`, 'model')
@@ -60,9 +57,9 @@ export class EngineClient {
         throw new HttpError('ALL_WORKERS_BUSY', selection.reason, null, this.options.busyStatusCode);
       }
       const request: GenerateRequest = {
-        requestId: attempt === 0 ? requestId : `${requestId}.${attempt}`,
+        requestId: attemptId,
         model: model.card.name,
-        tokenIds: generated.length === 0 ? pre.tokenIds : [...pre.tokenIds, ...generated],
+        tokenIds,
         sampling: pre.sampling,
         stop:
           generated.length === 0
@@ -78,7 +75,12 @@ export class EngineClient {
             ? {}
             : { responseSchema: generateResponseSchema }),
         });
+        let first = true;
         for await (const frame of frames) {
+          if (first) {
+            first = false;
+            selection.firstToken();
+          }
           const reason = frame.finishReason;
           if (reason === 'cancelled' || reason === 'error') {
             // We did not cancel it (signal not aborted): the worker stopped it (shutting down) or failed.

@@ -3,6 +3,7 @@
 // `dynamo run` and the tests.
 import type { FastifyInstance } from 'fastify';
 import { ModelResourceCache } from '../llm/model-resources.js';
+import { DEFAULT_ROUTER_SETTINGS, type RouterSettings } from '../router/index.js';
 import type { Logger, Runtime } from '../runtime/index.js';
 import { buildApp } from './app.js';
 import { EngineClient } from './engine-client.js';
@@ -10,7 +11,6 @@ import { FrontendMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { createServices } from './plugins/services.plugin.js';
 import { Responder } from './respond.js';
-import { RoundRobinSelector } from './worker-selector.js';
 
 export interface FrontendConfig {
   host: string;
@@ -24,6 +24,8 @@ export interface FrontendConfig {
   busyStatusCode: number;
   /** Largest request body (413 past it). */
   bodyLimitBytes: number;
+  /** The routers' settings (one router per model); the router's defaults for what is absent. */
+  router?: Partial<RouterSettings> | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -41,17 +43,17 @@ export async function startFrontend(
   runtime: Runtime,
   log: Logger,
 ): Promise<Frontend> {
-  const metrics = new FrontendMetrics(runtime.metrics.registry);
-  const registry = new ModelRegistry(
-    runtime.discovery,
-    runtime.requestPlane,
-    new ModelResourceCache(),
-    log.child({ component: 'models' }),
-  );
+  const registry = new ModelRegistry({
+    runtime,
+    resources: new ModelResourceCache(),
+    router: { ...DEFAULT_ROUTER_SETTINGS, ...config.router },
+    registry: runtime.metrics.registry,
+    log: log.child({ component: 'models' }),
+  });
+  const metrics = new FrontendMetrics(runtime.metrics.registry, () => registry.list());
   await registry.start(config.namespace);
   const engine = new EngineClient(
     runtime.requestPlane,
-    new RoundRobinSelector(),
     metrics,
     { migrationLimit: config.migrationLimit, busyStatusCode: config.busyStatusCode },
     log.child({ component: 'engine-client' }),
@@ -65,7 +67,7 @@ export async function startFrontend(
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
-    registry.close();
+    await registry.close();
     throw err;
   }
   const address = app.server.address();
@@ -78,7 +80,7 @@ export async function startFrontend(
     port,
     async close() {
       await app.close();
-      registry.close();
+      await registry.close();
     },
   };
 }

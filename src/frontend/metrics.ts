@@ -23,7 +23,6 @@ export interface RequestObserver {
 export class FrontendMetrics {
   private readonly requests: Counter<'model' | 'endpoint' | 'request_type' | 'status'>;
   private readonly inflight: Gauge<'model'>;
-  readonly queued: Gauge<'model'>;
   private readonly duration: Histogram<'model'>;
   private readonly ttft: Histogram<'model'>;
   private readonly itl: Histogram<'model'>;
@@ -33,7 +32,11 @@ export class FrontendMetrics {
   readonly migrations: Counter<'model' | 'migration_type'>;
   readonly disconnects: Counter<'model'>;
 
-  constructor(readonly registry: Registry) {
+  /** @param routers the models whose routers' queues `_queued_requests` reports, read at scrape time. */
+  constructor(
+    readonly registry: Registry,
+    routers: () => Iterable<{ card: { name: string }; router: { queueDepth: number } }>,
+  ) {
     const registers = [registry];
     this.requests = new Counter({
       name: `${PREFIX}requests_total`,
@@ -47,11 +50,15 @@ export class FrontendMetrics {
       labelNames: ['model'],
       registers,
     });
-    this.queued = new Gauge({
+    new Gauge({
       name: `${PREFIX}queued_requests`,
       help: 'Requests waiting for a worker that is not busy',
       labelNames: ['model'],
       registers,
+      collect() {
+        this.reset();
+        for (const m of routers()) this.labels(m.card.name).set(m.router.queueDepth);
+      },
     });
     const hist = (name: string, help: string, buckets: number[]) =>
       new Histogram({ name: `${PREFIX}${name}`, help, labelNames: ['model'], buckets, registers });
@@ -79,12 +86,19 @@ export class FrontendMetrics {
     });
   }
 
-  /** A request counted only by its outcome (refused before it reached a model). */
+  /** Requests whose outcome an observer counts; the others are counted when refused. */
+  readonly observed = new WeakSet<object>();
+
+  /**
+   * A request refused before it reached a worker (invalid body, unknown model, ...). `model` must be
+   * one that exists, or 'unknown': a client must not be able to mint label values.
+   */
   refused(model: string, endpoint: ApiEndpoint, type: RequestType): void {
     this.requests.labels(model, endpoint, type, 'error').inc();
   }
 
-  start(model: string, endpoint: ApiEndpoint, type: RequestType): RequestObserver {
+  start(request: object, model: string, endpoint: ApiEndpoint, type: RequestType): RequestObserver {
+    this.observed.add(request);
     const startNs = process.hrtime.bigint();
     let firstNs = 0n;
     let count = 0;

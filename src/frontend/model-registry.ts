@@ -1,38 +1,54 @@
 // Which models the frontend serves, from discovery: a model appears with its first worker's card and
-// goes with its last (the runtime's model watcher), and each model keeps a live view of the instances
-// of the endpoint that serves it. Tokenizer and chat template are fetched lazily from a worker, once.
+// goes with its last (the runtime's model watcher). Each model keeps a live view of the instances of
+// the endpoint that serves it and a router of its own; its tokenizer and chat template are fetched
+// lazily from a worker, once per checksum.
+import type { Registry } from 'prom-client';
 import type { EndpointId, Instance, InstanceId, ModelCard, ModelFile } from '../api/index.js';
 import { ENDPOINTS, modelFileSchema } from '../api/index.js';
 import type { ModelResourceCache, ModelResources } from '../llm/model-resources.js';
-import type { Discovery, Logger, RequestPlane, Watch } from '../runtime/index.js';
+import { createRouter, type Router, type RouterSettings } from '../router/index.js';
+import type { Logger, Runtime, Watch } from '../runtime/index.js';
 
 export class ServedModel {
-  readonly instances = new Map<InstanceId, Instance>();
-  /** Set once the instance watch is up; closed when the model goes. */
-  watch: Watch | undefined;
   closed = false;
 
   constructor(
     readonly card: ModelCard,
     readonly endpoint: EndpointId,
+    readonly router: Router,
+    private readonly watch: Watch,
+    /** The live instances of the model's generate endpoint (kept by the watch). */
+    readonly instances: ReadonlyMap<InstanceId, Instance>,
   ) {}
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watch.close();
+    await this.router.close();
+  }
+}
+
+export interface ModelRegistryOptions {
+  runtime: Pick<Runtime, 'discovery' | 'requestPlane' | 'eventPlane'>;
+  resources: ModelResourceCache;
+  router: RouterSettings;
+  /** The frontend's metrics registry: the routers' metrics go there too. */
+  registry: Registry;
+  log: Logger;
 }
 
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
+  /** Models being set up (router, instance watch), so that a quick removal can cancel them. */
+  private readonly starting = new Map<string, { cancelled: boolean }>();
   private modelWatch: Watch | undefined;
 
-  constructor(
-    private readonly discovery: Discovery,
-    private readonly requestPlane: RequestPlane,
-    private readonly resources: ModelResourceCache,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly options: ModelRegistryOptions) {}
 
-  /** Starts watching; resolves once the models that exist now are known. */
+  /** Starts watching; resolves once the models that exist now are ready to serve. */
   async start(namespace: string | undefined): Promise<void> {
     const pending: Promise<void>[] = [];
-    this.modelWatch = await this.discovery.watchModels((event) => {
+    this.modelWatch = await this.options.runtime.discovery.watchModels((event) => {
       if (event.kind === 'added') pending.push(this.add(event.card, event.endpoint));
       else this.remove(event.name);
     }, namespace);
@@ -49,42 +65,59 @@ export class ModelRegistry {
 
   /** The tokenizer and chat template of a model, fetched from one of its workers on first use. */
   resourcesOf(model: ServedModel): Promise<ModelResources> {
-    return this.resources.get(model.card, (file) => this.fetchFile(model, file));
+    return this.options.resources.get(model.card, (file) => this.fetchFile(model, file));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.modelWatch?.close();
-    for (const name of [...this.models.keys()]) this.remove(name);
+    for (const s of this.starting.values()) s.cancelled = true;
+    await Promise.all([...this.models.keys()].map((name) => this.remove(name)));
   }
 
   private async add(card: ModelCard, endpoint: EndpointId): Promise<void> {
-    const model = new ServedModel(card, endpoint);
-    this.models.set(card.name, model);
-    this.log.info({ model: card.name, endpoint }, 'model added');
+    const { runtime, log } = this.options;
+    const state = { cancelled: false };
+    this.starting.set(card.name, state);
     try {
-      const watch = await this.discovery.watchInstances(endpoint, (event) => {
-        if (event.kind === 'added') model.instances.set(event.instance.instanceId, event.instance);
-        else model.instances.delete(event.instance.instanceId);
+      const router = await createRouter(
+        this.options.router,
+        { name: card.name, endpoint, blockSize: card.kvCacheBlockSize, totalKvBlocks: card.totalKvBlocks },
+        runtime,
+        { log, registry: this.options.registry },
+      );
+      const instances = new Map<InstanceId, Instance>();
+      const watch = await runtime.discovery.watchInstances(endpoint, (event) => {
+        if (event.kind === 'added') instances.set(event.instance.instanceId, event.instance);
+        else instances.delete(event.instance.instanceId);
       });
-      if (model.closed) watch.close();
-      else model.watch = watch;
+      const model = new ServedModel(card, endpoint, router, watch, instances);
+      if (state.cancelled) {
+        await model.close();
+        return;
+      }
+      this.models.set(card.name, model);
+      log.info({ model: card.name, endpoint, router: this.options.router.mode }, 'model added');
     } catch (err) {
-      this.log.error({ err, model: card.name }, 'watching the instances of a model failed');
+      log.error({ err, model: card.name }, 'setting up a model failed');
+    } finally {
+      if (this.starting.get(card.name) === state) this.starting.delete(card.name);
     }
   }
 
-  private remove(name: string): void {
+  private async remove(name: string): Promise<void> {
+    const starting = this.starting.get(name);
+    if (starting) starting.cancelled = true;
     const model = this.models.get(name);
     if (!model) return;
-    model.closed = true;
-    model.watch?.close();
     this.models.delete(name);
-    this.log.info({ model: name }, 'model removed');
+    await model.close();
+    this.options.log.info({ model: name }, 'model removed');
   }
 
   private async fetchFile(model: ServedModel, file: ModelFile['file']): Promise<ModelFile> {
+    const { runtime, log } = this.options;
     const filesEndpoint = { ...model.endpoint, endpoint: ENDPOINTS.modelFiles };
-    const candidates = await this.discovery.list(filesEndpoint);
+    const candidates = await runtime.discovery.list(filesEndpoint);
     // Prefer a worker that serves this model's generate endpoint (same process, same instance id).
     const ordered = [
       ...candidates.filter((c) => model.instances.has(c.instanceId)),
@@ -98,7 +131,7 @@ export class ModelRegistry {
         // A file comes in slices (frames far below the payload limit); the checksum covers the whole.
         let content = '';
         let checksum: string | undefined;
-        const frames = this.requestPlane.call(instance, { file }, { responseSchema: modelFileSchema });
+        const frames = runtime.requestPlane.call(instance, { file }, { responseSchema: modelFileSchema });
         for await (const frame of frames) {
           content += frame.content;
           checksum = frame.checksum;
@@ -107,7 +140,7 @@ export class ModelRegistry {
         lastError = new Error(`${file}: the worker answered nothing`);
       } catch (err) {
         lastError = err;
-        this.log.warn({ err, file, instance: instance.instanceId }, 'fetching a model file failed');
+        log.warn({ err, file, instance: instance.instanceId }, 'fetching a model file failed');
       }
     }
     throw lastError;

@@ -92,8 +92,13 @@ export class Responder {
       }
     };
     reply.raw.on('close', onClose);
-    const observer = this.metrics.start(job.model.card.name, job.endpoint, job.stream ? 'stream' : 'unary');
-    const frames = this.engine.generate(job.model, job.pre, request.id, controller.signal);
+    const observer = this.metrics.start(
+      request,
+      job.model.card.name,
+      job.endpoint,
+      job.stream ? 'stream' : 'unary',
+    );
+    const frames = this.engine.generate(job.model, job.pre, request.id, request.headers, controller.signal);
     const state = new TextState(job);
     try {
       return job.stream

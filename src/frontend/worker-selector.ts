@@ -1,47 +1,70 @@
-// Picks the worker for one attempt of a request. The frontend asks again, with the failed workers
-// excluded, when it migrates a request.
+// Picks the worker for one attempt of a request through the model's router (DESIGN §7), and tells the
+// router how the attempt goes (first token, end) so its view of each worker's load stays true.
 import type { Instance, InstanceId } from '../api/index.js';
+import { HttpError } from './errors.js';
 import type { ServedModel } from './model-registry.js';
 
 export type Selection =
   | {
       kind: 'routed';
       instance: Instance;
-      /** Leading prompt blocks the worker already caches (0 when unknown). */
+      /** Leading prompt blocks the worker already caches. */
       overlapBlocks: number;
-      /** Call once when the attempt ends (the router frees the sequence it tracks). */
+      /** The attempt's first token arrived (its prefill no longer loads the worker). */
+      firstToken(): void;
+      /** Call once when the attempt ends, however it ends. */
       release(): void;
     }
-  /** Every worker is busy and the request may not wait. */
+  /** Every worker is busy (and the queue full or the wait too long). */
   | { kind: 'busy'; reason: string }
   /** No worker (left) serves the model. */
   | { kind: 'none' };
 
 export interface SelectRequest {
-  requestId: string;
+  /** Unique per attempt: the router tracks the attempt under it. */
+  attemptId: string;
   tokenIds: readonly number[];
   /** Workers that failed this request already. */
   exclude: ReadonlySet<InstanceId>;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
   signal: AbortSignal;
 }
 
-export interface WorkerSelector {
-  select(model: ServedModel, request: SelectRequest): Promise<Selection>;
-}
-
-const noop = () => {};
-
-/** Round robin over the model's live instances. */
-export class RoundRobinSelector implements WorkerSelector {
-  private counter = 0;
-
-  async select(model: ServedModel, request: SelectRequest): Promise<Selection> {
-    const candidates: Instance[] = [];
-    for (const instance of model.instances.values()) {
-      if (!request.exclude.has(instance.instanceId)) candidates.push(instance);
+export async function selectWorker(model: ServedModel, req: SelectRequest): Promise<Selection> {
+  const exclude = new Set(req.exclude);
+  // The router learns of instances from its own discovery watch; one it knows that this model's
+  // watch does not (yet, or any more) is skipped.
+  for (;;) {
+    const outcome = await model.router.route({
+      requestId: req.attemptId,
+      tokenIds: req.tokenIds,
+      exclude,
+      headers: req.headers,
+      signal: req.signal,
+    });
+    if (outcome.kind === 'rejected') {
+      switch (outcome.code) {
+        case 'busy':
+          return { kind: 'busy', reason: outcome.reason };
+        case 'unknown_instance':
+          throw new HttpError('INVALID_REQUEST', outcome.reason, 'x-dynamo-worker-instance-id');
+        default:
+          return { kind: 'none' };
+      }
     }
-    if (candidates.length === 0) return { kind: 'none' };
-    const instance = candidates[this.counter++ % candidates.length] as Instance;
-    return { kind: 'routed', instance, overlapBlocks: 0, release: noop };
+    if (outcome.kind === 'queued') return { kind: 'busy', reason: 'every worker is busy' };
+    const instance = model.instances.get(outcome.instance);
+    if (instance !== undefined) {
+      const router = model.router;
+      return {
+        kind: 'routed',
+        instance,
+        overlapBlocks: outcome.overlapBlocks,
+        firstToken: () => router.firstToken(req.attemptId),
+        release: () => router.complete(req.attemptId),
+      };
+    }
+    model.router.complete(req.attemptId);
+    exclude.add(outcome.instance);
   }
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { nameSchema } from '../../api/index.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../frontend/index.js';
 import { serveFrontend } from '../../frontend/serve.js';
+import { DEFAULT_ROUTER_SETTINGS, DIRECT_INSTANCE_HEADER, ROUTER_MODES } from '../../router/index.js';
 import { defineCommand } from '../command.js';
 
 export const command = defineCommand({
@@ -74,6 +75,56 @@ export const command = defineCommand({
       description: 'HTTP status when every worker is busy',
       placeholder: '<status>',
     },
+    routerMode: {
+      flag: 'router-mode',
+      env: 'DYN_ROUTER_MODE',
+      schema: z.enum(ROUTER_MODES).default('kv'),
+      description: `how a worker is picked: ${ROUTER_MODES.join(', ')} (direct: header ${DIRECT_INSTANCE_HEADER})`,
+      placeholder: '<mode>',
+    },
+    kvOverlapScoreWeight: {
+      flag: 'kv-overlap-score-weight',
+      env: 'DYN_KV_OVERLAP_SCORE_WEIGHT',
+      schema: z.coerce.number().min(0).default(DEFAULT_ROUTER_SETTINGS.overlapScoreWeight),
+      description: 'kv mode: weight of the prefill cost against the decode load',
+      placeholder: '<w>',
+    },
+    routerTemperature: {
+      flag: 'router-temperature',
+      env: 'DYN_ROUTER_TEMPERATURE',
+      schema: z.coerce.number().min(0).default(DEFAULT_ROUTER_SETTINGS.temperature),
+      description: 'kv mode: 0 picks the cheapest worker, more samples among the cheap ones',
+      placeholder: '<t>',
+    },
+    kvEvents: {
+      flag: 'kv-events',
+      env: 'DYN_KV_EVENTS',
+      kind: 'boolean',
+      schema: z.boolean().default(DEFAULT_ROUTER_SETTINGS.useKvEvents),
+      description: "kv mode: index the workers' KV events (--no-kv-events: approximate, from own decisions)",
+    },
+    busyThreshold: {
+      flag: 'busy-threshold',
+      env: 'DYN_BUSY_THRESHOLD',
+      schema: z.coerce.number().gt(0).max(1).optional(),
+      description:
+        "fraction of a worker's KV blocks in use at which it takes no new requests (default: never busy)",
+      placeholder: '<fraction>',
+    },
+    routerMaxQueued: {
+      flag: 'router-max-queued',
+      env: 'DYN_ROUTER_MAX_QUEUED',
+      schema: z.coerce.number().int().min(0).default(DEFAULT_ROUTER_SETTINGS.maxQueued),
+      description: 'requests that may wait while every worker is busy; more get --busy-status-code',
+      placeholder: '<n>',
+    },
+    routerQueueTimeout: {
+      flag: 'router-queue-timeout-ms',
+      env: 'DYN_ROUTER_QUEUE_TIMEOUT_MS',
+      schema: z.coerce.number().int().positive().default(DEFAULT_ROUTER_SETTINGS.queueTimeoutMs),
+      description: 'a queued request gets --busy-status-code after this long',
+      placeholder: '<ms>',
+    },
     bodyLimit: {
       flag: 'body-limit-bytes',
       env: 'DYN_HTTP_BODY_LIMIT_BYTES',
@@ -92,6 +143,15 @@ export const command = defineCommand({
           migrationLimit: o.migrationLimit,
           busyStatusCode: o.busyStatusCode,
           bodyLimitBytes: o.bodyLimit,
+          router: {
+            mode: o.routerMode,
+            overlapScoreWeight: o.kvOverlapScoreWeight,
+            temperature: o.routerTemperature,
+            useKvEvents: o.kvEvents,
+            busyThreshold: o.busyThreshold ?? null,
+            maxQueued: o.routerMaxQueued,
+            queueTimeoutMs: o.routerQueueTimeout,
+          },
         },
         etcdEndpoints: o.etcd,
         natsServer: o.nats,

@@ -1,10 +1,11 @@
 // Request parsing and error rendering for the whole app: JSON bodies must be valid UTF-8 and valid
 // JSON; route bodies are validated by their zod schemas; every error — ours, a validation failure,
 // fastify's own (body too large, bad content type), an unknown route — renders in OpenAI's shape.
-import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { HttpError, toHttpError, validationError } from '../errors.js';
+import type { ApiEndpoint } from '../metrics.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -16,6 +17,21 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema })
     return result.success ? { value: result.data } : { error: validationError(result.error) };
   };
 };
+
+const API_ENDPOINTS: Record<string, ApiEndpoint> = {
+  '/v1/chat/completions': 'chat_completions',
+  '/v1/completions': 'completions',
+};
+
+/** Counts an API request that failed before a worker saw it (once: the responder counts the rest). */
+function countRefusal(app: FastifyInstance, request: FastifyRequest): void {
+  const endpoint = API_ENDPOINTS[request.routeOptions.url ?? ''];
+  const { metrics, registry } = app.services;
+  if (endpoint === undefined || metrics.observed.has(request)) return;
+  const body = request.body as { model?: unknown; stream?: unknown } | undefined;
+  const name = typeof body?.model === 'string' && registry.get(body.model) ? body.model : 'unknown';
+  metrics.refused(name, endpoint, body?.stream === true ? 'stream' : 'unary');
+}
 
 export const errorsPlugin = fp(
   async (app: FastifyInstance) => {
@@ -43,6 +59,7 @@ export const errorsPlugin = fp(
     });
     app.setErrorHandler((err, request, reply) => {
       const httpError = toHttpError(err);
+      countRefusal(app, request);
       if (httpError.status >= 500) request.log.error({ err }, 'request failed');
       else request.log.debug({ err: httpError.message }, 'request refused');
       return reply.code(httpError.status).type('application/json').send(httpError.toBody());
@@ -53,5 +70,5 @@ export const errorsPlugin = fp(
       return reply.code(e.status).send(e.toBody());
     });
   },
-  { name: 'errors', fastify: '5.x' },
+  { name: 'errors', fastify: '5.x', dependencies: ['services'] },
 );

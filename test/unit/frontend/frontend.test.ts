@@ -3,6 +3,7 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
+import type { RouterSettings } from '../../../src/router/index.js';
 import { createRuntime, MemoryHub, type Runtime } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { qwenTokenizer, serveTestWorker, type TestWorkerOptions } from './test-worker.js';
@@ -25,11 +26,11 @@ async function addWorker(setup: Setup, options: TestWorkerOptions = {}): Promise
   return runtime;
 }
 
-async function setUp(migrationLimit = 0): Promise<Setup> {
+async function setUp(migrationLimit = 0, router: Partial<RouterSettings> = {}): Promise<Setup> {
   const hub = new MemoryHub();
   const frontendRuntime = await createRuntime({ log, memory: hub });
   const frontend = await startFrontend(
-    { host: '127.0.0.1', port: 0, migrationLimit, busyStatusCode: 529, bodyLimitBytes: 1024 * 1024 },
+    { host: '127.0.0.1', port: 0, migrationLimit, busyStatusCode: 529, bodyLimitBytes: 1024 * 1024, router },
     frontendRuntime,
     log,
   );
@@ -225,6 +226,14 @@ describe('frontend with a worker', () => {
       /dynamo_frontend_requests_total\{model="test-model",endpoint="chat_completions",request_type="stream",status="success"\} [1-9]/,
     );
     expect(metrics).toContain('dynamo_frontend_time_to_first_token_seconds_bucket');
+    // Refused requests count as errors; a model nobody serves is not a label value.
+    expect(metrics).toMatch(
+      /dynamo_frontend_requests_total\{model="unknown",endpoint="chat_completions",request_type="unary",status="error"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /dynamo_frontend_requests_total\{model="test-model",endpoint="chat_completions",request_type="unary",status="error"\} [1-9]/,
+    );
+    expect(metrics).not.toContain('model="nope"');
     expect(metrics).toContain('dynamo_frontend_output_sequence_tokens_count{model="test-model"}');
     const openapi = (await (await fetch(`${s.frontend.url}/openapi.json`)).json()) as { paths: object };
     expect(Object.keys(openapi.paths)).toContain('/v1/chat/completions');
@@ -277,7 +286,7 @@ describe('frontend: disconnects and migration', () => {
     );
     const text = await s.frontend.app.services.metrics.registry.metrics();
     expect(text).toMatch(/dynamo_frontend_disconnected_clients\{model="test-model"\} 1/);
-  });
+  }, 30_000);
 
   it('continues a stream on another worker when its worker dies mid-stream', async () => {
     s = await setUp(2);
@@ -314,5 +323,50 @@ describe('frontend: disconnects and migration', () => {
     expect(metrics).toMatch(
       /dynamo_frontend_model_migration_total\{model="test-model",migration_type="ongoing_request"\} 1/,
     );
-  });
+  }, 30_000);
+
+  it('queues a request while every worker is busy, and answers 529 once the queue is full', async () => {
+    // One request takes the whole (tiny) capacity: the worker is busy until it ends.
+    s = await setUp(0, { mode: 'round-robin', busyThreshold: 0.0001, maxQueued: 1, queueTimeoutMs: 30_000 });
+    await addWorker(s, { stallAfter: 1 });
+    await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
+    const first = new AbortController();
+    const holding = await s.client.chat.completions.create(
+      { model: 'test-model', messages: [{ role: 'user', content: 'Hi' }], stream: true },
+      { signal: first.signal },
+    );
+    const reading = (async () => {
+      try {
+        for await (const _ of holding);
+      } catch {
+        // aborted below
+      }
+    })();
+    // The second waits in the queue...
+    const queued = fetch(`${s.frontend.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'test-model', prompt: 'x', max_tokens: 1 }),
+    });
+    const gauge = async () =>
+      (await s.frontend.app.services.metrics.registry.metrics()).match(
+        /dynamo_frontend_queued_requests\{model="test-model"\} (\d+)/,
+      )?.[1];
+    for (let i = 0; i < 500 && (await gauge()) !== '1'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await gauge()).toBe('1');
+    // ...and the third finds the queue full.
+    const busy = await fetch(`${s.frontend.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'test-model', prompt: 'x', max_tokens: 1 }),
+    });
+    expect(busy.status).toBe(529);
+    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe('all_workers_busy');
+    // The first ends (client gone): the queued one runs.
+    first.abort();
+    await reading;
+    const res = await queued;
+    expect(res.status).toBe(200);
+    expect(await gauge()).toBe('0');
+  }, 30_000);
 });
