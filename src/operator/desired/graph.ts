@@ -9,7 +9,7 @@ import {
   GROUP_VERSION,
 } from '../../api/k8s/index.js';
 import type { KubeObject, OwnerReference } from '../kube/types.js';
-import { adapterName, componentName, dynamoNamespace, LABEL, MANAGED_BY } from '../naming.js';
+import { adapterName, componentName, dynamoNamespace, FINALIZER, LABEL, MANAGED_BY } from '../naming.js';
 
 export function ownerRef(owner: {
   apiVersion: string;
@@ -60,6 +60,8 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
           [LABEL.namespace]: dynNs,
         },
         ownerReferences: [ownerRef(dgd)],
+        // Set with the object itself: the DCD's reconciler need not add it in a write of its own.
+        finalizers: [FINALIZER],
       },
       spec,
     };

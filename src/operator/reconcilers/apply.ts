@@ -22,13 +22,9 @@ export async function applyChild(
   current: KubeObject | undefined,
 ): Promise<KubeObject | undefined> {
   const hash = hashOf(desired);
-  if (
-    current &&
-    !current.metadata.deletionTimestamp &&
-    current.metadata.annotations?.[APPLIED_HASH] === hash
-  ) {
-    return undefined;
-  }
+  // A child being deleted is left alone: its deletion event brings us back to create it anew.
+  if (current?.metadata.deletionTimestamp) return undefined;
+  if (current && current.metadata.annotations?.[APPLIED_HASH] === hash) return undefined;
   const body: KubeObject = {
     ...desired,
     metadata: {

@@ -54,10 +54,8 @@ export class ComponentReconciler implements Reconciler {
       throw new TerminalError(`${key}: ${message}`);
     }
     const dcd = parsed.data;
-    if (!hasFinalizer(obj)) {
-      await addFinalizer(client, DCD_RT, obj);
-      return {};
-    }
+    // Normally set by the graph's reconciler with the DCD itself; a DCD made by hand gets it here.
+    await addFinalizer(client, DCD_RT, obj);
     let deployment: KubeObject;
     try {
       deployment = desiredDeployment(dcd, this.deps.workload);

@@ -60,10 +60,8 @@ export class GraphReconciler implements Reconciler {
       throw new TerminalError(`${key}: ${message}`);
     }
     const dgd = parsed.data;
-    if (!hasFinalizer(obj)) {
-      await addFinalizer(client, DGD_RT, obj);
-      return {}; // the update comes back through the watch
-    }
+    // No return after it: the rest needs nothing that the write changes.
+    await addFinalizer(client, DGD_RT, obj);
 
     const desiredDcds = desiredComponents(dgd);
     let created = 0;
