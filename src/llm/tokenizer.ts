@@ -1,8 +1,9 @@
 // The tokenizer the frontend encodes prompts and decodes outputs with, behind a small synchronous
-// interface so the implementation can change (pure-JS HuggingFace tokenizers now, the project's WASM
-// tokenizer when it lands) without touching the preprocessor or the detokenizer.
-import { Tokenizer } from '@huggingface/tokenizers';
-import { z } from 'zod';
+// interface. Byte-level BPE tokenizers (GPT-2, Llama 3, Qwen, ...) run on the project's WASM tokenizer
+// (ids identical to HF `tokenizers`, O(1) streaming decode); any other kind (SentencePiece, WordPiece)
+// falls back to HuggingFace's pure-JS tokenizers, decoded by windows (see detokenizer.ts).
+import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
+import { TokenizerLoadError, Tokenizer as WasmTokenizer } from '../wasm/index.js';
 
 /** Streams ids to text: `push` returns only complete characters. */
 export interface StreamDecoder {
@@ -14,82 +15,41 @@ export interface StreamDecoder {
 export interface TextTokenizer {
   encode(text: string, addSpecialTokens: boolean): number[];
   decode(ids: readonly number[], skipSpecialTokens: boolean): string;
-  /**
-   * A streaming decoder that skips special tokens, for tokenizers whose tokens are plain byte strings
-   * (byte-level BPE): O(1) per token instead of decoding a window twice.
-   */
+  /** A streaming decoder that skips special tokens, when the tokenizer's tokens are plain byte strings. */
   createDecoder?(): StreamDecoder;
 }
 
-const tokenizerJsonSchema = z.looseObject({
-  decoder: z.looseObject({ type: z.string() }).nullish(),
-  added_tokens: z
-    .array(z.looseObject({ id: z.number(), content: z.string(), special: z.boolean() }))
-    .default([]),
-});
-
-/** GPT-2's bytes_to_unicode inverted: the byte each character of a byte-level token stands for. */
-const CHAR_TO_BYTE = (() => {
-  const table = new Int16Array(256 + 68).fill(-1);
-  let next = 256;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    table[printable ? b : next++] = b;
-  }
-  return table;
-})();
-const EMPTY = new Uint8Array(0);
-const utf8 = new TextEncoder();
-
 /** Builds a tokenizer from the text of tokenizer.json (and tokenizer_config.json when the model has one). */
 export function loadTokenizer(tokenizerJson: string, tokenizerConfigJson: string | null): TextTokenizer {
-  const json = JSON.parse(tokenizerJson) as object;
-  const tokenizer = new Tokenizer(
-    json,
+  let wasm: WasmTokenizer;
+  try {
+    wasm = WasmTokenizer.fromJSON(tokenizerJson);
+  } catch (err) {
+    // The WASM tokenizer refuses what it cannot reproduce exactly.
+    if (!(err instanceof TokenizerLoadError)) throw err;
+    return jsTokenizer(tokenizerJson, tokenizerConfigJson);
+  }
+  return {
+    encode: (text, addSpecialTokens) => Array.from(wasm.encode(text, { addSpecialTokens })),
+    decode: (ids, skipSpecialTokens) => wasm.decode(ids, { skipSpecialTokens }),
+    createDecoder: () => wasm.createDecoder({ skipSpecialTokens: true }),
+  };
+}
+
+function jsTokenizer(tokenizerJson: string, tokenizerConfigJson: string | null): TextTokenizer {
+  const tokenizer = new JsTokenizer(
+    JSON.parse(tokenizerJson) as object,
     tokenizerConfigJson === null ? {} : (JSON.parse(tokenizerConfigJson) as object),
   );
-  const facts = tokenizerJsonSchema.parse(json);
-  // Model output is text as the tokens spell it: no clean-up of spaces before punctuation.
-  const decodeOptions = (skip: boolean) => ({
-    skip_special_tokens: skip,
-    clean_up_tokenization_spaces: false,
-  });
-  const adapter: TextTokenizer = {
+  return {
     encode: (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids,
+    // Model output is text as the tokens spell it: no clean-up of spaces before punctuation.
     decode: (ids, skipSpecialTokens) =>
-      ids.length === 0 ? '' : tokenizer.decode(ids as number[], decodeOptions(skipSpecialTokens)),
+      ids.length === 0
+        ? ''
+        : tokenizer.decode(ids as number[], {
+            skip_special_tokens: skipSpecialTokens,
+            clean_up_tokenization_spaces: false,
+          }),
   };
-  if (facts.decoder?.type !== 'ByteLevel') return adapter;
-
-  const added = new Map(facts.added_tokens.map((t) => [t.id, t] as const));
-  const bytesCache = new Map<number, Uint8Array>();
-  const bytesOf = (id: number): Uint8Array => {
-    let bytes = bytesCache.get(id);
-    if (bytes !== undefined) return bytes;
-    const addedToken = added.get(id);
-    const token = addedToken?.content ?? tokenizer.id_to_token(id);
-    if (token === undefined || addedToken?.special === true) bytes = EMPTY;
-    else if (addedToken !== undefined) bytes = utf8.encode(token);
-    else {
-      bytes = new Uint8Array(token.length);
-      for (let i = 0; i < token.length; i++) {
-        const b = CHAR_TO_BYTE[token.charCodeAt(i)] ?? -1;
-        if (b < 0) {
-          bytes = utf8.encode(token); // outside the byte alphabet: HF's ByteLevel decoder keeps it as is
-          break;
-        }
-        bytes[i] = b;
-      }
-    }
-    bytesCache.set(id, bytes);
-    return bytes;
-  };
-  adapter.createDecoder = () => {
-    const decoder = new TextDecoder('utf-8');
-    return {
-      push: (id) => decoder.decode(bytesOf(id), { stream: true }),
-      flush: () => decoder.decode(),
-    };
-  };
-  return adapter;
 }
