@@ -19,13 +19,14 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 WASM := dist/wasm/dynamo_wasm.wasm
 WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help setup build run test lint typecheck test-unit test-integration format clean dev-cluster crds
+.PHONY: help setup build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds
 
 help:
 	@echo 'make run      serve the OpenAI API on :8000 (sets up what is missing first)'
-	@echo 'make test     lint + typecheck + unit + integration tests (sets up what is missing first)'
+	@echo 'make test     lint + typecheck + unit + integration + e2e tests (sets up what is missing first)'
 	@echo 'make setup    install Debian packages and npm dependencies, build everything (idempotent)'
 	@echo 'make dev-cluster  etcd + kube-apiserver in the foreground; prints `export KUBECONFIG=...`'
+	@echo 'make e2e      operator + examples/dgd-agg.yaml + 50 chat requests with a worker killed (part of make test)'
 	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean'
 
 setup: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools build
@@ -77,15 +78,22 @@ test-unit: setup
 test-integration: setup
 	vitest run --project integration
 
+# The end-to-end test: harness etcd + NATS + kube-apiserver, the operator out of cluster, the pods of
+# examples/dgd-agg.yaml as local processes (test/e2e/agg.test.ts).
+e2e: setup
+	vitest run --project e2e
+
 test: setup
 	$(MAKE) lint
 	$(MAKE) typecheck
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) e2e
 
 # The CRDs under crds/ are generated from the zod schemas in src/api/k8s (a unit test fails when stale).
 crds: build
 	node bin/dynamo.js crds --out-dir crds
+	cp crds/*.yaml charts/dynamo-platform/crds/
 
 format: $(STAMPS)/node_modules
 	biome check --write .

@@ -54,6 +54,17 @@ app.kubernetes.io/component: operator
 {{- printf "%s-webhook" (include "dynamo.operatorName" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* Secret of the webhook's serving certificate. The operator's own TLS keeps it under a fixed name
+(src/operator/operator.ts); with cert-manager the chart's Certificate names it. */}}
 {{- define "dynamo.webhookSecret" -}}
+{{- if .Values.webhook.certManager.enabled -}}
 {{- printf "%s-webhook-tls" (include "dynamo.operatorName" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+dynamo-operator-webhook-cert
+{{- end -}}
+{{- end -}}
+
+{{/* Where cert-manager's Secret is mounted: the operator reads tls.crt/tls.key there (--cert-dir). */}}
+{{- define "dynamo.certDir" -}}
+/tmp/k8s-webhook-server/serving-certs
 {{- end -}}
