@@ -29,11 +29,14 @@ const { values } = parseArgs({
     graphs: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '16' },
     'timeout-s': { type: 'string', default: '600' },
+    // Per controller; two controllers are busy here, so 8 keeps as many requests in flight as the peer.
+    workers: { type: 'string', default: '8' },
   },
 });
 const GRAPHS = Number(values.graphs);
 const CONCURRENCY = Number(values.concurrency);
 const TIMEOUT_MS = Number(values['timeout-s']) * 1000;
+const WORKERS = Number(values.workers);
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -189,6 +192,12 @@ function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 1/100 s on Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Math.round((Number(fields[11]) + Number(fields[12])) / 10) / 10;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'dynamo-bench-operator-'));
   const cluster = process.env.KUBECONFIG
@@ -238,6 +247,8 @@ async function main(): Promise<void> {
         'dynamo-ts:bench',
         '--log-level',
         'warn',
+        '--workers',
+        String(WORKERS),
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -252,6 +263,7 @@ async function main(): Promise<void> {
       await sleep(100);
     }
     const idleRss = rssMiB(pid, 'VmRSS');
+    const idleCpu = cpuSeconds(pid);
     progress(`operator ready (RSS ${idleRss} MiB); applying ${GRAPHS} graphs at once`);
     const t0 = performance.now();
     await pool(
@@ -271,10 +283,12 @@ async function main(): Promise<void> {
       graphs: GRAPHS,
       objectsPerGraph: 7,
       concurrency: CONCURRENCY,
+      workersPerController: WORKERS,
       applyMs: Math.round(appliedMs),
       steadyStateMs: Math.round(steadyMs),
       reconciles,
       reconcilesPerSec: Math.round((reconciles / (steadyMs / 1000)) * 10) / 10,
+      operatorCpuSec: Math.round((cpuSeconds(pid) - idleCpu) * 10) / 10,
       operatorRssIdleMiB: idleRss,
       operatorRssMiB: rssMiB(pid, 'VmRSS'),
       operatorPeakRssMiB: rssMiB(pid, 'VmHWM'),
