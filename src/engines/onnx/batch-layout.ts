@@ -26,7 +26,16 @@ export interface LayoutDims {
   kvDtype: KvDtype;
 }
 
-export function layoutBatch(rows: readonly BatchRow[], kv: KvStore, dims: LayoutDims): BatchFeeds {
+/**
+ * `reusePast`: the previous run's present tensors when they already are this run's past, laid out as
+ * this function would (the same rows, each one token further); nothing is gathered then.
+ */
+export function layoutBatch(
+  rows: readonly BatchRow[],
+  kv: KvStore,
+  dims: LayoutDims,
+  reusePast?: KvArray[],
+): BatchFeeds {
   const n = rows.length;
   let pastLen = 0;
   let seqLen = 0;
@@ -39,9 +48,12 @@ export function layoutBatch(rows: readonly BatchRow[], kv: KvStore, dims: Layout
   const positionIds = new BigInt64Array(n * seqLen);
   const attentionMask = new BigInt64Array(n * total);
   const kvSize = n * dims.numKvHeads * pastLen * dims.headDim;
-  const past: KvArray[] = Array.from({ length: 2 * dims.numLayers }, () =>
-    dims.kvDtype === 'float16' ? new Uint16Array(kvSize) : new Float32Array(kvSize),
-  );
+  const reuse = reusePast !== undefined && reusePast[0]?.length === kvSize;
+  const past: KvArray[] = reuse
+    ? reusePast
+    : Array.from({ length: 2 * dims.numLayers }, () =>
+        dims.kvDtype === 'float16' ? new Uint16Array(kvSize) : new Float32Array(kvSize),
+      );
   for (let r = 0; r < n; r++) {
     const row = rows[r] as BatchRow;
     const pad = seqLen - row.count;
@@ -53,7 +65,7 @@ export function layoutBatch(rows: readonly BatchRow[], kv: KvStore, dims: Layout
     }
     attentionMask.fill(1n, r * total + pastLen - row.past, r * total + pastLen);
     attentionMask.fill(1n, r * total + pastLen + pad, (r + 1) * total);
-    kv.gather(row.table, 0, row.past, past, r, pastLen, pastLen - row.past);
+    if (!reuse) kv.gather(row.table, 0, row.past, past, r, pastLen, pastLen - row.past);
   }
   return { rows: n, seqLen, pastLen, inputIds, attentionMask, positionIds, past };
 }

@@ -22,7 +22,7 @@ import { FrameChannel } from '../frame-channel.js';
 import { HashedSequence } from '../hashed-sequence.js';
 import { type BatchRow, layoutBatch, storeNewKv } from './batch-layout.js';
 import { KvStore, type SlotTable } from './kv-store.js';
-import type { BatchOutputs, ModelSession } from './model-session.js';
+import type { BatchOutputs, KvArray, ModelSession } from './model-session.js';
 import { Sampler } from './sampler.js';
 
 /** Tokens per KV block for the onnx engine (the model card's kvCacheBlockSize). */
@@ -69,6 +69,8 @@ export class OnnxEngine implements Engine {
   readonly #waiting: Seq[] = [];
   #running: Seq[] = [];
   #nextKey = 0;
+  /** The last decode run, for #reusablePast. */
+  #lastDecode: { seqs: Seq[]; computed: number[]; present: KvArray[] } | undefined;
   #wake: (() => void) | null = null;
   #closed = false;
   readonly #loop: Promise<void>;
@@ -212,21 +214,30 @@ export class OnnxEngine implements Engine {
 
   async #run(): Promise<void> {
     while (!this.#closed) {
-      this.#reap();
-      this.#admit();
-      if (this.#running.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-        });
-        continue;
+      try {
+        this.#reap();
+        this.#admit();
+        if (this.#running.length === 0) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          continue;
+        }
+        const decode: Row[] = [];
+        for (const seq of this.#running) {
+          if (seq.tokens.length - seq.computed === 1) decode.push({ seq, count: 1 });
+        }
+        if (decode.length > 0) await this.#step(decode, true);
+        this.#reap();
+        const prefill = this.#prefillRows();
+        if (prefill.length > 0) await this.#step(prefill, false);
+      } catch (err) {
+        // A bug must not hang every stream: fail what runs, forget the cache, keep serving.
+        this.#log.error({ err }, 'engine step failed; failing the running sequences');
+        for (const seq of this.#running) this.#fail(seq, `engine error: ${(err as Error).message}`);
+        this.#lastDecode = undefined;
+        this.#blocks.clear();
       }
-      const decode: Row[] = [];
-      for (const seq of this.#running)
-        if (seq.tokens.length - seq.computed === 1) decode.push({ seq, count: 1 });
-      if (decode.length > 0) await this.#step(decode);
-      this.#reap();
-      const prefill = this.#prefillRows();
-      if (prefill.length > 0) await this.#step(prefill);
     }
   }
 
@@ -340,7 +351,7 @@ export class OnnxEngine implements Engine {
     this.#waiting.unshift(seq);
   }
 
-  async #step(candidates: Row[]): Promise<void> {
+  async #step(candidates: Row[], decoding: boolean): Promise<void> {
     const rows = this.#reserve(candidates);
     if (rows.length === 0) return;
     const s = this.#session;
@@ -350,7 +361,7 @@ export class OnnxEngine implements Engine {
       count,
       table: seq.table,
     }));
-    const feeds = layoutBatch(batch, this.#kv, s);
+    const feeds = layoutBatch(batch, this.#kv, s, decoding ? this.#reusablePast(rows) : undefined);
     let out: BatchOutputs;
     try {
       out = await s.run(feeds);
@@ -358,6 +369,7 @@ export class OnnxEngine implements Engine {
       this.#log.error({ err }, 'session.run failed; failing its sequences and clearing the cache');
       for (const { seq } of rows) this.#fail(seq, `inference failed: ${(err as Error).message}`);
       // Blocks announced for this run hold no valid KV: nobody may reuse them.
+      this.#lastDecode = undefined;
       this.#blocks.clear();
       return;
     }
@@ -366,10 +378,31 @@ export class OnnxEngine implements Engine {
     for (let r = 0; r < rows.length; r++) {
       const { seq, count } = rows[r] as Row;
       seq.computed += count;
-      // Cancelled meanwhile: its KV is stored (and cached), but it samples nothing more.
       if (seq.done || seq.computed < seq.tokens.length) continue;
       this.#emit(seq, seq.sampler.sample(out.logits, (r * out.logitsLen + out.logitsLen - 1) * vocab, vocab));
     }
+    if (decoding) {
+      this.#lastDecode = {
+        seqs: rows.map((r) => r.seq),
+        computed: rows.map((r) => r.seq.computed),
+        present: out.present,
+      };
+    }
+  }
+
+  /**
+   * The previous decode run's present K/V is this run's past when the batch is the same sequences in
+   * the same order, each one token further: same left padding, nothing to gather from the blocks.
+   */
+  #reusablePast(rows: readonly Row[]): KvArray[] | undefined {
+    const last = this.#lastDecode;
+    this.#lastDecode = undefined;
+    if (last === undefined || last.seqs.length !== rows.length) return undefined;
+    for (let r = 0; r < rows.length; r++) {
+      const seq = (rows[r] as Row).seq;
+      if (seq !== last.seqs[r] || seq.computed !== last.computed[r]) return undefined;
+    }
+    return last.present;
   }
 
   #emit(seq: Seq, token: number): void {
