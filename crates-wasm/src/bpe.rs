@@ -6,7 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// FxHash (rustc's): fast, and the keys here are not attacker-chosen in a way that matters (token bytes).
+/// FxHash (rustc's): fast; the keys (token bytes, id pairs, cached words) need no DoS-resistant hash,
+/// since a word's cost is bounded by its length either way.
 #[derive(Default, Clone, Copy)]
 pub struct Fx(u64);
 
@@ -40,7 +41,9 @@ impl Hasher for Fx {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // A multiply only carries upward, and hashbrown picks buckets from the low bits: rotate the
+        // well-mixed high bits down (as rustc-hash 2 does), or keys differing only in high bits collide.
+        self.0.rotate_left(26)
     }
 }
 
@@ -93,6 +96,11 @@ impl Bpe {
             symbols: Vec::new(),
             heap: BinaryHeap::new(),
         }
+    }
+
+    /// Whether every byte has a token (else HF would need the unk token).
+    pub fn has_every_byte(&self) -> bool {
+        self.byte_ids.iter().all(|b| b.is_some())
     }
 
     #[inline]

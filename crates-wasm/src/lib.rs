@@ -6,6 +6,7 @@
 
 pub mod bpe;
 pub mod host;
+pub mod json;
 pub mod regex;
 pub mod tokenizer;
 pub mod unicode;
@@ -103,13 +104,92 @@ pub extern "C" fn last_error_len() -> usize {
     unsafe { LAST_ERROR.len() }
 }
 
-/// Builds a tokenizer from the loader's binary spec; returns its handle (> 0), or 0 on error.
+// Parsed JSON documents waiting for `tokenizer_new`, and the buffer results longer than a number go in.
+static mut DOCS: Vec<Option<json::Value>> = Vec::new();
+static mut RESULT: Vec<u8> = Vec::new();
+
+/// Where the last result written to the result buffer starts (its length was returned).
+#[no_mangle]
+pub extern "C" fn result_ptr() -> *const u8 {
+    unsafe { RESULT.as_ptr() }
+}
+
+/// Parses `len` bytes of JSON; returns a document handle (> 0), or 0 on error.
+///
+/// # Safety
+/// `ptr` holds `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn json_parse(ptr: *const u8, len: usize) -> u32 {
+    match json::parse(std::slice::from_raw_parts(ptr, len)) {
+        Ok(v) => {
+            DOCS.push(Some(v));
+            DOCS.len() as u32
+        }
+        Err(e) => {
+            set_error(e);
+            0
+        }
+    }
+}
+
+/// Writes to the result buffer the document as JSON without `model.vocab` and `model.merges` (emptied),
+/// returning its length: what the loader validates the configuration from.
+#[no_mangle]
+pub extern "C" fn json_skeleton(doc: u32) -> isize {
+    unsafe {
+        let v = match DOCS.get_mut((doc as usize).wrapping_sub(1)) {
+            Some(Some(v)) => v,
+            _ => {
+                set_error(format!("no JSON document {}", doc));
+                return -1;
+            }
+        };
+        let mut out = String::new();
+        if let Some(model) = v.get_mut("model") {
+            let vocab = model.take("vocab");
+            let merges = model.take("merges");
+            v.write(&mut out);
+            if let Some(model) = v.get_mut("model") {
+                if let (Some(x), Some(slot)) = (vocab, model.get_mut("vocab")) {
+                    *slot = x;
+                }
+                if let (Some(x), Some(slot)) = (merges, model.get_mut("merges")) {
+                    *slot = x;
+                }
+            }
+        } else {
+            v.write(&mut out);
+        }
+        RESULT = out.into_bytes();
+        RESULT.len() as isize
+    }
+}
+
+/// Frees a parsed document.
+#[no_mangle]
+pub extern "C" fn json_free(doc: u32) {
+    unsafe {
+        if let Some(slot) = DOCS.get_mut((doc as usize).wrapping_sub(1)) {
+            *slot = None;
+        }
+    }
+}
+
+/// Builds a tokenizer from the loader's binary spec and parsed document `doc` (which it frees);
+/// returns its handle (> 0), or 0 on error.
 ///
 /// # Safety
 /// `spec` holds `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn tokenizer_new(spec: *const u8, len: usize) -> u32 {
-    match tokenizer::Tokenizer::from_spec(std::slice::from_raw_parts(spec, len)) {
+pub unsafe extern "C" fn tokenizer_new(spec: *const u8, len: usize, doc: u32) -> u32 {
+    let mut v = match DOCS.get_mut((doc as usize).wrapping_sub(1)).and_then(|d| d.take()) {
+        Some(v) => v,
+        None => {
+            set_error(format!("no JSON document {}", doc));
+            return 0;
+        }
+    };
+    match tokenizer::Tokenizer::new(std::slice::from_raw_parts(spec, len), &mut v) {
         Ok(t) => {
             TOKENIZERS.push(Some(t));
             TOKENIZERS.len() as u32
@@ -118,6 +198,64 @@ pub unsafe extern "C" fn tokenizer_new(spec: *const u8, len: usize) -> u32 {
             set_error(e);
             0
         }
+    }
+}
+
+fn tokenizer(handle: u32) -> Option<&'static mut tokenizer::Tokenizer> {
+    unsafe {
+        match TOKENIZERS.get_mut((handle as usize).wrapping_sub(1)) {
+            Some(Some(t)) => Some(t),
+            _ => {
+                set_error(format!("no tokenizer with handle {}", handle));
+                None
+            }
+        }
+    }
+}
+
+/// One past the largest id (model and added tokens), or 0 for a bad handle.
+#[no_mangle]
+pub extern "C" fn tokenizer_vocab_size(handle: u32) -> u32 {
+    tokenizer(handle).map_or(0, |t| t.vocab_size() as u32)
+}
+
+/// The id of the token given as `len` UTF-8 bytes at `ptr`, or -1.
+///
+/// # Safety
+/// `ptr` holds `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tokenizer_token_to_id(handle: u32, ptr: *const u8, len: usize) -> i32 {
+    let t = match tokenizer(handle) {
+        Some(t) => t,
+        None => return -1,
+    };
+    match std::str::from_utf8(std::slice::from_raw_parts(ptr, len)) {
+        Ok(s) => t.token_to_id(s).map_or(-1, |id| id as i32),
+        Err(_) => -1,
+    }
+}
+
+/// Writes the decode table (see `Tokenizer::decode_table`) to the result buffer; returns its length.
+#[no_mangle]
+pub extern "C" fn tokenizer_decode_table(handle: u32) -> isize {
+    match tokenizer(handle) {
+        Some(t) => unsafe {
+            t.decode_table(&mut RESULT);
+            RESULT.len() as isize
+        },
+        None => -1,
+    }
+}
+
+/// Writes every id's token string (see `Tokenizer::token_strings`) to the result buffer.
+#[no_mangle]
+pub extern "C" fn tokenizer_token_strings(handle: u32) -> isize {
+    match tokenizer(handle) {
+        Some(t) => unsafe {
+            t.token_strings(&mut RESULT);
+            RESULT.len() as isize
+        },
+        None => -1,
     }
 }
 

@@ -7,6 +7,7 @@
 //! binary spec (`Spec::read`); everything not supported was refused there or is refused here.
 
 use crate::bpe::{Bpe, FxMap};
+use crate::json::Value;
 use crate::regex::Regex;
 use crate::unicode::{category_ranges, decode, needs_nfc_check, white_space, CharSet};
 
@@ -38,7 +39,10 @@ const FLAG_LSTRIP: u32 = 2;
 const FLAG_RSTRIP: u32 = 4;
 
 struct Added {
+    /// What is matched (for a normalized token, its normalized form).
     content: Vec<u8>,
+    /// The token as tokenizer.json gives it.
+    original: String,
     id: u32,
     flags: u32,
 }
@@ -182,6 +186,11 @@ pub struct Tokenizer {
     suffix: Vec<u32>,
     white_space: CharSet,
     numeric: CharSet,
+    /// Token string → id: the added tokens, then the model's (HF looks them up in that order).
+    token_ids: FxMap<String, u32>,
+    /// Id → token string (an added token's content wins over the model's token).
+    id_tokens: Vec<Option<String>>,
+    special: Vec<bool>,
     /// The ids of the last encode.
     pub out: Vec<u32>,
     norm_buf: Vec<u8>,
@@ -219,9 +228,13 @@ fn read_added(r: &mut Reader) -> Result<Vec<Added>, String> {
     let mut v = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let id = r.u32()?;
+        let original = r.str()?.to_string();
         let content = r.bytes()?.to_vec();
         let flags = r.u32()?;
-        v.push(Added { content, id, flags });
+        if id >= 1 << 31 {
+            return Err(format!("added token {:?}: id {} is too large", original, id));
+        }
+        v.push(Added { content, original, id, flags });
     }
     Ok(v)
 }
@@ -231,8 +244,75 @@ fn read_ids(r: &mut Reader) -> Result<Vec<u32>, String> {
     (0..n).map(|_| r.u32()).collect()
 }
 
+fn vocab_error(path: &str, what: &str) -> String {
+    format!("{}: {}", path, what)
+}
+
+/// The model's vocabulary and merges from the parsed tokenizer.json: (token, id) pairs and the merges
+/// as (left id, right id, merged id), in rank order.
+fn read_model(doc: &mut Value) -> Result<(Vec<(String, u32)>, Vec<(u32, u32, u32)>, FxMap<String, u32>), String> {
+    let model = match doc.get_mut("model") {
+        Some(m) => m,
+        None => return Err("model: missing".into()),
+    };
+    let vocab = match model.take("vocab") {
+        Some(Value::Obj(v)) => v,
+        _ => return Err("model.vocab: expected an object of token → id".into()),
+    };
+    let mut pairs = Vec::with_capacity(vocab.len());
+    let mut ids: FxMap<String, u32> = FxMap::default();
+    ids.reserve(vocab.len());
+    for (token, id) in vocab {
+        let id = match id {
+            Value::Num(n) if n.fract() == 0.0 && (0.0..2147483648.0).contains(&n) => n as u32,
+            _ => return Err(vocab_error(&format!("model.vocab.{:?}", token), "expected a token id")),
+        };
+        ids.insert(token.clone(), id);
+        pairs.push((token, id));
+    }
+    let merges = match model.take("merges") {
+        Some(Value::Arr(v)) => v,
+        _ => return Err("model.merges: expected an array".into()),
+    };
+    let mut out = Vec::with_capacity(merges.len());
+    let mut joined = String::new();
+    for (i, m) in merges.iter().enumerate() {
+        let (a, b): (&str, &str) = match m {
+            Value::Str(s) => {
+                let mut it = s.splitn(3, ' ');
+                match (it.next(), it.next(), it.next()) {
+                    (Some(a), Some(b), None) if !a.is_empty() => (a, b),
+                    _ => return Err(vocab_error(&format!("model.merges.{}", i), "expected \"a b\" or [\"a\", \"b\"]")),
+                }
+            }
+            Value::Arr(v) => match v.as_slice() {
+                [Value::Str(a), Value::Str(b)] => (a.as_str(), b.as_str()),
+                _ => return Err(vocab_error(&format!("model.merges.{}", i), "expected \"a b\" or [\"a\", \"b\"]")),
+            },
+            _ => return Err(vocab_error(&format!("model.merges.{}", i), "expected \"a b\" or [\"a\", \"b\"]")),
+        };
+        joined.clear();
+        joined.push_str(a);
+        joined.push_str(b);
+        match (ids.get(a), ids.get(b), ids.get(joined.as_str())) {
+            (Some(&x), Some(&y), Some(&z)) => out.push((x, y, z)),
+            _ => {
+                return Err(vocab_error(
+                    &format!("model.merges.{}", i),
+                    &format!("[{:?}, {:?}] uses a token not in the vocabulary", a, b),
+                ))
+            }
+        }
+    }
+    Ok((pairs, out, ids))
+}
+
+const FLAG_SPECIAL: u32 = 1 << 16;
+
 impl Tokenizer {
-    pub fn from_spec(spec: &[u8]) -> Result<Tokenizer, String> {
+    /// Builds a tokenizer from the loader's spec (the validated configuration) and the parsed
+    /// tokenizer.json (its model's vocabulary and merges, taken out of `doc`).
+    pub fn new(spec: &[u8], doc: &mut Value) -> Result<Tokenizer, String> {
         let mut r = Reader { b: spec, pos: 0 };
         let normalizers = (0..r.u32()?).map(|_| r.u32().and_then(form)).collect::<Result<Vec<_>, _>>()?;
         let nsteps = r.u32()?;
@@ -259,17 +339,30 @@ impl Tokenizer {
                 k => return Err(format!("tokenizer spec: unknown pre-tokenizer kind {}", k)),
             });
         }
-        let nvocab = r.u32()?;
-        let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
-        vocab.reserve(nvocab as usize);
-        let mut bytes = Vec::new();
+        let ignore_merges = r.u32()? == 1;
+        let has_unk = r.u32()? == 1;
+        let added_raw = read_added(&mut r)?;
+        let added_normalized = read_added(&mut r)?;
+        let prefix = read_ids(&mut r)?;
+        let suffix = read_ids(&mut r)?;
+        if r.pos != spec.len() {
+            return Err("tokenizer spec: trailing bytes".into());
+        }
+
+        let (pairs, merges, mut token_ids) = read_model(doc)?;
         let table = byte_level_table();
-        for _ in 0..nvocab {
-            let id = r.u32()?;
-            let token = r.str()?;
+        let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
+        vocab.reserve(pairs.len());
+        let mut bytes = Vec::new();
+        let mut max_id = pairs.iter().map(|p| p.1 as i64).max().unwrap_or(-1);
+        for t in added_raw.iter().chain(added_normalized.iter()) {
+            max_id = max_id.max(t.id as i64);
+        }
+        let mut id_tokens: Vec<Option<String>> = vec![None; (max_id + 1) as usize];
+        for (token, id) in pairs {
             bytes.clear();
-            // A token outside the byte-level alphabet can never be produced from bytes: skip it here
-            // (the loader still decodes it).
+            // A token outside the byte-level alphabet can never be produced from bytes: not in the
+            // BPE table (it still decodes).
             let mappable = token.chars().all(|c| match table.get(c as usize) {
                 Some(&b) if b >= 0 => {
                     bytes.push(b as u8);
@@ -280,30 +373,32 @@ impl Tokenizer {
             if mappable && !bytes.is_empty() {
                 vocab.insert(bytes.clone(), id);
             }
+            id_tokens[id as usize] = Some(token);
         }
-        let nmerges = r.u32()?;
-        let mut merges = Vec::with_capacity(nmerges as usize);
-        for _ in 0..nmerges {
-            merges.push((r.u32()?, r.u32()?, r.u32()?));
+        let mut special = vec![false; id_tokens.len()];
+        for t in added_raw.iter().chain(added_normalized.iter()) {
+            // The content as given (the normalized matcher holds its normalized form).
+            id_tokens[t.id as usize] = Some(t.original.clone());
+            token_ids.insert(t.original.clone(), t.id);
+            special[t.id as usize] = t.flags & FLAG_SPECIAL != 0;
         }
-        let ignore_merges = r.u32()? == 1;
-        let added_raw = AddedMatcher::new(read_added(&mut r)?);
-        let added_normalized = AddedMatcher::new(read_added(&mut r)?);
-        let prefix = read_ids(&mut r)?;
-        let suffix = read_ids(&mut r)?;
-        if r.pos != spec.len() {
-            return Err("tokenizer spec: trailing bytes".into());
+        let bpe = Bpe::new(vocab, &merges, ignore_merges);
+        if has_unk && !bpe.has_every_byte() {
+            return Err("model.unk_token: an unk token with bytes missing from the vocabulary is not supported".into());
         }
         Ok(Tokenizer {
             normalizers,
             steps,
-            bpe: Bpe::new(vocab, &merges, ignore_merges),
-            added_raw,
-            added_normalized,
+            bpe,
+            added_raw: AddedMatcher::new(added_raw),
+            added_normalized: AddedMatcher::new(added_normalized),
             prefix,
             suffix,
             white_space: CharSet::new(&white_space()),
             numeric: CharSet::new(&category_ranges(&["N"])),
+            token_ids,
+            id_tokens,
+            special,
             out: Vec::new(),
             norm_buf: Vec::new(),
             pieces: Vec::new(),
@@ -313,6 +408,78 @@ impl Tokenizer {
             matches: Vec::new(),
             word_buf: Vec::new(),
         })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.id_tokens.len()
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.token_ids.get(token).copied()
+    }
+
+    /// What decoding needs, for the loader: [n][offsets: n + 1][special: n bytes, padded to 4][bytes],
+    /// numbers u32 LE. An id's bytes are its byte-level characters mapped back, or the token's UTF-8
+    /// when one is outside the alphabet (HF's ByteLevel decoder).
+    pub fn decode_table(&self, out: &mut Vec<u8>) {
+        let table = byte_level_table();
+        let n = self.id_tokens.len();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+        for t in &self.id_tokens {
+            offsets.push(bytes.len() as u32);
+            if let Some(t) = t {
+                let start = bytes.len();
+                for c in t.chars() {
+                    match table.get(c as usize) {
+                        Some(&b) if b >= 0 => bytes.push(b as u8),
+                        _ => {
+                            bytes.truncate(start);
+                            bytes.extend_from_slice(t.as_bytes());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        offsets.push(bytes.len() as u32);
+        out.clear();
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        for o in offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend(self.special.iter().map(|&s| s as u8));
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(&bytes);
+    }
+
+    /// Every id's token string, for the loader: [n][UTF-16 offsets: n + 1][present: n bytes, padded to
+    /// 4][UTF-8 of the concatenation].
+    pub fn token_strings(&self, out: &mut Vec<u8>) {
+        let n = self.id_tokens.len();
+        let mut text = String::new();
+        let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+        let mut units = 0u32;
+        for t in &self.id_tokens {
+            offsets.push(units);
+            if let Some(t) = t {
+                text.push_str(t);
+                units += t.chars().map(|c| c.len_utf16() as u32).sum::<u32>();
+            }
+        }
+        offsets.push(units);
+        out.clear();
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        for o in offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend(self.id_tokens.iter().map(|t| t.is_some() as u8));
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(text.as_bytes());
     }
 
     /// Encodes valid UTF-8 `text` into `self.out`.
@@ -555,4 +722,34 @@ fn escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `DYN_TOKENIZER_JSON=path cargo test --release -- --ignored --nocapture load_time`
+    #[test]
+    #[ignore]
+    fn load_time() {
+        let path = std::env::var("DYN_TOKENIZER_JSON").unwrap_or_default();
+        let bytes = std::fs::read(path).unwrap();
+        let t = std::time::Instant::now();
+        let mut doc = crate::json::parse(&bytes).unwrap();
+        eprintln!("parse {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let (pairs, merges, _ids) = read_model(&mut doc).unwrap();
+        eprintln!("read_model {:?} {} {}", t.elapsed(), pairs.len(), merges.len());
+        let t = std::time::Instant::now();
+        let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
+        for (tok, id) in &pairs {
+            vocab.insert(tok.as_bytes().to_vec(), *id);
+        }
+        let _bpe = Bpe::new(vocab, &merges, false);
+        eprintln!("bpe {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let _r = Regex::new(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+").unwrap();
+        let _n = CharSet::new(&category_ranges(&["N"]));
+        eprintln!("regex {:?}", t.elapsed());
+    }
 }

@@ -38,7 +38,15 @@ export interface WasmExports {
   xxh3_64(ptr: number, len: number, seed: bigint): bigint;
   last_error_ptr(): number;
   last_error_len(): number;
-  tokenizer_new(spec: number, len: number): number;
+  result_ptr(): number;
+  json_parse(ptr: number, len: number): number;
+  json_skeleton(doc: number): number;
+  json_free(doc: number): void;
+  tokenizer_new(spec: number, len: number, doc: number): number;
+  tokenizer_vocab_size(handle: number): number;
+  tokenizer_token_to_id(handle: number, ptr: number, len: number): number;
+  tokenizer_decode_table(handle: number): number;
+  tokenizer_token_strings(handle: number): number;
   tokenizer_free(handle: number): void;
   tokenizer_encode(handle: number, text: number, len: number, addSpecialTokens: number): number;
   tokenizer_ids(handle: number): number;
@@ -52,7 +60,15 @@ const EXPORTED_FUNCTIONS = [
   'xxh3_64',
   'last_error_ptr',
   'last_error_len',
+  'result_ptr',
+  'json_parse',
+  'json_skeleton',
+  'json_free',
   'tokenizer_new',
+  'tokenizer_vocab_size',
+  'tokenizer_token_to_id',
+  'tokenizer_decode_table',
+  'tokenizer_token_strings',
   'tokenizer_free',
   'tokenizer_encode',
   'tokenizer_ids',

@@ -1,6 +1,7 @@
-// Reads a HuggingFace tokenizer.json of the byte-level BPE family into the compact binary spec the
-// crate's tokenizer is built from (crates-wasm/src/tokenizer.rs `from_spec`), refusing, with an error
-// that names it, anything outside what that pipeline reproduces exactly.
+// Validates the configuration of a HuggingFace tokenizer.json of the byte-level BPE family (the file
+// without its vocabulary and merges, which the crate reads itself) into the compact binary spec the
+// crate's tokenizer is built from (crates-wasm/src/tokenizer.rs `Tokenizer::new`), refusing, with an
+// error that names it, anything outside what that pipeline reproduces exactly.
 import { z } from 'zod';
 
 /** A tokenizer.json we do not support, or a malformed one: names the JSON path and the construct. */
@@ -28,8 +29,8 @@ const ROOT = z.object({
   model: z.object({ type: z.string().optional() }).loose(),
 });
 
-// vocab and merges (hundreds of thousands of entries) are checked by hand while they are written out:
-// a zod pass over them (which copies them) costs more than the rest of loading.
+// vocab and merges (hundreds of thousands of entries) are read and checked by the crate
+// (crates-wasm/src/tokenizer.rs `read_model`), from its own parse of the file.
 const BPE = z.object({
   type: z.literal('BPE').optional(),
   dropout: z.number().nullish(),
@@ -61,17 +62,6 @@ const TEMPLATE = z.object({
   single: z.array(TEMPLATE_PIECE),
   special_tokens: z.record(z.string(), z.object({ ids: z.array(z.number().int().nonnegative()) }).loose()),
 });
-
-/** GPT-2's bytes_to_unicode: the character standing for each byte in a byte-level vocabulary. */
-const BYTE_LEVEL_CHARS = (() => {
-  const chars: string[] = [];
-  let next = 256;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    chars.push(String.fromCharCode(printable ? b : next++));
-  }
-  return chars;
-})();
 
 const BEHAVIORS = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'] as const;
 const FORMS = { NFC: 1, NFD: 2, NFKC: 3, NFKD: 4 } as const;
@@ -116,16 +106,6 @@ class SpecWriter {
     this.len += 4 + written;
   }
 
-  /** Room for a u32 written later with `patchU32`. */
-  reserveU32(): number {
-    this.u32(0);
-    return this.len - 4;
-  }
-
-  patchU32(at: number, v: number): void {
-    this.view.setUint32(at, v, true);
-  }
-
   ids(ids: readonly number[]): void {
     this.u32(ids.length);
     for (const id of ids) this.u32(id);
@@ -136,14 +116,10 @@ class SpecWriter {
   }
 }
 
-/** What the TypeScript side keeps: ids ↔ token strings, and what decoding needs. */
+/** The crate's spec, and the added tokens. */
 export interface TokenizerTables {
   spec: Uint8Array;
-  /** The model's token → id (validated; a plain object, as JSON.parse made it: no copy). */
-  vocab: Record<string, number>;
   added: AddedToken[];
-  /** The normalizer as a function (for normalized added tokens, and reported to callers). */
-  normalize: (s: string) => string;
 }
 
 function normalizerForms(node: unknown, path: string, out: string[]): void {
@@ -275,12 +251,6 @@ export function buildSpec(json: unknown): TokenizerTables {
     );
   }
   const model = parse(BPE, root.model, 'model');
-  const rawVocab = root.model.vocab;
-  const merges = root.model.merges;
-  if (typeof rawVocab !== 'object' || rawVocab === null || Array.isArray(rawVocab)) {
-    throw new TokenizerLoadError('tokenizer.json: model.vocab: expected an object of token → id');
-  }
-  if (!Array.isArray(merges)) throw new TokenizerLoadError('tokenizer.json: model.merges: expected an array');
   if (model.dropout)
     throw new TokenizerLoadError('tokenizer.json: model.dropout: BPE dropout is not supported');
   if (model.byte_fallback) {
@@ -293,7 +263,6 @@ export function buildSpec(json: unknown): TokenizerTables {
       'tokenizer.json: model.continuing_subword_prefix/end_of_word_suffix: subword affixes are not supported',
     );
   }
-
   const forms: string[] = [];
   normalizerForms(root.normalizer, 'normalizer', forms);
   const steps: PreStep[] = [];
@@ -346,71 +315,10 @@ export function buildSpec(json: unknown): TokenizerTables {
       w.u32(s.individual ? 1 : 0);
     }
   }
-  const countAt = w.reserveU32();
-  let count = 0;
-  for (const token in rawVocab) {
-    const id: unknown = (rawVocab as Record<string, unknown>)[token];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff) {
-      throw new TokenizerLoadError(
-        `tokenizer.json: model.vocab.${JSON.stringify(token)}: expected a token id, got ${JSON.stringify(id)}`,
-      );
-    }
-    w.u32(id);
-    w.str(token);
-    count++;
-  }
-  w.patchU32(countAt, count);
-  // Every value was just checked to be a token id.
-  const vocab = rawVocab as Record<string, number>;
-  const idOf = (t: string): number | undefined => (Object.hasOwn(vocab, t) ? vocab[t] : undefined);
-  if (model.unk_token != null) {
-    // Without every byte in the vocabulary HF would emit the unk token, which this pipeline does not.
-    const missing = BYTE_LEVEL_CHARS.find((c) => idOf(c) === undefined);
-    if (missing !== undefined) {
-      throw new TokenizerLoadError(
-        `tokenizer.json: model.unk_token: an unk token with bytes missing from the vocabulary (${JSON.stringify(missing)}) is not supported`,
-      );
-    }
-  }
-  w.u32(merges.length);
-  for (let i = 0; i < merges.length; i++) {
-    const merge: unknown = merges[i];
-    let a: string | undefined;
-    let b: string | undefined;
-    if (typeof merge === 'string') {
-      const space = merge.indexOf(' ');
-      if (space > 0 && merge.indexOf(' ', space + 1) === -1) {
-        a = merge.slice(0, space);
-        b = merge.slice(space + 1);
-      }
-    } else if (
-      Array.isArray(merge) &&
-      merge.length === 2 &&
-      typeof merge[0] === 'string' &&
-      typeof merge[1] === 'string'
-    ) {
-      [a, b] = merge;
-    }
-    if (a === undefined || b === undefined) {
-      throw new TokenizerLoadError(
-        `tokenizer.json: model.merges.${i}: expected "a b" or ["a", "b"], got ${JSON.stringify(merge)}`,
-      );
-    }
-    const ia = idOf(a);
-    const ib = idOf(b);
-    const im = idOf(a + b);
-    if (ia === undefined || ib === undefined || im === undefined) {
-      throw new TokenizerLoadError(
-        `tokenizer.json: model.merges.${i}: ${JSON.stringify(merge)} uses a token not in the vocabulary`,
-      );
-    }
-    w.u32(ia);
-    w.u32(ib);
-    w.u32(im);
-  }
   w.u32(model.ignore_merges ? 1 : 0);
+  w.u32(model.unk_token != null ? 1 : 0);
   // HF matches the not-normalized added tokens on the raw text, the others on normalized text.
-  const flags = (t: AddedToken) => (t.lstrip ? 2 : 0) | (t.rstrip ? 4 : 0);
+  const flags = (t: AddedToken) => (t.lstrip ? 2 : 0) | (t.rstrip ? 4 : 0) | (t.special ? 1 << 16 : 0);
   // HF builds its matcher from the special tokens first, then the others.
   const ordered = [...added.filter((t) => t.special), ...added.filter((t) => !t.special)];
   for (const normalized of [false, true]) {
@@ -418,11 +326,12 @@ export function buildSpec(json: unknown): TokenizerTables {
     w.u32(group.length);
     for (const t of group) {
       w.u32(t.id);
+      w.str(t.content);
       w.str(normalized ? normalize(t.content) : t.content);
       w.u32(flags(t));
     }
   }
   w.ids(affixes.prefix);
   w.ids(affixes.suffix);
-  return { spec: w.bytes(), vocab, added, normalize };
+  return { spec: w.bytes(), added };
 }

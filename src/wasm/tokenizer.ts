@@ -1,13 +1,14 @@
 // A HuggingFace tokenizer.json (byte-level BPE: GPT-2, Llama 3, Qwen 2/3, DeepSeek V3, ...) encoded
 // by the crate's WebAssembly pipeline and decoded here, with ids identical to HF `tokenizers`.
 //
-//   Tokenizer.fromFile ─ JSON.parse ─ buildSpec (validate, refuse what we cannot reproduce)
-//                      ─ tokenizer_new in WASM (regexes compiled, merges hashed)
+//   Tokenizer.fromFile ─ json_parse in WASM ─ skeleton (the file minus vocab and merges) ─ buildSpec
+//                      (validate, refuse what we cannot reproduce) ─ tokenizer_new in WASM (vocab and
+//                      merges read from the parsed file, regexes compiled)
 //   encode:  UTF-8 into module memory ─ tokenizer_encode ─ ids copied out
 //   decode:  ids ─ bytes of each token (tables built here) ─ TextDecoder (lossy, like HF)
 import { readFileSync } from 'node:fs';
 import { lastError, Scratch, wasm } from './module.js';
-import { type AddedToken, buildSpec, TokenizerLoadError } from './tokenizer-spec.js';
+import { buildSpec, TokenizerLoadError } from './tokenizer-spec.js';
 
 export { TokenizerLoadError };
 
@@ -21,31 +22,8 @@ export interface DecodeOptions {
   skipSpecialTokens?: boolean;
 }
 
-/** GPT-2's bytes_to_unicode inverted: the byte each character of a byte-level token stands for. */
-const CHAR_TO_BYTE = (() => {
-  const table = new Int16Array(256 + 68).fill(-1);
-  let next = 256;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    table[printable ? b : next++] = b;
-  }
-  return table;
-})();
 const utf8 = new TextEncoder();
-
-/**
- * Writes the bytes `token` decodes to at `out[at..]`: its byte-level characters mapped back, or its raw
- * UTF-8 when one is outside the alphabet (HF's ByteLevel decoder). Returns the byte count.
- */
-function writeTokenBytes(token: string, out: Uint8Array, at: number): number {
-  let n = 0;
-  for (let i = 0; i < token.length; i++) {
-    const b = CHAR_TO_BYTE[token.charCodeAt(i)] ?? -1;
-    if (b < 0) return utf8.encodeInto(token, out.subarray(at)).written;
-    out[at + n++] = b;
-  }
-  return n;
-}
+const utf8Decoder = new TextDecoder();
 
 const textScratch = new Scratch();
 const EMPTY = new Uint8Array(0);
@@ -72,89 +50,92 @@ export class IncrementalDecoder {
 
 /** What decoding needs, built on first use (a router that only encodes never pays for it). */
 interface DecodeTables {
-  tokens: (string | undefined)[];
   /** The bytes of every id's token, concatenated; id i spans offsets[i]..offsets[i+1]. */
   bytes: Uint8Array;
   offsets: Uint32Array;
   special: Uint8Array;
 }
 
+/** Every id's token string: one string, sliced by UTF-16 offsets (built on first use). */
+interface TokenStrings {
+  text: string;
+  offsets: Uint32Array;
+  present: Uint8Array;
+}
+
+/** Copies the module's result buffer out, as [n][offsets: n + 1][flags: n, padded to 4][payload]. */
+function readTable(length: number): { offsets: Uint32Array; flags: Uint8Array; payload: Uint8Array } {
+  const w = wasm();
+  const copy = w.memory.buffer.slice(w.result_ptr(), w.result_ptr() + length);
+  const n = new Uint32Array(copy, 0, 1)[0] ?? 0;
+  const offsets = new Uint32Array(copy, 4, n + 1);
+  const flagsAt = 4 * (n + 2);
+  const flags = new Uint8Array(copy, flagsAt, n);
+  const payloadAt = flagsAt + Math.ceil(n / 4) * 4;
+  return { offsets, flags, payload: new Uint8Array(copy, payloadAt) };
+}
+
 export class Tokenizer {
   private readonly handle: number;
-  private readonly vocab: Record<string, number>;
-  private readonly added: readonly AddedToken[];
-  private readonly addedIds = new Map<string, number>();
-  private tables: DecodeTables | undefined;
+  private decodeTables: DecodeTables | undefined;
+  private tokenStrings: TokenStrings | undefined;
   private readonly decoder = new TextDecoder('utf-8');
 
-  private constructor(json: unknown) {
-    const { spec, vocab, added } = buildSpec(json);
+  /** `json`: the UTF-8 bytes of a tokenizer.json, parsed by the module itself (no JS object per token). */
+  private constructor(json: Uint8Array) {
     const w = wasm();
-    const ptr = w.wasm_alloc(spec.length);
-    new Uint8Array(w.memory.buffer, ptr, spec.length).set(spec);
-    this.handle = w.tokenizer_new(ptr, spec.length);
-    w.wasm_free(ptr, spec.length);
+    const ptr = w.wasm_alloc(json.length);
+    new Uint8Array(w.memory.buffer, ptr, json.length).set(json);
+    const doc = w.json_parse(ptr, json.length);
+    w.wasm_free(ptr, json.length);
+    if (doc === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+    let spec: Uint8Array;
+    try {
+      const n = w.json_skeleton(doc);
+      if (n < 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+      const skeleton: unknown = JSON.parse(
+        utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.result_ptr(), n)),
+      );
+      spec = buildSpec(skeleton).spec;
+    } catch (err) {
+      w.json_free(doc);
+      throw err;
+    }
+    const specPtr = w.wasm_alloc(spec.length);
+    new Uint8Array(w.memory.buffer, specPtr, spec.length).set(spec);
+    this.handle = w.tokenizer_new(specPtr, spec.length, doc);
+    w.wasm_free(specPtr, spec.length);
     if (this.handle === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
-    this.vocab = vocab;
-    this.added = added;
-    for (const t of added) this.addedIds.set(t.content, t.id);
   }
 
-  private decodeTables(): DecodeTables {
-    if (this.tables) return this.tables;
-    let maxId = -1;
-    for (const token in this.vocab) maxId = Math.max(maxId, this.vocab[token] ?? -1);
-    for (const t of this.added) maxId = Math.max(maxId, t.id);
-    const tokens = new Array<string | undefined>(maxId + 1);
-    for (const token in this.vocab) {
-      const id = this.vocab[token];
-      if (id !== undefined) tokens[id] = token;
+  private tables(): DecodeTables {
+    if (!this.decodeTables) {
+      const { offsets, flags, payload } = readTable(wasm().tokenizer_decode_table(this.handle));
+      this.decodeTables = { bytes: payload, offsets, special: flags };
     }
-    // An added token's content wins over the model's token of the same id (HF looks it up first).
-    const special = new Uint8Array(maxId + 1);
-    for (const t of this.added) {
-      tokens[t.id] = t.content;
-      if (t.special) special[t.id] = 1;
+    return this.decodeTables;
+  }
+
+  private strings(): TokenStrings {
+    if (!this.tokenStrings) {
+      const { offsets, flags, payload } = readTable(wasm().tokenizer_token_strings(this.handle));
+      this.tokenStrings = { text: utf8Decoder.decode(payload), offsets, present: flags };
     }
-    const offsets = new Uint32Array(maxId + 2);
-    let bytes = new Uint8Array(1 << 20);
-    let total = 0;
-    for (let id = 0; id <= maxId; id++) {
-      offsets[id] = total;
-      const token = tokens[id];
-      if (token === undefined) continue;
-      if (total + 3 * token.length > bytes.length) {
-        const grown = new Uint8Array(2 * bytes.length + 3 * token.length);
-        grown.set(bytes.subarray(0, total));
-        bytes = grown;
-      }
-      total += writeTokenBytes(token, bytes, total);
-    }
-    offsets[maxId + 1] = total;
-    this.tables = { tokens, bytes: bytes.subarray(0, total), offsets, special };
-    return this.tables;
+    return this.tokenStrings;
   }
 
   /** Loads a tokenizer.json file; throws TokenizerLoadError for one we do not support. */
   static fromFile(path: string): Tokenizer {
-    return Tokenizer.fromJSON(readFileSync(path, 'utf8'));
+    return new Tokenizer(readFileSync(path));
   }
 
   static fromJSON(text: string): Tokenizer {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new TokenizerLoadError(
-        `tokenizer.json: not JSON: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    return new Tokenizer(json);
+    return new Tokenizer(utf8.encode(text));
   }
 
   /** Ids + added tokens: one past the largest id. */
   get vocabSize(): number {
-    return this.decodeTables().tokens.length;
+    return wasm().tokenizer_vocab_size(this.handle);
   }
 
   encode(text: string, opts: EncodeOptions = {}): Uint32Array {
@@ -174,8 +155,8 @@ export class Tokenizer {
 
   /** The bytes of one id (empty for an unknown id, or a special one when skipped: as HF). */
   bytesOf(id: number, skipSpecialTokens = false): Uint8Array {
-    const t = this.decodeTables();
-    if (!Number.isInteger(id) || id < 0 || id >= t.tokens.length) return EMPTY;
+    const t = this.tables();
+    if (!Number.isInteger(id) || id < 0 || id >= t.special.length) return EMPTY;
     if (skipSpecialTokens && t.special[id] === 1) return EMPTY;
     return t.bytes.subarray(t.offsets[id], t.offsets[id + 1]);
   }
@@ -199,11 +180,18 @@ export class Tokenizer {
   }
 
   tokenToId(token: string): number | undefined {
-    return this.addedIds.get(token) ?? (Object.hasOwn(this.vocab, token) ? this.vocab[token] : undefined);
+    const w = wasm();
+    const cap = token.length * 3;
+    const ptr = textScratch.reserve(cap);
+    const { written } = utf8.encodeInto(token, new Uint8Array(w.memory.buffer, ptr, cap));
+    const id = w.tokenizer_token_to_id(this.handle, ptr, written);
+    return id < 0 ? undefined : id;
   }
 
   idToToken(id: number): string | undefined {
-    return this.decodeTables().tokens[id];
+    const s = this.strings();
+    if (!Number.isInteger(id) || s.present[id] !== 1) return undefined;
+    return s.text.slice(s.offsets[id], s.offsets[id + 1]);
   }
 
   /** Frees the module's copy (the object is unusable afterwards). */
