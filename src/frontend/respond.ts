@@ -35,6 +35,8 @@ class TextState {
   cachedTokens = 0;
   seenFirst = false;
   finish: OpenAiFinishReason | undefined;
+  /** The engine ended the sequence itself (nothing left to cancel on the worker). */
+  engineFinished = false;
 
   constructor(job: GenerationJob) {
     this.detokenizer = new IncrementalDetokenizer(job.resources.tokenizer, job.pre.tokenIds);
@@ -57,6 +59,7 @@ class TextState {
       return result.text;
     }
     if (reason !== undefined) {
+      this.engineFinished = true;
       this.finish = reason === 'length' ? 'length' : 'stop';
       return result.text + this.stops.flush();
     }
@@ -115,7 +118,7 @@ export class Responder {
     } finally {
       reply.raw.off('close', onClose);
       // Leaving early (stop string, error, disconnect) cancels the call on the worker.
-      controller.abort(RESPONSE_ENDED);
+      if (!state.engineFinished) controller.abort(RESPONSE_ENDED);
     }
   }
 
@@ -131,7 +134,7 @@ export class Responder {
       observer.firstToken();
       observer.tokens(frame.tokenIds.length);
       text += state.take(frame);
-      if (state.finish !== undefined) break;
+      if (state.finish !== undefined && !state.engineFinished) break; // else: read on to the end of the call
     }
     const usage = state.usage(job.pre.tokenIds.length);
     observer.finish('success', toObserved(usage));
@@ -197,7 +200,7 @@ export class Responder {
           const full = out.write(format.text(text));
           if (full !== undefined) await full;
         }
-        if (state.finish !== undefined) break;
+        if (state.finish !== undefined && !state.engineFinished) break; // else: read on to the end of the call
         next = await frames.next();
       }
     } catch (err) {
