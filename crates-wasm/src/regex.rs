@@ -67,14 +67,18 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_alt(&mut self, icase: bool) -> PResult<Node> {
-        let mut alts = vec![self.parse_concat(icase)?];
+        // An inline (?i) holds to the end of the enclosing group, across later alternatives too.
+        let (first, mut icase) = self.parse_concat(icase)?;
+        let mut alts = vec![first];
         while self.eat('|') {
-            alts.push(self.parse_concat(icase)?);
+            let (alt, flag) = self.parse_concat(icase)?;
+            icase = flag;
+            alts.push(alt);
         }
         Ok(if alts.len() == 1 { alts.pop().unwrap_or(Node::Empty) } else { Node::Alt(alts) })
     }
 
-    fn parse_concat(&mut self, mut icase: bool) -> PResult<Node> {
+    fn parse_concat(&mut self, mut icase: bool) -> PResult<(Node, bool)> {
         let mut items: Vec<Node> = Vec::new();
         // The last two literal characters under (?i): Oniguruma folds some letter pairs to one
         // character (ss ~ ß, st ~ ﬆ, ff/fi/fl ~ ligatures), which this engine does not model.
@@ -173,11 +177,12 @@ impl<'a> Parser<'a> {
             }
             items.push(atom);
         }
-        Ok(match items.len() {
+        let node = match items.len() {
             0 => Node::Empty,
             1 => items.pop().unwrap_or(Node::Empty),
             _ => Node::Concat(items),
-        })
+        };
+        Ok((node, icase))
     }
 
     fn literal(&self, c: char, icase: bool, prev: &mut Option<char>) -> PResult<Node> {

@@ -147,6 +147,56 @@ describe('pre-tokenizers', () => {
   });
 });
 
+describe('regex constructs', () => {
+  // Each as the only Split (Isolated, so non-matches stay as pieces) before ByteLevel: a different
+  // match anywhere changes the ids.
+  const patterns = [
+    '\\d+',
+    '\\D+',
+    '\\S+',
+    '.',
+    '.+?x',
+    '[a-c]{2,}?',
+    'a{2}|b{1,}|c{0,2}d',
+    '(?i)abc|d',
+    '(?i:[a-f])+',
+    '\\x41\\x{4e2d}\\u00e9',
+    '\\p{Lu}\\p{Ll}*',
+    '\\p{^L}+',
+    '\\P{N}+',
+    '[\\p{P}\\p{S}]+',
+    '\\p{Han}',
+    '[\\u4e00-\\u9fff]+',
+    '\\s+(?=\\S)',
+    '(?!\\s)\\X',
+    "[^\\s]+'[a-z]*",
+    '(a|ab)(c|bcd)',
+    'x{',
+    '\\p{Letter}+|\\p{Nd}+',
+    'a(?:(?i)n)d|N',
+    '(?i)(?-i:a)n|D',
+    '[^\\S\\n]+|\\t|\\n',
+    '\\h+',
+  ];
+  for (const regex of patterns) {
+    it(regex, async () => {
+      const split = { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false };
+      const cfg = config({ pre_tokenizer: { type: 'Sequence', pretokenizers: [split, BYTE_LEVEL] } });
+      let ours: Tokenizer | undefined;
+      try {
+        ours = Tokenizer.fromJSON(JSON.stringify(cfg));
+      } catch (err) {
+        // Refusing a construct is allowed (it must say so); matching it differently is not.
+        expect(err).toBeInstanceOf(TokenizerLoadError);
+        expect(String(err)).toMatch(/not supported|unsupported/);
+        return;
+      }
+      expect(ours).toBeDefined();
+      await expectSameIds(cfg);
+    });
+  }
+});
+
 describe('normalizers', () => {
   for (const normalizer of [
     { type: 'NFC' },
