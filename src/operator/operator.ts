@@ -72,7 +72,9 @@ async function whoAmI(client: KubeClient, log: Logger): Promise<string | undefin
 }
 
 export async function runOperator(config: OperatorConfig, log: Logger, signal: AbortSignal): Promise<void> {
-  const client = KubeClient.fromKubeconfig(config.kubeconfig, FIELD_MANAGER);
+  const client = KubeClient.fromKubeconfig(config.kubeconfig, FIELD_MANAGER, {
+    onWarning: (warning, request) => log.warn({ request }, `API server warning: ${warning}`),
+  });
   const identity = config.identity ?? `${hostname()}-${process.pid}`;
   if (config.installCrds) {
     await installCrds(client);

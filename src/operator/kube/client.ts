@@ -59,6 +59,8 @@ export class KubeClient {
     readonly fieldManager: string,
     /** Act as this user (Impersonate-User/-Group), when our credentials may impersonate. */
     private readonly impersonate?: { user: string; groups?: string[] },
+    /** Called with each warning the API server sends (deprecations, admission webhooks' warnings). */
+    private readonly onWarning?: (warning: string, request: string) => void,
   ) {
     const https = server.protocol === 'https:';
     this.agent = https
@@ -70,14 +72,17 @@ export class KubeClient {
   static fromKubeconfig(
     file: string | undefined,
     fieldManager: string,
-    options: { impersonate?: { user: string; groups?: string[] } } = {},
+    options: {
+      impersonate?: { user: string; groups?: string[] };
+      onWarning?: (warning: string, request: string) => void;
+    } = {},
   ): KubeClient {
     const kc = new KubeConfig();
     if (file) kc.loadFromFile(file);
     else kc.loadFromDefault();
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
-    return new KubeClient(kc, new URL(cluster.server), fieldManager, options.impersonate);
+    return new KubeClient(kc, new URL(cluster.server), fieldManager, options.impersonate, options.onWarning);
   }
 
   close(): void {
@@ -149,6 +154,8 @@ export class KubeClient {
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     const status = res.statusCode ?? 0;
+    // headersDistinct: one entry per Warning header (headers.warning would join them with commas).
+    for (const w of res.headersDistinct.warning ?? []) this.onWarning?.(parseWarning(w), `${method} ${path}`);
     if (status < 200 || status >= 300) throw errorFrom(status, text, `${method} ${path}`);
     return (text === '' ? {} : JSON.parse(text)) as T;
   }
@@ -303,6 +310,12 @@ export class KubeClient {
       res.destroy();
     }
   }
+}
+
+/** `299 - "text"` (RFC 7234 warn-code, agent, quoted text) → the text. */
+export function parseWarning(header: string): string {
+  const m = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
+  return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : header;
 }
 
 function errorFrom(status: number, text: string, what: string): KubeApiError {

@@ -12,10 +12,15 @@ import { REPO_ROOT } from '../../harness/kube-apiserver.js';
 import { freePort, ServerProcess } from '../../harness/process.js';
 
 export function kube(
-  options: { kubeconfig?: string; impersonate?: { user: string; groups?: string[] } } = {},
+  options: {
+    kubeconfig?: string;
+    impersonate?: { user: string; groups?: string[] };
+    onWarning?: (warning: string) => void;
+  } = {},
 ): KubeClient {
   return KubeClient.fromKubeconfig(options.kubeconfig ?? inject('kubeconfig'), 'integration-test', {
     impersonate: options.impersonate,
+    onWarning: options.onWarning,
   });
 }
 

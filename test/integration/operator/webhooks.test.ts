@@ -91,6 +91,32 @@ describe('admission webhooks through the API server', () => {
     }
   });
 
+  it('warn about unsupported and deprecated fields, through the API server', async () => {
+    const warnings: string[] = [];
+    const c = kube({ onWarning: (w) => warnings.push(w) });
+    try {
+      await c.create(
+        DGD_RT,
+        inNs(
+          dgd('warned', {
+            services: {
+              W: { componentType: 'worker', multinode: { nodeCount: 2 }, autoscaling: { enabled: true } },
+            },
+          }),
+        ),
+      );
+    } finally {
+      c.close();
+    }
+    expect(warnings).toContain('spec.services.W.multinode: not supported by dynamo-ts; ignored');
+    expect(warnings.some((w) => w.startsWith('spec.services.W.autoscaling: deprecated'))).toBe(true);
+    // Kept, not pruned.
+    const stored = await client.get(DGD_RT, ns, 'warned');
+    const services = (stored?.spec as { services?: Record<string, Record<string, unknown>> } | undefined)
+      ?.services;
+    expect(services?.W?.multinode).toEqual({ nodeCount: 2 });
+  });
+
   it('write the defaults', async () => {
     await client.create(
       DGD_RT,
