@@ -75,12 +75,24 @@ describe('onnx engine on the tiny model', () => {
 
   test('greedy output is the same alone and batched with prompts of other lengths, and on two workers', async () => {
     const prompts = [prompt(10, 5), prompt(11, 40), prompt(12, 17), prompt(13, 100), prompt(14, 1)];
+    const lengths = [12, 5, 16, 9, 3];
+    const stop = (i: number) => ({ stop: { maxTokens: lengths[i] as number } });
     const alone: number[][] = [];
     const e1 = await engine();
-    for (const p of prompts) alone.push((await run(e1, p)).tokens);
+    for (const [i, p] of prompts.entries()) alone.push((await run(e1, p, stop(i))).tokens);
+    // Sequences join and leave the running batch at different steps: two start at once, the others
+    // once the first has streamed a token; each stops after its own number of tokens.
     const e2 = await engine({ maxNumBatchedTokens: 128 });
-    const batched = await Promise.all(prompts.map((p) => run(e2, p)));
+    const early = [0, 1].map((i) => run(e2, prompts[i] as number[], stop(i)));
+    const firstFrame = e2.generate(
+      { requestId: 'w', model: 'tiny', tokenIds: prompt(15, 9), sampling: {}, stop: { maxTokens: 2 } },
+      new AbortController().signal,
+    );
+    for await (const _ of firstFrame) break;
+    const late = [2, 3, 4].map((i) => run(e2, prompts[i] as number[], stop(i)));
+    const batched = await Promise.all([...early, ...late]);
     expect(batched.map((r) => r.tokens)).toEqual(alone);
+    expect(alone.map((t) => t.length)).toEqual(lengths);
     expect(new Set(alone.map((t) => t.join(','))).size).toBe(prompts.length);
   }, 60_000);
 
@@ -114,6 +126,37 @@ describe('onnx engine on the tiny model', () => {
     const whole = await run(await engine({ maxNumBatchedTokens: 512 }), p);
     const chunked = await run(await engine({ maxNumBatchedTokens: 48 }), p);
     expect(chunked.tokens).toEqual(whole.tokens);
+  }, 60_000);
+
+  test('a long prompt arriving mid-decode is prefilled in chunks between decode steps', async () => {
+    const e = await engine({ maxNumBatchedTokens: 32 });
+    let decoded = 0;
+    let decodedBeforeLongStarts = -1;
+    const signal = new AbortController().signal;
+    const running = (async () => {
+      const request: GenerateRequest = {
+        requestId: 'a',
+        model: 'tiny',
+        tokenIds: prompt(80, 8),
+        sampling: {},
+        stop: { maxTokens: 40 },
+      };
+      for await (const frame of e.generate(request, signal)) decoded += frame.tokenIds.length;
+    })();
+    while (decoded === 0) await new Promise((r) => setTimeout(r, 5));
+    // 320 tokens in chunks of 32: ten prefill runs, each after a decode run of the running sequence.
+    const long: GenerateRequest = {
+      requestId: 'b',
+      model: 'tiny',
+      tokenIds: prompt(81, 320),
+      sampling: {},
+      stop: { maxTokens: 1 },
+    };
+    for await (const frame of e.generate(long, signal)) {
+      if (decodedBeforeLongStarts < 0 && frame.tokenIds.length > 0) decodedBeforeLongStarts = decoded;
+    }
+    await running;
+    expect(decodedBeforeLongStarts).toBeGreaterThanOrEqual(8);
   }, 60_000);
 
   test('sequences preempted for lack of KV blocks recompute and give the same output', async () => {
