@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -60,6 +60,31 @@ const Deployment = z.object({
   }),
 });
 type Deployment = z.infer<typeof Deployment>;
+
+/**
+ * waitFor, failing at once with the log's tail when one of `procs` exits (waitFor itself takes a
+ * throwing check for "not yet").
+ */
+async function waitAlive(
+  procs: readonly DynamoProcess[],
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs?: number,
+): Promise<void> {
+  let dead: DynamoProcess | undefined;
+  await waitFor(
+    async () => {
+      dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+      return dead !== undefined || (await check());
+    },
+    what,
+    timeoutMs,
+  );
+  if (dead) {
+    const log = await readFile(dead.logFile, 'utf8').catch(() => '');
+    throw new Error(`${basename(dead.logFile)} exited while waiting for ${what}:\n${log.slice(-2000)}`);
+  }
+}
 
 /** One replica of a Deployment as a local process: its container's args and env, its port remapped. */
 async function runReplica(
@@ -132,12 +157,11 @@ describe('end to end: examples/dgd-agg.yaml', () => {
       {},
       'operator',
     );
-    const op = operator;
-    await waitFor(async () => {
-      if (op.child.exitCode !== null)
-        throw new Error(`operator exited: ${await readFile(op.logFile, 'utf8')}`);
-      return (await fetch(`http://127.0.0.1:${health}/readyz`)).ok;
-    }, 'the operator to be ready');
+    await waitAlive(
+      [operator],
+      async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).ok,
+      'the operator to be ready',
+    );
 
     // Through the API server, its webhooks included, as `kubectl apply` does for a user.
     expect(await kubectl(['apply', `--namespace=${namespace}`, `--filename=${EXAMPLE}`])).toContain(
@@ -176,13 +200,9 @@ describe('end to end: examples/dgd-agg.yaml', () => {
     const frontend = await runReplica(frontendDeployment, 0, namespace, modelDir);
     pods.push(...workers.map((w) => w.proc), frontend.proc);
     const base = `http://127.0.0.1:${frontend.port}`;
-    await waitFor(
+    await waitAlive(
+      pods,
       async () => {
-        for (const p of pods) {
-          if (p.child.exitCode !== null) {
-            throw new Error(`${p.logFile} exited: ${(await readFile(p.logFile, 'utf8')).slice(-2000)}`);
-          }
-        }
         const body = (await (await fetch(`${base}/health`)).json()) as { instances?: unknown[] };
         return body.instances?.length === workers.length;
       },

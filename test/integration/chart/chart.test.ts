@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -96,6 +96,31 @@ const Deployment = z.object({
     template: z.object({ spec: z.object({ containers: z.array(Container).min(1) }) }),
   }),
 });
+/**
+ * waitFor, failing at once with the log's tail when one of `procs` exits (waitFor itself takes a
+ * throwing check for "not yet").
+ */
+async function waitAlive(
+  procs: readonly DynamoProcess[],
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs?: number,
+): Promise<void> {
+  let dead: DynamoProcess | undefined;
+  await waitFor(
+    async () => {
+      dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+      return dead !== undefined || (await check());
+    },
+    what,
+    timeoutMs,
+  );
+  if (dead) {
+    const log = await readFile(dead.logFile, 'utf8').catch(() => '');
+    throw new Error(`${basename(dead.logFile)} exited while waiting for ${what}:\n${log.slice(-2000)}`);
+  }
+}
+
 const operatorContainer = (obj: KubeObject | undefined) => {
   const c = Deployment.parse(obj).spec.template.spec.containers[0];
   if (!c) throw new Error('the operator Deployment has no container');
@@ -325,10 +350,11 @@ describe('helm install and helm upgrade', () => {
       `--webhook-port=${webhook}`,
     ];
     const proc = await startDynamo(args, containerEnv, podName);
-    await waitFor(async () => {
-      if (proc.child.exitCode !== null) throw new Error(`operator exited: see ${proc.logFile}`);
-      return (await fetch(`http://127.0.0.1:${health}/readyz`)).ok;
-    }, `the operator (${podName}) to be ready`);
+    await waitAlive(
+      [proc],
+      async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).ok,
+      `the operator (${podName}) to be ready`,
+    );
     await waitFor(async () => {
       const lease = await admin.get(RT.lease, namespace, operator);
       return (lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity === podName;
