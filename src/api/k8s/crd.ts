@@ -7,7 +7,7 @@
 // Defaults are dropped on purpose: the defaulting webhook is the one place that fills them in.
 import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
-import { CUSTOM_KINDS, type CustomKind, crdName } from './kinds.js';
+import { type CustomKind, crdName } from './kinds.js';
 
 type Json = Record<string, unknown>;
 
@@ -129,8 +129,4 @@ export function generateCrd(kind: CustomKind): Json {
       ],
     },
   };
-}
-
-export function generateCrds(): Json[] {
-  return CUSTOM_KINDS.map(generateCrd);
 }

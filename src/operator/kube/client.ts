@@ -219,19 +219,6 @@ export class KubeClient {
     });
   }
 
-  jsonPatch<T extends KubeObject>(
-    rt: ResourceType,
-    namespace: string | undefined,
-    name: string,
-    ops: unknown[],
-  ) {
-    return this.request<T>('PATCH', KubeClient.path(rt, namespace, name), {
-      body: ops,
-      contentType: 'application/json-patch+json',
-      query: { fieldManager: this.fieldManager },
-    });
-  }
-
   create<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T> {
     return this.request<T>('POST', KubeClient.path(rt, obj.metadata.namespace), {
       body: obj,

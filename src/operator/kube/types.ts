@@ -50,11 +50,6 @@ export function objectKey(namespace: string | undefined, name: string): ObjectKe
   return (namespace ? `${namespace}/${name}` : name) as ObjectKey;
 }
 
-export function splitKey(key: ObjectKey): { namespace: string | undefined; name: string } {
-  const i = key.indexOf('/');
-  return i < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
 export const keyOf = (o: KubeObject): ObjectKey => objectKey(o.metadata.namespace, o.metadata.name);
 
 export const RT = {

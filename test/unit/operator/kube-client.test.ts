@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KubeClient, parseWarning } from '../../../src/operator/kube/client.js';
-import { objectKey, RT, splitKey } from '../../../src/operator/kube/types.js';
+import { RT } from '../../../src/operator/kube/types.js';
 import { DGD_RT } from '../../../src/operator/reconcilers/resource-types.js';
 
 describe('kube client helpers', () => {
@@ -22,10 +22,5 @@ describe('kube client helpers', () => {
     );
     expect(parseWarning('299 - "a \\"quoted\\" word"')).toBe('a "quoted" word');
     expect(parseWarning('odd')).toBe('odd');
-  });
-
-  it('round-trips object keys', () => {
-    expect(splitKey(objectKey('ns', 'n'))).toEqual({ namespace: 'ns', name: 'n' });
-    expect(splitKey(objectKey(undefined, 'n'))).toEqual({ namespace: undefined, name: 'n' });
   });
 });
