@@ -21,6 +21,8 @@ const ADDED_TOKEN = z.object({
 export type AddedToken = z.output<typeof ADDED_TOKEN>;
 
 const ROOT = z.object({
+  truncation: z.unknown(),
+  padding: z.unknown(),
   added_tokens: z.array(ADDED_TOKEN).nullish(),
   normalizer: z.unknown(),
   pre_tokenizer: z.unknown(),
@@ -244,6 +246,13 @@ function checkDecoder(node: unknown, path: string): void {
 /** Validates a parsed tokenizer.json and builds the crate's spec. Throws TokenizerLoadError. */
 export function buildSpec(json: unknown): TokenizerTables {
   const root = parse(ROOT, json, '(root)');
+  for (const key of ['truncation', 'padding'] as const) {
+    if (root[key] !== null && root[key] !== undefined) {
+      throw new TokenizerLoadError(
+        `tokenizer.json: ${key}: ${key} in the tokenizer is not supported (set it null)`,
+      );
+    }
+  }
   const modelType = root.model.type ?? 'BPE';
   if (modelType !== 'BPE') {
     throw new TokenizerLoadError(

@@ -406,6 +406,12 @@ describe('refusals', () => {
       /BertProcessing/,
     ],
     [
+      'truncation',
+      { truncation: { max_length: 8, strategy: 'LongestFirst', stride: 0 } },
+      /truncation: truncation/,
+    ],
+    ['padding', { padding: { strategy: 'BatchLongest' } }, /padding: padding/],
+    [
       'a Metaspace decoder',
       { decoder: { type: 'Metaspace' } },
       /decoder: unsupported decoder type "Metaspace"/,
