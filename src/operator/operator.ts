@@ -195,6 +195,8 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
       metrics,
       operatorUsernames: new Set(me ? [me] : []),
       register: registerTarget(config),
+      // Mounted files are cheap to re-read, and cert-manager renews on its own schedule.
+      certCheckIntervalMs: config.certDir ? 60_000 : 3_600_000,
     });
     manager.addReadyCheck(() => server.ready);
     manager.add({ name: 'webhooks', needsLeader: false, start: (s) => server.start(s) });
