@@ -15,7 +15,8 @@ const commonFields = {
   /** vLLM's extension; -1 (or 0) disables it. */
   top_k: z.number().int().min(-1).max(0x7fffffff).nullish(),
   seed: z.number().int().nullish(),
-  stop: z.union([z.string().min(1).max(1024), z.array(z.string().min(1).max(1024)).max(16)]).nullish(),
+  /** Bounded so that matching them costs little per token, whatever a client sends. */
+  stop: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(8)]).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   /** vLLM's extension. */

@@ -7,6 +7,8 @@
 // Prints progress lines, then one JSON object as the last line.
 //
 // Added latency: p50 / p99 of a request alone (concurrency 1), frontend minus bare server.
+// cpuMsPerRequest: CPU time of the whole process (load generator included) per request, a figure the
+// machine's other load disturbs less than requests/s.
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
@@ -77,11 +79,15 @@ function once(agent: Agent, port: number): Promise<{ ms: number; text: string }>
   });
 }
 
+/** CPU ms (user + system, the whole process: client, server, worker) per request, per target. */
+const cpuPerRequest: Record<string, number[]> = { bareFastify: [], frontend: [] };
+
 async function throughput(target: Target): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = Date.now() + SECONDS * 1000;
   let done = 0;
   const startNs = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (Date.now() < deadline) {
@@ -91,6 +97,8 @@ async function throughput(target: Target): Promise<number> {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  const used = process.cpuUsage(cpu);
+  cpuPerRequest[target.name]?.push((used.user + used.system) / 1000 / done);
   agent.destroy();
   return done / seconds;
 }
@@ -184,6 +192,7 @@ async function main(): Promise<void> {
 
   const summary = (name: string) => ({
     requestsPerSecond: round(median(rps[name] ?? []), 1),
+    cpuMsPerRequest: round(median(cpuPerRequest[name] ?? [])),
     p50Ms: round(pct(lat[name] ?? [], 50)),
     p99Ms: round(pct(lat[name] ?? [], 99)),
   });

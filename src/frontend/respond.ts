@@ -111,6 +111,8 @@ export class Responder {
       if (clientGone) {
         this.metrics.disconnects.labels(job.model.card.name).inc();
         observer.finish('cancelled');
+        // Nobody to answer: tell fastify the response is handled.
+        if (!reply.sent) reply.hijack();
         return reply;
       }
       observer.finish('error');

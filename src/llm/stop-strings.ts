@@ -41,12 +41,16 @@ export class StopStringMatcher {
     return out;
   }
 
-  /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
+  /** Length of the longest suffix of `text` that is a proper prefix of some stop string (no allocation). */
   private heldSuffix(text: string): number {
-    for (let len = Math.min(this.maxHold, text.length); len > 0; len--) {
-      const start = text.length - len;
+    const end = text.length;
+    for (let len = Math.min(this.maxHold, end); len > 0; len--) {
+      const start = end - len;
       for (const stop of this.stops) {
-        if (stop.length > len && text.startsWith(stop.slice(0, len), start)) return len;
+        if (stop.length <= len) continue;
+        let i = 0;
+        while (i < len && text.charCodeAt(start + i) === stop.charCodeAt(i)) i++;
+        if (i === len) return len;
       }
     }
     return 0;

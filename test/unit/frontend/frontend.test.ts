@@ -262,7 +262,14 @@ describe('frontend: disconnects and migration', () => {
   it('cancels the request on its worker when the client disconnects', async () => {
     s = await setUp();
     const cancelled: string[] = [];
-    await addWorker(s, { stallAfter: 2, onCancel: (id) => cancelled.push(id) });
+    let received = 0;
+    await addWorker(s, {
+      stallAfter: 2,
+      onCancel: (id) => cancelled.push(id),
+      onRequest: () => {
+        received++;
+      },
+    });
     await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
     const controller = new AbortController();
     const stream = await s.client.chat.completions.create(
@@ -279,13 +286,25 @@ describe('frontend: disconnects and migration', () => {
     }
     expect(chunks).toBe(2);
     await until(() => cancelled.length === 1);
+    // Not streamed: the same.
+    const unary = new AbortController();
+    const pending = fetch(`${s.frontend.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'test-model', prompt: 'x' }),
+      signal: unary.signal,
+    }).catch((e: unknown) => e);
+    await until(() => received === 2);
+    unary.abort();
+    await pending;
+    await until(() => cancelled.length === 2);
     await until(
       () =>
         s.frontend.app.services.metrics.registry.getSingleMetric('dynamo_frontend_disconnected_clients') !==
         undefined,
     );
     const text = await s.frontend.app.services.metrics.registry.metrics();
-    expect(text).toMatch(/dynamo_frontend_disconnected_clients\{model="test-model"\} 1/);
+    expect(text).toMatch(/dynamo_frontend_disconnected_clients\{model="test-model"\} 2/);
   }, 30_000);
 
   it('continues a stream on another worker when its worker dies mid-stream', async () => {
