@@ -135,6 +135,7 @@ export const completionRequestSchema = z.strictObject({
     )
     .superRefine((prompt, ctx) => {
       if (typeof prompt === 'string' || prompt.every((p) => typeof p === 'number')) return;
+      if (prompt.length === 1) return; // a batch of one text or one list of ids
       ctx.addIssue({
         code: 'custom',
         message:
