@@ -37,6 +37,20 @@ export function ownerKey(kind: string) {
   };
 }
 
+/** What a reconcile reads of its own object, besides status: spec (generation) and the metadata it acts on. */
+export function specChanged(obj: KubeObject, old: KubeObject): boolean {
+  const a = obj.metadata;
+  const b = old.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
+    a.uid !== b.uid
+  );
+}
+
 export class Controller {
   // A fresh queue per leadership term: a shut-down queue takes nothing more.
   private queue = new WorkQueue<ObjectKey>();
@@ -49,15 +63,23 @@ export class Controller {
     return this.options.name;
   }
 
-  /** Reconciles the objects of this informer (the controller's own kind). */
+  /**
+   * Reconciles the objects of this informer (the controller's own kind). An update that changed only
+   * status (our own status write, mostly) is not a reason to reconcile: the spec it acts on is the same.
+   */
   watchFor(informer: Informer): this {
-    return this.watch(informer, (o) => [keyOf(o)]);
+    return this.watch(informer, (o) => [keyOf(o)], specChanged);
   }
 
   /** Reconciles the keys that `map` derives from each changed object of this informer. */
-  watch(informer: Informer, map: (obj: KubeObject) => ObjectKey[]): this {
+  watch(
+    informer: Informer,
+    map: (obj: KubeObject) => ObjectKey[],
+    relevant: (obj: KubeObject, old: KubeObject) => boolean = () => true,
+  ): this {
     this.watches.push({ informer, map });
-    informer.on((_event, obj) => {
+    informer.on((event, obj, old) => {
+      if (event === 'update' && old && !relevant(obj, old)) return;
       for (const key of map(obj)) this.queue.add(key);
       this.options.metrics.queueDepth.set({ controller: this.options.name }, this.queue.depth);
     });

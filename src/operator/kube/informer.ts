@@ -8,8 +8,10 @@ import type { Logger } from '../../runtime/logger.js';
 import { isGone, type KubeClient } from './client.js';
 import { type KubeObject, keyOf, type ObjectKey, type ResourceType } from './types.js';
 
-export type InformerEvent = 'add' | 'update' | 'delete';
-export type InformerHandler<T extends KubeObject> = (event: InformerEvent, obj: T) => void;
+/** `resync`: the periodic replay of an unchanged object. */
+export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
+/** `old` is the cached object an update replaces. */
+export type InformerHandler<T extends KubeObject> = (event: InformerEvent, obj: T, old?: T) => void;
 
 export interface InformerOptions {
   /** Only this namespace (the operator's --watch-namespace); all namespaces when unset. */
@@ -64,8 +66,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     return filter ? all.filter(filter) : all;
   }
 
-  private emit(event: InformerEvent, obj: T): void {
-    for (const h of this.handlers) h(event, obj);
+  private emit(event: InformerEvent, obj: T, old?: T): void {
+    for (const h of this.handlers) h(event, obj, old);
   }
 
   private async relist(): Promise<string> {
@@ -79,7 +81,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       const old = this.store.get(key);
       this.store.set(key, item);
       if (!old) this.emit('add', item);
-      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit('update', item);
+      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit('update', item, old);
     }
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {
@@ -99,7 +101,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
     const old = this.store.get(key);
     this.store.set(key, obj);
-    this.emit(old ? 'update' : 'add', obj);
+    if (old) this.emit('update', obj, old);
+    else this.emit('add', obj);
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -107,7 +110,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     let resync: NodeJS.Timeout | undefined;
     if (resyncMs > 0) {
       resync = setInterval(() => {
-        for (const obj of this.store.values()) this.emit('update', obj);
+        for (const obj of this.store.values()) this.emit('resync', obj);
       }, resyncMs);
       resync.unref();
     }
