@@ -18,7 +18,7 @@ import { GraphBuilder } from './graph-builder.js';
 import { DataType, encodeModel } from './onnx-proto.js';
 
 /** Bump when the graph or the files change: caches keyed by it are then rebuilt. */
-export const TINY_MODEL_VERSION = 3;
+export const TINY_MODEL_VERSION = 4;
 
 export interface TinyModelDims {
   vocabSize: number;
@@ -191,19 +191,17 @@ export function buildTinyModel(
     onProgress?.('weights', layer + 2, totalSteps);
   }
 
-  // LM head stored [V,H] as transformers stores lm_head.weight, applied as Gemm(transB) on [b·s,H]. It is
-  // not tied to the embedding: with tied random weights the nearest logit is always the input token
-  // itself, and greedy output would repeat one token forever.
+  // LM head stored [V,H] as transformers stores lm_head.weight; MatMul against its transpose (folded
+  // into a constant when onnxruntime loads the graph) writes [b,k,V] straight into the logits output.
+  // It is not tied to the embedding: with tied random weights the nearest logit is always the input
+  // token itself, and greedy output would repeat one token forever.
   // num_logits_to_keep (as recent transformers exports have it): 0 keeps every position, k the last k —
   // Slice from -k, and -0 is 0. Generation asks for 1, so a long prefill does not compute [s, V] logits.
   const normed = rmsNorm(x, g.weight('model.norm.weight', [H], onesNear(random, H)));
   const keepFrom = g.op1('Neg', [g.op1('Reshape', ['num_logits_to_keep', g.ints([1])])]);
   const final = g.op1('Slice', [normed, keepFrom, g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]);
-  const flat = g.op1('Reshape', [final, g.ints([-1, H])]);
   const lmHead = g.weight('lm_head.weight', [V, H], normalArray(random, V * H, 1));
-  const logitsFlat = g.op1('Gemm', [flat, lmHead], { transB: 1 });
-  const outShape = g.op1('Concat', [g.op1('Shape', [final], { start: 0, end: 2 }), g.ints([V])], { axis: 0 });
-  g.named('Reshape', [logitsFlat, outShape], 'logits');
+  g.named('MatMul', [final, g.op1('Transpose', [lmHead], { perm: [1, 0] })], 'logits');
   onProgress?.('weights', totalSteps, totalSteps);
 
   const kvShape = (pastName: string): (number | string)[] => ['batch_size', kvH, pastName, D];
