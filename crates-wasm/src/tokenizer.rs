@@ -752,4 +752,33 @@ mod tests {
         let _n = CharSet::new(&category_ranges(&["N"]));
         eprintln!("regex {:?}", t.elapsed());
     }
+
+    /// `DYN_TOKENIZER_JSON=llama3.json DYN_SPEC=spec.bin DYN_CORPUS=corpus.txt cargo test --release --
+    /// --ignored --nocapture encode_speed` (a spec and corpus dumped by the loader and the benchmark).
+    #[test]
+    #[ignore]
+    fn encode_speed() {
+        let env = |k: &str| std::env::var(k).unwrap_or_default();
+        let mut doc = crate::json::parse(&std::fs::read(env("DYN_TOKENIZER_JSON")).unwrap()).unwrap();
+        let mut t = Tokenizer::new(&std::fs::read(env("DYN_SPEC")).unwrap(), &mut doc).unwrap();
+        let corpus = std::fs::read_to_string(env("DYN_CORPUS")).unwrap();
+        let mut prompts = Vec::new();
+        let mut start = 0;
+        for (i, _) in corpus.char_indices() {
+            if i - start >= 4096 {
+                prompts.push(&corpus[start..i]);
+                start = i;
+            }
+        }
+        for round in 0..5 {
+            let t0 = std::time::Instant::now();
+            let mut n = 0;
+            for p in &prompts {
+                t.encode(p.as_bytes(), false).unwrap();
+                n += t.out.len();
+            }
+            let s = t0.elapsed().as_secs_f64();
+            eprintln!("round {} {:.1} MB/s {} tokens", round, corpus.len() as f64 / s / 1e6, n);
+        }
+    }
 }

@@ -26,6 +26,7 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 const textScratch = new Scratch();
+const FREE_ON_GC = new FinalizationRegistry<number>((handle) => wasm().tokenizer_free(handle));
 const EMPTY = new Uint8Array(0);
 
 /** Streams ids to text: `push` returns only complete characters, holding a partial UTF-8 sequence back. */
@@ -106,6 +107,8 @@ export class Tokenizer {
     this.handle = w.tokenizer_new(specPtr, spec.length, doc);
     w.wasm_free(specPtr, spec.length);
     if (this.handle === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+    // The module's copy (vocabulary, merges, caches: tens of MB) goes when this object does.
+    FREE_ON_GC.register(this, this.handle, this);
   }
 
   private tables(): DecodeTables {
@@ -194,8 +197,9 @@ export class Tokenizer {
     return s.text.slice(s.offsets[id], s.offsets[id + 1]);
   }
 
-  /** Frees the module's copy (the object is unusable afterwards). */
+  /** Frees the module's copy now rather than at garbage collection (the object is unusable afterwards). */
   free(): void {
+    FREE_ON_GC.unregister(this);
     wasm().tokenizer_free(this.handle);
   }
 }

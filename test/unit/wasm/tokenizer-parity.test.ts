@@ -102,6 +102,20 @@ describe.each(Object.entries(FILES))('%s tokenizer.json', (name, file) => {
     expect(out).toBe(text);
   });
 
+  it('streams like decode, skipping special tokens when asked; batches like one by one', () => {
+    const texts = ['<|im_start|>user\nhé 日本<|im_end|>', '<|begin_of_text|>ok 👍🏽', 'plain'];
+    const batch = ours.encodeBatch(texts, { addSpecialTokens: true });
+    expect(batch).toEqual(texts.map((t) => ours.encode(t, { addSpecialTokens: true })));
+    for (const ids of batch) {
+      for (const skipSpecialTokens of [false, true]) {
+        const decoder = ours.createDecoder({ skipSpecialTokens });
+        let out = '';
+        for (const id of ids) out += decoder.push(id);
+        expect(out + decoder.flush()).toBe(ours.decode(ids, { skipSpecialTokens }));
+      }
+    }
+  });
+
   it('maps tokens and ids both ways, with the added tokens', () => {
     // One past the largest id (HF counts entries instead: the same unless ids have holes, as GPT-4o's do).
     const maxId = Object.values(hf.getVocab(true)).reduce((a, b) => Math.max(a, b), -1);
@@ -113,4 +127,10 @@ describe.each(Object.entries(FILES))('%s tokenizer.json', (name, file) => {
     }
     expect(ours.tokenToId('no such token ✗')).toBeUndefined();
   });
+});
+
+it('refuses to encode with a freed tokenizer', () => {
+  const t = Tokenizer.fromFile(FILES.qwen3);
+  t.free();
+  expect(() => t.encode('x')).toThrow(/no tokenizer with handle/);
 });
