@@ -41,6 +41,8 @@ export interface ListOptions {
 }
 
 interface RequestInit {
+  /** The socket may be idle this long (a dead connection must not hang a worker); 30 s by default. */
+  idleTimeoutMs?: number;
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | undefined>;
@@ -143,6 +145,8 @@ export class KubeClient {
         resolve,
       );
       req.on('error', reject);
+      const idle = init.idleTimeoutMs ?? 30_000;
+      req.setTimeout(idle, () => req.destroy(new Error(`${method} ${path}: no data for ${idle} ms`)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -267,6 +271,8 @@ export class KubeClient {
           timeoutSeconds: String(opts.timeoutSeconds ?? 300),
         },
         signal: opts.signal,
+        // The server ends the stream after timeoutSeconds: silence well past that is a dead connection.
+        idleTimeoutMs: ((opts.timeoutSeconds ?? 300) + 30) * 1000,
       },
       false, // a long-lived stream must not hold a pooled socket
     );
