@@ -10,8 +10,6 @@ import { createRouter, type Router, type RouterSettings } from '../router/index.
 import type { Logger, Runtime, Watch } from '../runtime/index.js';
 
 export class ServedModel {
-  closed = false;
-
   constructor(
     readonly card: ModelCard,
     readonly endpoint: EndpointId,
@@ -22,7 +20,6 @@ export class ServedModel {
   ) {}
 
   async close(): Promise<void> {
-    this.closed = true;
     this.watch.close();
     await this.router.close();
   }

@@ -119,8 +119,10 @@ export class Responder {
       throw err;
     } finally {
       reply.raw.off('close', onClose);
-      // Leaving early (stop string, error, disconnect) cancels the call on the worker.
+      // Leaving early (stop string, error, disconnect) cancels the call on the worker, and closing the
+      // generator runs its cleanup (the router frees the attempt); both are no-ops once it finished.
       if (!state.engineFinished) controller.abort(RESPONSE_ENDED);
+      await frames.return(undefined).catch(() => undefined);
     }
   }
 

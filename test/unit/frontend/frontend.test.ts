@@ -388,4 +388,27 @@ describe('frontend: disconnects and migration', () => {
     expect(res.status).toBe(200);
     expect(await gauge()).toBe('0');
   }, 30_000);
+
+  it('frees the worker for the router when a stream ends early on a stop string', async () => {
+    // Busy with a single request, no queue: a request the router still counts would make the next a 529.
+    s = await setUp(0, { mode: 'round-robin', busyThreshold: 0.0001, maxQueued: 0 });
+    await addWorker(s);
+    await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
+    for (let i = 0; i < 3; i++) {
+      const stream = await s.client.chat.completions.create({
+        model: 'test-model',
+        messages: [{ role: 'user', content: 'Hi' }],
+        stop: ['there'],
+        stream: true,
+      });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('Hello ');
+    }
+    const after = await s.client.chat.completions.create({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
+    expect(after.choices[0]?.message.content).toBe(REPLY);
+  }, 30_000);
 });
