@@ -186,15 +186,15 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
           log,
         });
     const me = await whoAmI(client, log);
+    const registration = registerTarget(config);
     const server = new WebhookServer({
       host: config.localWebhooks ? config.webhookHost : config.bindAddress,
       port: config.webhookPort,
       tls,
-      client,
       log,
       metrics,
       operatorUsernames: new Set(me ? [me] : []),
-      register: registerTarget(config),
+      register: registration ? { client, registration } : undefined,
       // Mounted files are cheap to re-read, and cert-manager renews on its own schedule.
       certCheckIntervalMs: config.certDir ? 60_000 : 3_600_000,
     });

@@ -15,11 +15,10 @@ export interface WebhookServerOptions {
   host: string;
   port: number;
   tls: TlsSource;
-  client: KubeClient;
   log: Logger;
   metrics: OperatorMetrics;
-  /** Write (server-side apply) the webhook configurations, pointing at this target. */
-  register?: WebhookRegistration;
+  /** Write (server-side apply) the webhook configurations with this client, pointing at this target. */
+  register?: { client: KubeClient; registration: WebhookRegistration };
   /** Usernames whose writes count as the operator's own (its identity as the API server knows it). */
   operatorUsernames: ReadonlySet<string>;
   /** How often the certificate is checked for renewal. */
@@ -52,10 +51,11 @@ export class WebhookServer {
       this.options.log.info('webhook certificate reloaded');
     }
     if (this.options.register && pair.caBundle !== undefined && pair.caBundle !== prev?.caBundle) {
-      for (const config of webhookConfigurations(this.options.register, pair.caBundle)) {
+      const { client, registration } = this.options.register;
+      for (const config of webhookConfigurations(registration, pair.caBundle)) {
         const rt =
           config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
-        await this.options.client.apply(rt, config);
+        await client.apply(rt, config);
       }
       this.options.log.info('webhook configurations registered');
     }
