@@ -74,15 +74,26 @@ pub unsafe extern "C" fn xxh3_64(ptr: *const u8, len: usize, seed: u64) -> u64 {
 /// `words` holds `count` u64, `out` room for `16 * count` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hex_u64(words: *const u64, count: usize, out: *mut u8) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let words = std::slice::from_raw_parts(words, count);
-    let out = std::slice::from_raw_parts_mut(out, 16 * count);
-    for (w, chunk) in words.iter().zip(out.chunks_exact_mut(16)) {
-        for (k, c) in chunk.iter_mut().enumerate() {
-            *c = DIGITS[((w >> (60 - 4 * k)) & 0xf) as usize];
+    for i in 0..count {
+        let w = *words.add(i);
+        let dst = out.add(16 * i) as *mut [u8; 2];
+        for k in 0..8 {
+            *dst.add(k) = HEX_PAIRS[((w >> (56 - 8 * k)) & 0xFF) as usize];
         }
     }
 }
+
+/// The two lowercase hex digits of each byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
+        b += 1;
+    }
+    t
+};
 
 // ---- Tokenizers: handles into a table; errors left in LAST_ERROR ----
 
