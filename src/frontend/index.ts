@@ -35,7 +35,11 @@ export interface Frontend {
   /** `http://host:port` it listens on. */
   readonly url: string;
   readonly port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting requests, lets in-flight responses finish for up to `graceMs` (then cuts their
+   * connections, which cancels their requests on the workers), and stops watching discovery.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startFrontend(
@@ -78,8 +82,24 @@ export async function startFrontend(
     app,
     url: `http://${host}:${port}`,
     port,
-    async close() {
-      await app.close();
+    async close(graceMs = 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const closing = app.close();
+      // A keep-alive connection whose response just ended is idle: close it then, not at the deadline.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+      await Promise.race([
+        closing,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            if (graceMs > 0) log.warn({ graceMs }, 'grace period over: closing the connections still open');
+            app.server.closeAllConnections();
+            resolve();
+          }, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      clearInterval(reaper);
+      await closing;
       await registry.close();
     },
   };

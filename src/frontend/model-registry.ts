@@ -82,11 +82,32 @@ export class ModelRegistry {
         runtime,
         { log, registry: this.options.registry },
       );
+      // Several models may share an endpoint: an instance serves this model only if its card says so.
       const instances = new Map<InstanceId, Instance>();
+      const checking = new Map<InstanceId, Instance>();
+      let initial: Promise<void>[] | undefined = [];
       const watch = await runtime.discovery.watchInstances(endpoint, (event) => {
-        if (event.kind === 'added') instances.set(event.instance.instanceId, event.instance);
-        else instances.delete(event.instance.instanceId);
+        const id = event.instance.instanceId;
+        if (event.kind === 'removed') {
+          checking.delete(id);
+          instances.delete(id);
+          return;
+        }
+        checking.set(id, event.instance);
+        const lookup = runtime.discovery.modelCard(endpoint, id).then(
+          (served) => {
+            // Still the same registration (not removed or replaced meanwhile)?
+            if (checking.get(id) !== event.instance) return;
+            checking.delete(id);
+            if (served?.name === card.name) instances.set(id, event.instance);
+          },
+          (err: unknown) => log.warn({ err, model: card.name, instance: id }, 'reading a model card failed'),
+        );
+        initial?.push(lookup);
       });
+      // The instances there now are known before the model is served.
+      await Promise.all(initial);
+      initial = undefined;
       const model = new ServedModel(card, endpoint, router, watch, instances);
       if (state.cancelled) {
         await model.close();

@@ -7,6 +7,8 @@ export interface ServeFrontendOptions {
   frontend: FrontendConfig;
   etcdEndpoints?: string[] | undefined;
   natsServer?: string | undefined;
+  /** On the stop signal, how long in-flight responses may run on. */
+  gracefulShutdownMs: number;
 }
 
 export async function serveFrontend(
@@ -24,7 +26,7 @@ export async function serveFrontend(
     if (!signal.aborted)
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     log.info('stopping: finishing in-flight requests');
-    await frontend.close();
+    await frontend.close(options.gracefulShutdownMs);
   } finally {
     await runtime.close();
   }

@@ -125,6 +125,13 @@ export const command = defineCommand({
       description: 'a queued request gets --busy-status-code after this long',
       placeholder: '<ms>',
     },
+    gracefulShutdown: {
+      flag: 'graceful-shutdown-ms',
+      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
+      schema: z.coerce.number().int().min(0).default(30_000),
+      description: 'on SIGTERM, how long in-flight responses may finish',
+      placeholder: '<ms>',
+    },
     bodyLimit: {
       flag: 'body-limit-bytes',
       env: 'DYN_HTTP_BODY_LIMIT_BYTES',
@@ -155,6 +162,7 @@ export const command = defineCommand({
         },
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
+        gracefulShutdownMs: o.gracefulShutdown,
       },
       log,
       signal,

@@ -411,4 +411,38 @@ describe('frontend: disconnects and migration', () => {
     });
     expect(after.choices[0]?.message.content).toBe(REPLY);
   }, 30_000);
+
+  it('on close, lets a stream in flight finish within the grace period and cuts one that outlasts it', async () => {
+    s = await setUp();
+    const cancelled: string[] = [];
+    // About 200 ms of tokens: in flight when close starts, done well within its 1 s of grace.
+    await addWorker(s, { name: 'test-model', tokenDelayMs: 20 });
+    await addWorker(s, { name: 'stalling', stallAfter: 2, onCancel: (id) => cancelled.push(id) });
+    await until(() => s.frontend.app.services.registry.list().length === 2);
+    const finishing = await s.client.chat.completions.create({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
+    });
+    const stalled = await s.client.chat.completions.create({
+      model: 'stalling',
+      messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
+    });
+    const read = async (stream: AsyncIterable<OpenAI.ChatCompletionChunk>) => {
+      let text = '';
+      try {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+        return { text, complete: true };
+      } catch {
+        return { text, complete: false };
+      }
+    };
+    const results = Promise.all([read(finishing), read(stalled)]);
+    await s.frontend.close(1000);
+    const [a, b] = await results;
+    expect(a).toEqual({ text: REPLY, complete: true });
+    expect(b.complete).toBe(false);
+    await until(() => cancelled.length === 1);
+  }, 30_000);
 });

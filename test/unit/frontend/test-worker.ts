@@ -27,6 +27,8 @@ export interface TestWorkerOptions {
   name?: string;
   reply?: string;
   contextLength?: number;
+  /** Time between tokens (default: the next turn of the event loop). */
+  tokenDelayMs?: number;
   /** Stop producing (and hang) after this many tokens of each request. */
   stallAfter?: number;
   /** Called with every request the worker receives. */
@@ -102,7 +104,11 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
         if (last) frame.finishReason = token === IM_END ? 'stop' : 'length';
         yield frame;
         if (last) return;
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) =>
+          options.tokenDelayMs === undefined
+            ? setImmediate(resolve)
+            : setTimeout(resolve, options.tokenDelayMs),
+        );
       }
     },
     { requestSchema: generateRequestSchema, card },
