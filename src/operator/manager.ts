@@ -109,23 +109,41 @@ export class Manager {
     });
   }
 
-  /** Runs everything until the signal fires, then stops it all (releasing the lease). */
+  /**
+   * Runs everything until the signal fires, then stops it all (releasing the lease). A runnable that
+   * fails stops the whole manager, which then rejects: a replica without its webhook server or a
+   * controller must exit (and be restarted), not linger half-working.
+   */
   async start(signal: AbortSignal): Promise<void> {
     const { log, elector, metrics } = this.options;
-    await this.startServers();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let failure: Error | undefined;
+    try {
+      await this.startServers();
+    } catch (err) {
+      signal.removeEventListener('abort', onAbort);
+      await this.closeServers();
+      throw err;
+    }
     const running: Promise<unknown>[] = [];
     const run = (r: Runnable, s: AbortSignal) =>
       running.push(
         r.start(s).catch((err: unknown) => {
-          if (!s.aborted) log.error({ runnable: r.name, err: (err as Error).message }, 'runnable failed');
+          if (s.aborted) return;
+          log.error({ runnable: r.name, err: (err as Error).message }, 'runnable failed: stopping');
+          failure ??= new Error(`${r.name}: ${(err as Error).message}`);
+          stop.abort(failure);
         }),
       );
-    for (const informer of this.informers.values())
-      run({ name: informer.rt.kind, needsLeader: false, start: (s) => informer.start(s) }, signal);
+    for (const informer of this.informers.values()) {
+      run({ name: informer.rt.kind, needsLeader: false, start: (s) => informer.start(s) }, stop.signal);
+    }
     Promise.all([...this.informers.values()].map((i) => i.synced)).then(() => {
       this.synced = true;
     });
-    for (const r of this.runnables.filter((r) => !r.needsLeader)) run(r, signal);
+    for (const r of this.runnables.filter((r) => !r.needsLeader)) run(r, stop.signal);
     const lead = (leading: AbortSignal) => {
       this.leading = true;
       metrics.isLeader.set(1);
@@ -139,12 +157,20 @@ export class Manager {
       );
       for (const r of this.runnables.filter((r) => r.needsLeader)) run(r, leading);
     };
-    if (elector) await elector.run(signal, lead);
+    if (elector) await elector.run(stop.signal, lead);
     else {
-      lead(signal);
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      lead(stop.signal);
+      await new Promise<void>((resolve) =>
+        stop.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
     }
     await Promise.allSettled(running);
+    signal.removeEventListener('abort', onAbort);
+    await this.closeServers();
+    if (failure) throw failure;
+  }
+
+  private async closeServers(): Promise<void> {
     const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of this.servers) s.closeAllConnections();
     await Promise.all(closed);

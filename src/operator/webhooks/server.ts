@@ -50,15 +50,18 @@ export class WebhookServer {
       this.server.setSecureContext({ cert: pair.certPem, key: pair.keyPem });
       this.options.log.info('webhook certificate reloaded');
     }
-    if (this.options.register && pair.caBundle !== undefined && pair.caBundle !== prev?.caBundle) {
-      const { client, registration } = this.options.register;
-      for (const config of webhookConfigurations(registration, pair.caBundle)) {
-        const rt =
-          config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
-        await client.apply(rt, config);
-      }
-      this.options.log.info('webhook configurations registered');
+    if (pair.caBundle !== prev?.caBundle) await this.register(pair);
+  }
+
+  /** Points the configurations at us with this CA bundle (only once we listen: failurePolicy is Fail). */
+  private async register(pair: ServingPair): Promise<void> {
+    if (!this.options.register || pair.caBundle === undefined) return;
+    const { client, registration } = this.options.register;
+    for (const config of webhookConfigurations(registration, pair.caBundle)) {
+      const rt = config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
+      await client.apply(rt, config);
     }
+    this.options.log.info('webhook configurations registered');
   }
 
   private handle(path: string, body: string): { status: number; payload: unknown } {
@@ -87,9 +90,8 @@ export class WebhookServer {
 
   /** Listens until the signal fires; resolves once listening. */
   async start(signal: AbortSignal): Promise<void> {
-    await this.refresh();
-    const pair = this.current;
-    if (!pair) throw new Error('no webhook certificate');
+    const pair = await this.options.tls.sync();
+    this.current = pair;
     const maxBody = this.options.maxBodyBytes ?? 8 * 1024 * 1024;
     const server = createServer({ cert: pair.certPem, key: pair.keyPem }, (req, res) => {
       const chunks: Buffer[] = [];
@@ -133,5 +135,6 @@ export class WebhookServer {
       },
       { once: true },
     );
+    await this.register(pair);
   }
 }

@@ -1,6 +1,9 @@
 // The admission webhooks registered through the real API server (--local-webhooks: a URL on this host,
 // TLS from the operator's own CA): every invalid manifest of the suite is refused with its message,
 // the examples are admitted, defaults are written, and update rules hold.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, type KubeClient } from '../../../src/operator/kube/client.js';
@@ -153,6 +156,32 @@ describe('admission webhooks through the API server', () => {
     }
     // The operator's own identity (the harness's admin, as this operator runs with it) may.
     await client.mergePatch(DGD_RT, ns, 'kv-routed', { spec: { services: { OnnxWorker: { replicas: 4 } } } });
+  });
+
+  it('stop the operator when they cannot serve (the port is taken), rather than run without them', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const dir = await harnessTempDir('operator-port-taken');
+      const other = startOperator(
+        baseConfig(ns, {
+          webhooks: true,
+          localWebhooks: true,
+          webhookPort: port,
+          webhookConfigName: `dynamo-test-${ns}-other`,
+          identity: 'port-taken',
+        }),
+        join(dir, 'operator.log'),
+      );
+      await expect(other.done).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      blocker.close();
+      for (const suffix of ['validating', 'mutating']) {
+        const rt = suffix === 'validating' ? RT.validatingWebhook : RT.mutatingWebhook;
+        await client.delete(rt, undefined, `dynamo-test-${ns}-other-${suffix}`);
+      }
+    }
   });
 
   it('refuse a change of a DynamoModel base model', async () => {
