@@ -1,7 +1,8 @@
 // The scheduler: DESIGN §7's cost function over the router's own tracking of active sequences, worker
 // selection (temperature, ties), and busy detection. Pure: randomness is injected, no I/O, no clock.
 //
-//   overlap[w] = leading blocks of the request cached on w            (from the indexer)
+//   overlap[w] = leading blocks of the request cached on w            (from the indexer, or held by
+//                requests the router sent to w that are still active: cached there by the time it runs)
 //   prefill[w] = prefill tokens already active on w + ISL − overlap[w]·B
 //   decode[w]  = active KV blocks on w, the new request's included
 //   logit[w]   = overlapScoreWeight · prefill[w]/B + decode[w]
@@ -156,15 +157,18 @@ export class KvScheduler {
     const partial = req.isl % blockSize === 0 ? 0 : 1;
     return candidates.map(({ id }) => {
       const a = this.workers.get(id);
-      const overlap = req.overlaps.get(id) ?? 0;
-      const prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
-      let decodeBlocks = req.seqKeys.length + partial;
+      // Blocks of requests routed to w and still active are not new there; active blocks form
+      // prefixes, so stop at the first miss.
+      let shared = 0;
       if (a !== undefined) {
-        // Blocks already active on w are not new; active blocks form prefixes, so stop at the first miss.
-        let shared = 0;
         while (shared < req.seqKeys.length && a.blocks.has(req.seqKeys[shared] as number)) shared++;
-        decodeBlocks += a.blocks.size + a.partialBlocks - shared;
       }
+      // A prefix an active request on w is about to store counts as cached: its KV events may not
+      // have arrived yet (the worker may not even have scheduled it), but w computes it once for both.
+      const overlap = Math.max(req.overlaps.get(id) ?? 0, shared);
+      const prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
+      let decodeBlocks = req.seqKeys.length + partial - shared;
+      if (a !== undefined) decodeBlocks += a.blocks.size + a.partialBlocks;
       const logit = (overlapScoreWeight * prefillTokens) / blockSize + decodeBlocks;
       return { id, overlap, prefillTokens, decodeBlocks, logit };
     });

@@ -45,4 +45,5 @@ export const COMMANDS: readonly CommandEntry[] = [
     () => import('./run.js'),
   ),
   entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
+  entry('bench', 'load an OpenAI endpoint, or compare router policies on mocker workers', () => import('./bench.js')),
 ];

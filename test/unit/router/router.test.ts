@@ -78,6 +78,7 @@ describe('Router', () => {
     r.onKvEvent({ workerId: B, eventId: 0, data: storedEvent(prompt(1, 32)) });
     const out = await r.route({ requestId: 'q1', tokenIds: prompt(1, 40), exclude: new Set([B]) });
     expect(out).toMatchObject({ kind: 'routed', overlapBlocks: 0 });
+    r.complete('q1');
     r.removeInstance(B);
     expect(r.indexer.hasWorker(B)).toBe(false);
     expect(await r.route({ requestId: 'q2', tokenIds: prompt(1, 40) })).toMatchObject({ overlapBlocks: 0 });

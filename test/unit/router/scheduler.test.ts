@@ -57,6 +57,15 @@ describe('KvScheduler', () => {
     expect(ca?.decodeBlocks).toBe(6 + 1);
   });
 
+  it('counts a prefix held by an active request on a worker as cached there (events may lag)', () => {
+    const s = scheduler();
+    s.add('r1', A, { isl: 64, seqKeys: keys(1, 4) }, 0);
+    const req = { isl: 80, seqKeys: [...keys(1, 4), 5], overlaps: new Map() };
+    const [ca, cb] = s.costs(cands(A, B), req);
+    expect(ca).toMatchObject({ overlap: 4, prefillTokens: 64 + 16, decodeBlocks: 4 + 1 });
+    expect(cb).toMatchObject({ overlap: 0, prefillTokens: 80, decodeBlocks: 5 });
+  });
+
   it('frees prefill at the first token and blocks at completion', () => {
     const s = scheduler();
     s.add('r1', A, { isl: 70, seqKeys: keys(1, 4) }, 1);
