@@ -2,12 +2,7 @@
 // PVCs it asks to create; status aggregated from its DCDs. Deletion: the finalizer holds the graph
 // until the operator has deleted its children itself (a cluster's garbage collector would also follow
 // the ownerReferences, but the operator does not rely on one running).
-import {
-  type DgdStatus,
-  type DynamoGraphDeployment,
-  describeZodError,
-  dynamoGraphDeployment,
-} from '../../api/k8s/index.js';
+import { type DgdStatus, describeZodError, dynamoGraphDeployment } from '../../api/k8s/index.js';
 import type { ReconcileResult, Reconciler } from '../controller.js';
 import { TerminalError } from '../controller.js';
 import { desiredAdapters, desiredComponents, desiredPvcs } from '../desired/graph.js';
@@ -121,7 +116,6 @@ export class GraphReconciler implements Reconciler {
       reason: ready ? 'AllServicesReady' : 'ServicesNotReady',
       message,
       services,
-      dgd,
     });
     return {};
   }
@@ -134,7 +128,6 @@ export class GraphReconciler implements Reconciler {
       reason: string;
       message: string;
       services?: NonNullable<DgdStatus['services']>;
-      dgd?: DynamoGraphDeployment;
     },
   ): Promise<void> {
     const prev = (obj.status ?? {}) as DgdStatus;
