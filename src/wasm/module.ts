@@ -75,7 +75,7 @@ const EXPORTED_FUNCTIONS = [
 ] as const;
 
 /** Normalization forms in the crate's numbering (tokenizer.rs `Form`). */
-export const NORMALIZATION_FORMS = ['', 'NFC', 'NFD', 'NFKC', 'NFKD'] as const;
+const NORMALIZATION_FORMS = ['', 'NFC', 'NFD', 'NFKC', 'NFKD'] as const;
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();

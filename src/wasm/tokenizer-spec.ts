@@ -18,7 +18,7 @@ const ADDED_TOKEN = z.object({
   normalized: z.boolean().default(true),
   special: z.boolean().default(false),
 });
-export type AddedToken = z.output<typeof ADDED_TOKEN>;
+type AddedToken = z.output<typeof ADDED_TOKEN>;
 
 const ROOT = z.object({
   truncation: z.unknown(),
@@ -116,12 +116,6 @@ class SpecWriter {
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.len);
   }
-}
-
-/** The crate's spec, and the added tokens. */
-export interface TokenizerTables {
-  spec: Uint8Array;
-  added: AddedToken[];
 }
 
 function normalizerForms(node: unknown, path: string, out: string[]): void {
@@ -243,8 +237,11 @@ function checkDecoder(node: unknown, path: string): void {
   throw new TokenizerLoadError(`tokenizer.json: ${path}: unsupported decoder type ${JSON.stringify(n.type)}`);
 }
 
-/** Validates a parsed tokenizer.json and builds the crate's spec. Throws TokenizerLoadError. */
-export function buildSpec(json: unknown): TokenizerTables {
+/**
+ * Validates the configuration of a tokenizer.json (parsed; vocabulary and merges may be left out) and
+ * builds the crate's spec. Throws TokenizerLoadError.
+ */
+export function buildSpec(json: unknown): Uint8Array {
   const root = parse(ROOT, json, '(root)');
   for (const key of ['truncation', 'padding'] as const) {
     if (root[key] !== null && root[key] !== undefined) {
@@ -342,5 +339,5 @@ export function buildSpec(json: unknown): TokenizerTables {
   }
   w.ids(affixes.prefix);
   w.ids(affixes.suffix);
-  return { spec: w.bytes(), added };
+  return w.bytes();
 }

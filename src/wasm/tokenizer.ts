@@ -97,7 +97,7 @@ export class Tokenizer {
       const skeleton: unknown = JSON.parse(
         utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.result_ptr(), n)),
       );
-      spec = buildSpec(skeleton).spec;
+      spec = buildSpec(skeleton);
     } catch (err) {
       w.json_free(doc);
       throw err;
