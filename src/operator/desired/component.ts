@@ -101,6 +101,12 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     spec.componentType === 'frontend'
       ? { name: 'DYN_HTTP_PORT', value: String(port.port) }
       : { name: 'DYN_SYSTEM_PORT', value: String(port.port) },
+    // `dynamo worker --engine` from the graph's backendFramework, where it names one of our engines.
+    ...(spec.componentType !== 'frontend' &&
+    spec.componentType !== 'planner' &&
+    (spec.backendFramework === 'onnx' || spec.backendFramework === 'mocker')
+      ? [{ name: 'DYN_ENGINE', value: spec.backendFramework }]
+      : []),
   ];
   const env = mergeEnv(runtimeEnv, spec.graphEnvs, spec.envs, mainContainer?.env);
 

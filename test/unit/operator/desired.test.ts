@@ -118,6 +118,7 @@ describe('DCD → Deployment, Service, Ingress', () => {
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
       POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       DYN_SYSTEM_PORT: '9090',
+      DYN_ENGINE: 'onnx',
       DYN_LOG: 'info',
     });
     expect(c?.ports).toEqual([{ name: 'system', containerPort: 9090, protocol: 'TCP' }]);
