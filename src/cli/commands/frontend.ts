@@ -4,6 +4,7 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../../frontend/index.js';
 import { serveFrontend } from '../../frontend/serve.js';
 import { DEFAULT_ROUTER_SETTINGS, DIRECT_INSTANCE_HEADER, ROUTER_MODES } from '../../router/index.js';
 import { defineCommand } from '../command.js';
+import { HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
 
 export const command = defineCommand({
   name: 'frontend',
@@ -17,20 +18,7 @@ export const command = defineCommand({
     '/metrics, /openapi.json.',
   ].join('\n'),
   options: {
-    httpHost: {
-      flag: 'http-host',
-      env: 'DYN_HTTP_HOST',
-      schema: z.string().min(1).default('0.0.0.0'),
-      description: 'address to listen on',
-      placeholder: '<host>',
-    },
-    httpPort: {
-      flag: 'http-port',
-      env: 'DYN_HTTP_PORT',
-      schema: z.coerce.number().int().min(0).max(65535).default(8000),
-      description: 'HTTP port (0: any free port)',
-      placeholder: '<port>',
-    },
+    ...HTTP_OPTIONS,
     namespace: {
       flag: 'namespace',
       env: 'DYN_NAMESPACE',
@@ -38,29 +26,7 @@ export const command = defineCommand({
       description: 'serve the models of this namespace only (default: every namespace)',
       placeholder: '<ns>',
     },
-    etcd: {
-      flag: 'etcd',
-      env: 'ETCD_ENDPOINTS',
-      schema: z
-        .string()
-        .min(1)
-        .transform((s) =>
-          s
-            .split(',')
-            .map((e) => e.trim())
-            .filter((e) => e.length > 0),
-        )
-        .optional(),
-      description: 'etcd endpoints, comma-separated (discovery)',
-      placeholder: '<urls>',
-    },
-    nats: {
-      flag: 'nats',
-      env: 'NATS_SERVER',
-      schema: z.string().min(1).optional(),
-      description: 'NATS server (request and event planes)',
-      placeholder: '<url>',
-    },
+    ...RUNTIME_OPTIONS,
     migrationLimit: {
       flag: 'migration-limit',
       env: 'DYN_MIGRATION_LIMIT',
