@@ -445,4 +445,32 @@ describe('frontend: disconnects and migration', () => {
     expect(b.complete).toBe(false);
     await until(() => cancelled.length === 1);
   }, 30_000);
+
+  it('ends a stream with an error event when its worker dies and migration is off', async () => {
+    s = await setUp(0);
+    const worker = await addWorker(s, { stallAfter: 3 });
+    await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
+    const stream = await s.client.chat.completions.create({
+      model: 'test-model',
+      messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
+    });
+    let chunks = 0;
+    const error = await (async () => {
+      try {
+        for await (const _ of stream) {
+          if (++chunks === 2) await worker.close();
+        }
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(String((error as Error).message)).toMatch(/worker/);
+    const metrics = await s.frontend.app.services.metrics.registry.metrics();
+    expect(metrics).toMatch(
+      /dynamo_frontend_requests_total\{model="test-model",endpoint="chat_completions",request_type="stream",status="error"\} 1/,
+    );
+  }, 30_000);
 });
