@@ -2,7 +2,7 @@
 // PVCs it asks to create; status aggregated from its DCDs. Deletion: the finalizer holds the graph
 // until the operator has deleted its children itself (a cluster's garbage collector would also follow
 // the ownerReferences, but the operator does not rely on one running).
-import { type DgdStatus, describeZodError, dynamoGraphDeployment } from '../../api/k8s/index.js';
+import { type DgdStatus, type DynamoGraphDeployment, dynamoGraphDeployment } from '../../api/k8s/index.js';
 import type { ReconcileResult, Reconciler } from '../controller.js';
 import { TerminalError } from '../controller.js';
 import { desiredAdapters, desiredComponents, desiredPvcs } from '../desired/graph.js';
@@ -12,6 +12,8 @@ import type { KubeClient } from '../kube/client.js';
 import type { Informer } from '../kube/informer.js';
 import { type KubeObject, keyOf, type ObjectKey, RT } from '../kube/types.js';
 import { LABEL } from '../naming.js';
+import { AdmissionDenied } from '../webhooks/admission.js';
+import { DgdValidator } from '../webhooks/dgd.validator.js';
 import { applyChild, ownedBy } from './apply.js';
 import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
 import { ADAPTER_RT, DCD_RT, DGD_RT } from './resource-types.js';
@@ -48,13 +50,17 @@ export class GraphReconciler implements Reconciler {
     if (!obj) return {};
     if (obj.metadata.deletionTimestamp) return this.finalize(obj);
 
-    const parsed = dynamoGraphDeployment.safeParse(obj);
-    if (!parsed.success) {
-      const message = describeZodError(parsed.error).join('; ');
+    // The webhook's rules again: a graph stored while the webhooks were off (or before they were
+    // installed) must fail visibly in its status, not in endless retries against the API server.
+    let dgd: DynamoGraphDeployment;
+    try {
+      new DgdValidator().validateCreate(obj);
+      dgd = dynamoGraphDeployment.parse(obj);
+    } catch (err) {
+      const message = err instanceof AdmissionDenied ? err.message : (err as Error).message;
       await this.writeStatus(obj, { state: 'failed', ready: false, reason: 'InvalidSpec', message });
       throw new TerminalError(`${key}: ${message}`);
     }
-    const dgd = parsed.data;
     // No return after it: the rest needs nothing that the write changes.
     await addFinalizer(client, DGD_RT, obj);
 

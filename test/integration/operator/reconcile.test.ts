@@ -230,6 +230,35 @@ describe('operator reconciles on a real API server', () => {
     expect(ready(m)).toMatchObject({ status: 'True', reason: 'EndpointsReady' });
   });
 
+  it('reports a graph that its webhook would have refused as failed, and reconciles it once fixed', async () => {
+    // No webhooks run with this operator: the graph is stored as it is.
+    await client.create(
+      DGD_RT,
+      withNs({
+        apiVersion: 'nvidia.com/v1alpha1',
+        kind: 'DynamoGraphDeployment',
+        metadata: { name: 'broken' },
+        spec: { services: { 'Bad.Name': { componentType: 'worker' } } },
+      }),
+    );
+    const failed = await eventually('failed status', async () => {
+      const o = await client.get(DGD_RT, ns, 'broken');
+      return status(o).state === 'failed' ? o : undefined;
+    });
+    expect(ready(failed)).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(ready(failed)?.message).toContain('spec.services.Bad.Name: the component name "broken-bad.name"');
+    expect(await list(DCD_RT, 'broken')).toEqual([]);
+
+    await client.mergePatch(DGD_RT, ns, 'broken', {
+      spec: { services: { 'Bad.Name': null, Good: { componentType: 'worker' } } },
+    });
+    await eventually('fixed graph reconciled', () => client.get(RT.deployment, ns, 'broken-good'));
+    await eventually(
+      'pending status',
+      async () => status(await client.get(DGD_RT, ns, 'broken')).state === 'pending',
+    );
+  });
+
   it('removes the children it made when a graph is deleted, then lets the graph go', async () => {
     await client.delete(DGD_RT, ns, 'agg');
     await eventually('graph gone', async () => (await client.get(DGD_RT, ns, 'agg')) === undefined);
