@@ -188,6 +188,14 @@ describe('operator reconciles on a real API server', () => {
       return status(a).selector ? a : undefined;
     });
     expect(status(adapter).selector).toBe('nvidia.com/selector=kv-routed-onnxworker');
+
+    // Someone else writes the service's replicas (no webhook here to refuse it): the adapter puts its own back.
+    await client.mergePatch(DGD_RT, ns, 'kv-routed', { spec: { services: { OnnxWorker: { replicas: 9 } } } });
+    await eventually('adapter replicas restored', async () => {
+      const g = await client.get(DGD_RT, ns, 'kv-routed');
+      const spec = g?.spec as { services: { OnnxWorker: { replicas: number } } } | undefined;
+      return spec?.services.OnnxWorker.replicas === 5;
+    });
   });
 
   it('lists the ready pods serving a DynamoModel as its endpoints', async () => {
