@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
 import { createRuntime, type Runtime } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
+import { tinyModelDir } from '../../harness/tiny-model.js';
 import { spawnWorker, type WorkerProcess } from './worker-processes.js';
 
 const log = createLogger({ level: 'silent' });
@@ -131,5 +132,40 @@ describe('frontend over etcd + NATS with mocker workers', () => {
     expect(metrics).toMatch(
       /dynamo_frontend_model_migration_total\{model="mocker",migration_type="ongoing_request"\} 1/,
     );
+  }, 120_000);
+});
+
+describe('frontend over etcd + NATS with a tiny-ONNX worker', () => {
+  it('serves the tiny model next to the mocker: the same greedy text streamed and not', async () => {
+    const modelDir = await tinyModelDir();
+    workers.push(
+      await spawnWorker(namespace, [
+        '--engine',
+        'onnx',
+        '--model-dir',
+        modelDir,
+        '--model-name',
+        'tiny',
+        '--component',
+        'onnx',
+        '--threads',
+        '1',
+      ]),
+    );
+    await until(() => (frontend.app.services.registry.get('tiny')?.instances.size ?? 0) === 1);
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id).sort()).toEqual(['mocker', 'tiny']);
+    const request = {
+      model: 'tiny',
+      messages: [{ role: 'user' as const, content: 'Hello there, tiny model.' }],
+      max_tokens: 6,
+      temperature: 0,
+    };
+    const unary = await client.chat.completions.create(request);
+    expect(unary.usage?.completion_tokens).toBeGreaterThan(0);
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe(unary.choices[0]?.message.content);
   }, 120_000);
 });
