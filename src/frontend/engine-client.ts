@@ -76,7 +76,11 @@ export class EngineClient {
             : { responseSchema: generateResponseSchema }),
         });
         let first = true;
+        let finished = false;
         for await (const frame of frames) {
+          // Read on after the last frame to the stream's own end: leaving the loop early would cancel
+          // the call, and the worker would count a finished request as cancelled.
+          if (finished) continue;
           if (first) {
             first = false;
             selection.firstToken();
@@ -94,8 +98,9 @@ export class EngineClient {
           }
           for (const id of frame.tokenIds) generated.push(id);
           yield frame;
-          if (reason !== undefined) return;
+          if (reason !== undefined) finished = true;
         }
+        if (finished) return;
         throw new HttpError('WORKER_FAILED', 'the worker ended the stream without a finish reason');
       } catch (err) {
         if (signal.aborted) throw err;

@@ -473,4 +473,17 @@ describe('frontend: disconnects and migration', () => {
       /dynamo_frontend_requests_total\{model="test-model",endpoint="chat_completions",request_type="stream",status="error"\} 1/,
     );
   }, 30_000);
+
+  it('does not cancel on the worker a request that finished normally', async () => {
+    s = await setUp();
+    const cancelled: string[] = [];
+    await addWorker(s, { onCancel: (id) => cancelled.push(id) });
+    await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
+    const messages = [{ role: 'user' as const, content: 'Hi' }];
+    await s.client.chat.completions.create({ model: 'test-model', messages });
+    const stream = await s.client.chat.completions.create({ model: 'test-model', messages, stream: true });
+    for await (const _ of stream);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cancelled).toEqual([]);
+  }, 30_000);
 });
