@@ -15,6 +15,8 @@ import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
 import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
 
+// The router's flags apply to every deployment of a comparison; the policy itself comes from --compare.
+const { routerMode: _policy, ...BENCH_ROUTER_OPTIONS } = ROUTER_OPTIONS;
 const int = (min: number) => z.coerce.number().int().min(min);
 const policies = z
   .string()
@@ -71,7 +73,7 @@ export const command = defineCommand({
     },
     speedupRatio: {
       flag: 'speedup-ratio',
-      schema: z.coerce.number().positive().default(2),
+      schema: z.coerce.number().positive().default(1),
       description: 'compare: mocker speedup (simulated GPU time divided by it)',
       placeholder: '<x>',
     },
@@ -95,13 +97,13 @@ export const command = defineCommand({
     },
     groups: {
       flag: 'groups',
-      schema: int(1).default(16),
+      schema: int(1).default(8),
       description: 'shared-prefix: system prompts',
       placeholder: '<n>',
     },
     promptsPerGroup: {
       flag: 'prompts-per-group',
-      schema: int(1).default(12),
+      schema: int(1).default(24),
       description: 'shared-prefix: questions per system prompt',
       placeholder: '<n>',
     },
@@ -119,7 +121,7 @@ export const command = defineCommand({
     },
     systemPromptLen: {
       flag: 'system-prompt-len',
-      schema: int(0).default(2048),
+      schema: int(0).default(8192),
       description: 'tokens of each system prompt',
       placeholder: '<n>',
     },
@@ -137,7 +139,7 @@ export const command = defineCommand({
     },
     rate: {
       flag: 'rate',
-      schema: z.coerce.number().positive().default(6),
+      schema: z.coerce.number().positive().default(4),
       description: 'arrivals per second (Poisson): requests, or conversations for multi-turn',
       placeholder: '<r>',
     },
@@ -165,7 +167,7 @@ export const command = defineCommand({
       description: 'write an SVG plot of TTFT distributions here',
       placeholder: '<file>',
     },
-    ...ROUTER_OPTIONS,
+    ...BENCH_ROUTER_OPTIONS,
   },
   async run(o, { log, signal }) {
     const workload: Workload =
@@ -192,7 +194,7 @@ export const command = defineCommand({
           };
     let runs: PolicyRun[];
     if (o.compare) {
-      const router = routerSettings(o);
+      const router = routerSettings({ ...o, routerMode: 'kv' });
       runs = o.compare.map((mode) => ({
         name: mode,
         deploy: () =>
