@@ -53,17 +53,17 @@ class TextState {
     let delta = this.detokenizer.push(frame.tokenIds);
     const reason = frame.finishReason;
     if (reason !== undefined) delta += this.detokenizer.flush();
-    const result = this.stops.push(delta);
-    if (result.stopped) {
+    const text = this.stops.push(delta);
+    if (this.stops.stopped) {
       this.finish = 'stop';
-      return result.text;
+      return text;
     }
     if (reason !== undefined) {
       this.engineFinished = true;
       this.finish = reason === 'length' ? 'length' : 'stop';
-      return result.text + this.stops.flush();
+      return text + this.stops.flush();
     }
-    return result.text;
+    return text;
   }
 
   usage(promptTokens: number): Usage {

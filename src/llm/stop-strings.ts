@@ -1,13 +1,9 @@
 // Stop strings, matched on text across token boundaries and never emitted. Text that could be the
-// start of a stop string is held back until the next delta decides it.
-export interface StopResult {
-  /** Text safe to emit now. */
-  text: string;
-  /** A stop string matched: emit `text` and end the stream. */
-  stopped: boolean;
-}
-
+// start of a stop string is held back until the next delta decides it. Per token this returns a string
+// and sets a flag: no result object per token.
 export class StopStringMatcher {
+  /** A stop string matched: emit what the last push returned and end the stream. */
+  stopped = false;
   private pending = '';
   private readonly maxHold: number;
 
@@ -17,8 +13,9 @@ export class StopStringMatcher {
     this.maxHold = longest - 1;
   }
 
-  push(delta: string): StopResult {
-    if (this.stops.length === 0) return { text: delta, stopped: false };
+  /** The text safe to emit now. */
+  push(delta: string): string {
+    if (this.stops.length === 0) return delta;
     const text = this.pending + delta;
     let cut = -1;
     for (const stop of this.stops) {
@@ -27,11 +24,12 @@ export class StopStringMatcher {
     }
     if (cut !== -1) {
       this.pending = '';
-      return { text: text.slice(0, cut), stopped: true };
+      this.stopped = true;
+      return text.slice(0, cut);
     }
     const hold = this.heldSuffix(text);
     this.pending = hold === 0 ? '' : text.slice(text.length - hold);
-    return { text: hold === 0 ? text : text.slice(0, text.length - hold), stopped: false };
+    return hold === 0 ? text : text.slice(0, text.length - hold);
   }
 
   /** What is held back, for the end of a stream that did not stop on a string. */
