@@ -486,4 +486,20 @@ describe('frontend: disconnects and migration', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(cancelled).toEqual([]);
   }, 30_000);
+
+  it('routes by the x-dynamo-worker-instance-id header in direct mode', async () => {
+    s = await setUp(0, { mode: 'direct' });
+    const worker = await addWorker(s);
+    await until(() => (s.frontend.app.services.registry.get('test-model')?.instances.size ?? 0) > 0);
+    const body = { model: 'test-model', prompt: 'x', max_tokens: 2 };
+    const without = await s.client.completions.create(body).catch((e: unknown) => e);
+    expect(without).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((without as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(
+      'x-dynamo-worker-instance-id',
+    );
+    const named = await s.client.completions.create(body, {
+      headers: { 'x-dynamo-worker-instance-id': worker.instanceId },
+    });
+    expect(named.usage?.completion_tokens).toBe(2);
+  }, 30_000);
 });
