@@ -9,6 +9,7 @@ import {
   DGD_KIND,
   MODEL_KIND,
 } from '../../api/k8s/index.js';
+import { jsonEqual } from '../desired/status.js';
 import { AdmissionDenied, type AdmissionUser, type Defaulter, type Validator } from './admission.js';
 import { DcdDefaulter, DgdDefaulter, DynamoModelDefaulter } from './defaulters.js';
 import { DgdValidator } from './dgd.validator.js';
@@ -86,7 +87,7 @@ export function review(
       }
       const obj = request.object as { spec?: unknown } | undefined;
       const defaulted = webhook.defaulter.default(obj) as { spec?: unknown } | undefined;
-      if (!obj || !defaulted || JSON.stringify(obj.spec) === JSON.stringify(defaulted.spec)) {
+      if (!obj || !defaulted || jsonEqual(obj.spec, defaulted.spec)) {
         return { response: { uid, allowed: true }, verdict: 'allowed' };
       }
       const patch = [{ op: 'replace', path: '/spec', value: defaulted.spec }];

@@ -186,6 +186,11 @@ describe('defaulting webhook', () => {
       () => false,
     );
     expect(again.response.patch).toBeUndefined();
+    // Keys in another order than the schema's are no reason to patch.
+    const reordered = dgd('d', { services: { F: { replicas: 1, componentType: 'frontend' } } });
+    expect(
+      review(webhook, { uid: 'u4', operation: 'UPDATE', object: reordered }, () => false).response.patch,
+    ).toBeUndefined();
   });
 
   it('answers a denial with status 422 and the reasons', () => {
