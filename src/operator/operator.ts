@@ -17,8 +17,7 @@ import { GraphReconciler } from './reconcilers/graph.reconciler.js';
 import { ModelReconciler, modelsOfPod } from './reconcilers/model.reconciler.js';
 import { ADAPTER_RT, DCD_RT, DGD_RT, MODEL_RT } from './reconcilers/resource-types.js';
 import type { WebhookRegistration, WebhookTarget } from './webhooks/configurations.js';
-import { WebhookServer } from './webhooks/server.js';
-import { FileTlsSource, SecretTlsSource, type TlsSource } from './webhooks/tls-source.js';
+import type { TlsSource } from './webhooks/tls-source.js';
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -167,6 +166,11 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
   for (const c of controllers) manager.add(c);
 
   if (config.webhooks) {
+    // Loaded only here: the X.509 stack costs ~11 MiB that an operator without webhooks need not carry.
+    const [{ WebhookServer }, { FileTlsSource, SecretTlsSource }] = await Promise.all([
+      import('./webhooks/server.js'),
+      import('./webhooks/tls-source.js'),
+    ]);
     const tls: TlsSource = config.certDir
       ? new FileTlsSource(config.certDir)
       : new SecretTlsSource({
