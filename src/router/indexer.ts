@@ -157,10 +157,6 @@ export class KvIndexer {
     return this.workers.has(worker);
   }
 
-  workerIds(): InstanceId[] {
-    return [...this.workers.keys()];
-  }
-
   /** True while the worker awaits a dump. */
   isResyncing(worker: InstanceId): boolean {
     return this.workers.get(worker)?.pending != null;

@@ -383,17 +383,4 @@ export class Router {
   private updateIndexGauge(): void {
     this.metrics?.indexedBlocks.labels(this.model.name).set(this.indexer.stats().blocks);
   }
-
-  /** For logs and tests. */
-  describe(): Record<string, unknown> {
-    return {
-      model: this.model.name,
-      mode: this.settings.mode,
-      instances: this.instances.size,
-      queued: this.queue.length,
-      active: this.scheduler.activeRequestCount,
-      index: this.indexer.stats(),
-      approxBlocks: this.approx?.size,
-    };
-  }
 }
