@@ -13,23 +13,37 @@ export interface RequestHashes {
   sequence: BlockHashes;
 }
 
-function nibble(c: number): number {
-  // '0'..'9' → 0..9, 'a'..'f' → 10..15 (wire hashes are lowercase, validated by zod at the boundary).
-  return c <= 57 ? c - 48 : c - 87;
-}
+/** Hex digit code → value ('0'..'9', 'a'..'f'; wire hashes are lowercase, validated by zod at the boundary). */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
 
 /** High half (first 8 hex digits) of a 16-hex-digit hash, as int32. */
 export function hexHi(hex: string): number {
-  let v = 0;
-  for (let i = 0; i < 8; i++) v = (v << 4) | nibble(hex.charCodeAt(i));
-  return v;
+  return (
+    ((NIBBLE[hex.charCodeAt(0)] as number) << 28) |
+    ((NIBBLE[hex.charCodeAt(1)] as number) << 24) |
+    ((NIBBLE[hex.charCodeAt(2)] as number) << 20) |
+    ((NIBBLE[hex.charCodeAt(3)] as number) << 16) |
+    ((NIBBLE[hex.charCodeAt(4)] as number) << 12) |
+    ((NIBBLE[hex.charCodeAt(5)] as number) << 8) |
+    ((NIBBLE[hex.charCodeAt(6)] as number) << 4) |
+    (NIBBLE[hex.charCodeAt(7)] as number)
+  );
 }
 
 /** Low half (last 8 hex digits) of a 16-hex-digit hash, as int32. */
 export function hexLo(hex: string): number {
-  let v = 0;
-  for (let i = 8; i < 16; i++) v = (v << 4) | nibble(hex.charCodeAt(i));
-  return v;
+  return (
+    ((NIBBLE[hex.charCodeAt(8)] as number) << 28) |
+    ((NIBBLE[hex.charCodeAt(9)] as number) << 24) |
+    ((NIBBLE[hex.charCodeAt(10)] as number) << 20) |
+    ((NIBBLE[hex.charCodeAt(11)] as number) << 16) |
+    ((NIBBLE[hex.charCodeAt(12)] as number) << 12) |
+    ((NIBBLE[hex.charCodeAt(13)] as number) << 8) |
+    ((NIBBLE[hex.charCodeAt(14)] as number) << 4) |
+    (NIBBLE[hex.charCodeAt(15)] as number)
+  );
 }
 
 export function hashesFromHex(hex: readonly string[]): BlockHashes {

@@ -19,6 +19,8 @@ export class PairTable {
   private slots: Int32Array;
   private mask: number;
   size = 0;
+  /** Where prefetch leaves what it read (a field, so the compiler cannot drop the reads). */
+  prefetched = 0;
 
   constructor(expected = 0) {
     const cap = capacityFor(expected);
@@ -38,9 +40,23 @@ export class PairTable {
     }
   }
 
+  /** Reads the home slots of hashes [from, to) (pairs in `hashes`) so their cache misses overlap; returns `to`. */
+  prefetch(hashes: Uint32Array, from: number, to: number): number {
+    const s = this.slots;
+    let sink = 0;
+    for (let d = from; d < to; d++) {
+      const lo = (hashes[2 * d] as number) | 0;
+      const hi = (hashes[2 * d + 1] as number) | 0;
+      sink |= s[((lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask) * 3] as number;
+    }
+    this.prefetched = sink;
+    return to;
+  }
+
   /** Sets the value; returns the previous one (0 when the key was absent). */
   set(lo: number, hi: number, value: number): number {
-    if ((this.size + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
+    // Grow ×4: fewer rehashes while a worker's set fills up from empty.
+    if ((this.size + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 4);
     const s = this.slots;
     let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
     for (;;) {

@@ -138,10 +138,11 @@ export class KvIndexer {
     const w = id === undefined ? undefined : this.workers.get(id);
     if (id === undefined || w === undefined) return scores;
     let depth = from;
-    while (
-      depth < n &&
-      w.blocks.get((sequence[2 * depth] as number) | 0, (sequence[2 * depth + 1] as number) | 0) !== 0
-    ) {
+    let touched = from;
+    while (depth < n) {
+      if (depth === touched) touched = w.blocks.prefetch(sequence, depth, Math.min(n, depth + PREFETCH));
+      if (w.blocks.get((sequence[2 * depth] as number) | 0, (sequence[2 * depth + 1] as number) | 0) === 0)
+        break;
       depth++;
     }
     scores.set(id, depth);
