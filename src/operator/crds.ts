@@ -1,6 +1,8 @@
 // The generated CRDs as YAML (what `dynamo crds` prints and `crds/*.yaml` holds), and their
 // installation by the operator (`--install-crds`): server-side apply, then wait until Established.
-import { dumpYaml } from '@kubernetes/client-node';
+// js-yaml itself, not client-node's dumpYaml: that one maps the object through its typed
+// V1CustomResourceDefinition model first, which drops x-kubernetes-int-or-string.
+import { dump } from 'js-yaml';
 import { CUSTOM_KINDS, crdName, generateCrd } from '../api/k8s/index.js';
 import type { KubeClient } from './kube/client.js';
 import { type KubeObject, RT } from './kube/types.js';
@@ -12,7 +14,7 @@ const HEADER =
 export function crdFiles(): { file: string; yaml: string }[] {
   return CUSTOM_KINDS.map((k) => ({
     file: `${crdName(k).split('.').slice(1).join('.')}_${k.plural}.yaml`,
-    yaml: `${HEADER}${dumpYaml(generateCrd(k), { lineWidth: -1, noRefs: true })}`,
+    yaml: `${HEADER}${dump(generateCrd(k), { noRefs: true })}`,
   }));
 }
 

@@ -71,7 +71,9 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async relist(): Promise<string> {
+    // The same scope as the watch: a namespaced operator may not list cluster-wide.
     const { items, resourceVersion } = await this.client.list<T>(this.rt, {
+      namespace: this.options.namespace,
       labelSelector: this.options.labelSelector,
     });
     const seen = new Set<ObjectKey>();

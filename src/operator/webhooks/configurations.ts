@@ -2,7 +2,6 @@
 // its Service in a cluster, or (--local-webhooks, for development and tests) to a URL on this host.
 import { API_GROUP, API_VERSION } from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
-import { LABEL, MANAGED_BY } from '../naming.js';
 import { WEBHOOKS } from './registry.js';
 
 export interface WebhookRegistration {
@@ -49,7 +48,9 @@ export function webhookConfigurations(registration: WebhookRegistration, caBundl
               caBundle,
             },
     }));
-  const metadata = (name: string) => ({ name, labels: { [LABEL.managedBy]: MANAGED_BY } });
+  // No app.kubernetes.io/managed-by label: when the chart ships these configurations Helm owns that
+  // label, and a forced apply of ours would make every `helm upgrade` conflict.
+  const metadata = (name: string) => ({ name });
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
