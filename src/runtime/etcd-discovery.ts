@@ -204,9 +204,24 @@ export class EtcdDiscovery implements Discovery {
   }
 
   private async write(lease: Lease, { instance, card }: Registration): Promise<void> {
-    // The instance first: a model must never be listed without an instance behind it.
-    await lease.put(instanceKey(instance, instance.instanceId)).value(JSON.stringify(instance)).exec();
-    if (card) await lease.put(modelCardKey(instance, instance.instanceId)).value(JSON.stringify(card)).exec();
+    // One transaction: watchers see the instance and its card in the same revision, so a model is
+    // never listed without an instance behind it, and an instance never seen without its card (a
+    // frontend that read the card right after the instance appeared would otherwise miss it).
+    const leaseId = await lease.grant();
+    const key = instanceKey(instance, instance.instanceId);
+    const puts = [this.client.put(key).value(JSON.stringify(instance)).lease(leaseId)];
+    if (card) {
+      puts.push(
+        this.client
+          .put(modelCardKey(instance, instance.instanceId))
+          .value(JSON.stringify(card))
+          .lease(leaseId),
+      );
+    }
+    await this.client
+      .if(key, 'Version', '>', -1)
+      .then(...puts)
+      .commit();
   }
 
   private parseInstance(kv: IKeyValue): Instance | undefined {
