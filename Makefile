@@ -57,8 +57,9 @@ $(WASM): $(WASM_SOURCES)
 	@mkdir -p $(@D)
 	wasm-opt -O3 --strip-debug --strip-producers -o $@ crates-wasm/target/wasm32-unknown-unknown/release/dynamo_wasm.wasm
 
+# ARGS passes options through: make run ARGS='--engine mocker --workers 4'
 run: setup
-	node bin/dynamo.js --help
+	node bin/dynamo.js run $(ARGS)
 
 # Node runs the harness's TypeScript from source (transform-types: it has parameter properties);
 # ts-resolve maps its `.js` imports to the `.ts` files.

@@ -22,7 +22,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     'model utilities: `dynamo model tiny` writes a random-weight test model',
     () => import('./model.js'),
   ),
-  entry('tokenize', 'encode text on stdin to token ids, or --decode ids to text', () => import('./tokenize.js')),
+  entry(
+    'tokenize',
+    'encode text on stdin to token ids, or --decode ids to text',
+    () => import('./tokenize.js'),
+  ),
   entry('version', 'print the versions of dynamo-ts and Node.js', () => import('./version.js')),
   entry(
     'operator',
@@ -45,5 +49,9 @@ export const COMMANDS: readonly CommandEntry[] = [
     () => import('./run.js'),
   ),
   entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
-  entry('bench', 'load an OpenAI endpoint, or compare router policies on mocker workers', () => import('./bench.js')),
+  entry(
+    'bench',
+    'load an OpenAI endpoint, or compare router policies on mocker workers',
+    () => import('./bench.js'),
+  ),
 ];
