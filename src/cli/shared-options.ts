@@ -1,6 +1,6 @@
 // Options several commands share, declared once so that their flags, env names and checks agree.
 import { z } from 'zod';
-import { nameSchema } from '../api/index.js';
+import { DEFAULT_NAMESPACE, nameSchema } from '../api/index.js';
 
 export const RUNTIME_OPTIONS = {
   etcd: {
@@ -49,7 +49,7 @@ export const HTTP_OPTIONS = {
 export const NAMESPACE_OPTION = {
   flag: 'namespace',
   env: 'DYN_NAMESPACE',
-  schema: nameSchema.default('dynamo'),
-  description: 'namespace of the components',
+  schema: nameSchema.default(DEFAULT_NAMESPACE),
+  description: 'namespace the components register in',
   placeholder: '<ns>',
 } as const;

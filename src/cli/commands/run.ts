@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES } from '../../frontend/index.js';
 import { defaultTokenizerDir } from '../../worker/index.js';
 import { startAllInOne } from '../all-in-one.js';
 import { defineCommand } from '../command.js';
+import { FRONTEND_OPTIONS } from '../frontend-options.js';
+import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
 import { HTTP_OPTIONS, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
 
 export const command = defineCommand({
@@ -54,13 +55,8 @@ export const command = defineCommand({
       description: 'mocker: divides every simulated duration',
       placeholder: '<x>',
     },
-    migrationLimit: {
-      flag: 'migration-limit',
-      env: 'DYN_MIGRATION_LIMIT',
-      schema: z.coerce.number().int().min(0).max(100).default(3),
-      description: 'times a request whose worker dies mid-stream moves to another worker',
-      placeholder: '<n>',
-    },
+    ...FRONTEND_OPTIONS,
+    ...ROUTER_OPTIONS,
   },
   async run(o, { log, signal }) {
     const engine =
@@ -76,8 +72,9 @@ export const command = defineCommand({
           port: o.httpPort,
           namespace: o.namespace,
           migrationLimit: o.migrationLimit,
-          busyStatusCode: 529,
-          bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+          busyStatusCode: o.busyStatusCode,
+          bodyLimitBytes: o.bodyLimit,
+          router: routerSettings(o),
         },
         etcdEndpoints: o.etcd,
         natsServer: o.nats,

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, DEFAULT_WORKER_COMPONENT, nameSchema } from '../../api/index.js';
+import { DEFAULT_WORKER_COMPONENT, nameSchema } from '../../api/index.js';
 import { defaultTokenizerDir, type WorkerConfig } from '../../worker/index.js';
 import { serveWorker } from '../../worker/serve.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
+import { NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
 
 const int = (min = 1) => z.coerce.number().int().min(min);
 const coefficients = z
@@ -33,13 +34,7 @@ export const command = defineCommand({
       description: 'the engine: mocker (simulated GPU engine) or onnx (onnxruntime)',
       placeholder: '<engine>',
     },
-    namespace: {
-      flag: 'namespace',
-      env: 'DYN_NAMESPACE',
-      schema: nameSchema.default(DEFAULT_NAMESPACE),
-      description: 'namespace the worker registers in',
-      placeholder: '<ns>',
-    },
+    namespace: NAMESPACE_OPTION,
     component: {
       flag: 'component',
       env: 'DYN_COMPONENT',
@@ -47,29 +42,7 @@ export const command = defineCommand({
       description: 'component the worker registers as',
       placeholder: '<name>',
     },
-    etcd: {
-      flag: 'etcd',
-      env: 'ETCD_ENDPOINTS',
-      schema: z
-        .string()
-        .min(1)
-        .transform((s) =>
-          s
-            .split(',')
-            .map((e) => e.trim())
-            .filter((e) => e.length > 0),
-        )
-        .optional(),
-      description: 'etcd endpoints, comma-separated (discovery)',
-      placeholder: '<urls>',
-    },
-    nats: {
-      flag: 'nats',
-      env: 'NATS_SERVER',
-      schema: z.string().min(1).optional(),
-      description: 'NATS server (request and event planes)',
-      placeholder: '<url>',
-    },
+    ...RUNTIME_OPTIONS,
     modelName: {
       flag: 'model-name',
       env: 'DYN_MODEL_NAME',

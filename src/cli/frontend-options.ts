@@ -1,0 +1,29 @@
+// The frontend's serving options, shared by `dynamo frontend` and `dynamo run` (apart from the
+// runtime and HTTP options, which workers share too: shared-options.ts).
+import { z } from 'zod';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../frontend/index.js';
+
+/** What `dynamo frontend` and `dynamo run` both serve with. */
+export const FRONTEND_OPTIONS = {
+  migrationLimit: {
+    flag: 'migration-limit',
+    env: 'DYN_MIGRATION_LIMIT',
+    schema: z.coerce.number().int().min(0).max(100).default(0),
+    description: 'times a request whose worker dies mid-stream moves to another worker',
+    placeholder: '<n>',
+  },
+  busyStatusCode: {
+    flag: 'busy-status-code',
+    env: 'DYN_BUSY_STATUS_CODE',
+    schema: z.coerce.number().int().min(400).max(599).default(529),
+    description: 'HTTP status when every worker is busy',
+    placeholder: '<status>',
+  },
+  bodyLimit: {
+    flag: 'body-limit-bytes',
+    env: 'DYN_HTTP_BODY_LIMIT_BYTES',
+    schema: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT_BYTES),
+    description: 'largest request body (413 past it)',
+    placeholder: '<bytes>',
+  },
+} as const;
