@@ -68,7 +68,7 @@ dev-cluster: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools
 	  --import ./test/harness/ts-resolve.ts test/harness/dev-cluster.ts
 
 lint: $(STAMPS)/node_modules
-	biome check .
+	biome check --error-on-warnings .
 
 typecheck: $(STAMPS)/node_modules
 	tsc -p tsconfig.json --noEmit

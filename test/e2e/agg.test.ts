@@ -10,8 +10,7 @@
 // the tiny model's directory) and the harness's addresses, which the operator hands to every pod.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -19,7 +18,7 @@ import { z } from 'zod';
 import { KubeClient } from '../../src/operator/kube/client.js';
 import { type KubeObject, RT } from '../../src/operator/kube/types.js';
 import { DCD_RT, DGD_RT } from '../../src/operator/reconcilers/resource-types.js';
-import { type DynamoProcess, startDynamo, waitFor } from '../harness/dynamo-process.js';
+import { type DynamoProcess, startDynamo, waitAlive, waitFor } from '../harness/dynamo-process.js';
 import { kubeTool, REPO_ROOT } from '../harness/kube-apiserver.js';
 import { freePort } from '../harness/process.js';
 import { tinyModelDir } from '../harness/tiny-model.js';
@@ -60,31 +59,6 @@ const Deployment = z.object({
   }),
 });
 type Deployment = z.infer<typeof Deployment>;
-
-/**
- * waitFor, failing at once with the log's tail when one of `procs` exits (waitFor itself takes a
- * throwing check for "not yet").
- */
-async function waitAlive(
-  procs: readonly DynamoProcess[],
-  check: () => Promise<boolean>,
-  what: string,
-  timeoutMs?: number,
-): Promise<void> {
-  let dead: DynamoProcess | undefined;
-  await waitFor(
-    async () => {
-      dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
-      return dead !== undefined || (await check());
-    },
-    what,
-    timeoutMs,
-  );
-  if (dead) {
-    const log = await readFile(dead.logFile, 'utf8').catch(() => '');
-    throw new Error(`${basename(dead.logFile)} exited while waiting for ${what}:\n${log.slice(-2000)}`);
-  }
-}
 
 /** One replica of a Deployment as a local process: its container's args and env, its port remapped. */
 async function runReplica(

@@ -2,7 +2,8 @@
 // by `make build`), its own env, output in a log file of the harness directory.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { harnessTempDir } from './temp-dir.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -64,4 +65,26 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** waitFor, failing at once with the log's tail when one of `procs` exits meanwhile. */
+export async function waitAlive(
+  procs: readonly DynamoProcess[],
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs?: number,
+): Promise<void> {
+  let dead: DynamoProcess | undefined;
+  await waitFor(
+    async () => {
+      dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+      return dead !== undefined || (await check());
+    },
+    what,
+    timeoutMs,
+  );
+  if (dead) {
+    const log = await readFile(dead.logFile, 'utf8').catch(() => '');
+    throw new Error(`${basename(dead.logFile)} exited while waiting for ${what}:\n${log.slice(-2000)}`);
+  }
 }

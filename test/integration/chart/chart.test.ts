@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { KubeClient } from '../../../src/operator/kube/client.js';
 import { type KubeObject, type ResourceType, RT } from '../../../src/operator/kube/types.js';
 import { webhookConfigurations } from '../../../src/operator/webhooks/configurations.js';
-import { type DynamoProcess, startDynamo, waitFor } from '../../harness/dynamo-process.js';
+import { type DynamoProcess, startDynamo, waitAlive, waitFor } from '../../harness/dynamo-process.js';
 import { kubeTool, REPO_ROOT } from '../../harness/kube-apiserver.js';
 import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
@@ -96,31 +96,6 @@ const Deployment = z.object({
     template: z.object({ spec: z.object({ containers: z.array(Container).min(1) }) }),
   }),
 });
-/**
- * waitFor, failing at once with the log's tail when one of `procs` exits (waitFor itself takes a
- * throwing check for "not yet").
- */
-async function waitAlive(
-  procs: readonly DynamoProcess[],
-  check: () => Promise<boolean>,
-  what: string,
-  timeoutMs?: number,
-): Promise<void> {
-  let dead: DynamoProcess | undefined;
-  await waitFor(
-    async () => {
-      dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
-      return dead !== undefined || (await check());
-    },
-    what,
-    timeoutMs,
-  );
-  if (dead) {
-    const log = await readFile(dead.logFile, 'utf8').catch(() => '');
-    throw new Error(`${basename(dead.logFile)} exited while waiting for ${what}:\n${log.slice(-2000)}`);
-  }
-}
-
 const operatorContainer = (obj: KubeObject | undefined) => {
   const c = Deployment.parse(obj).spec.template.spec.containers[0];
   if (!c) throw new Error('the operator Deployment has no container');
