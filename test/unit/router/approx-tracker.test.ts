@@ -28,7 +28,7 @@ describe('ApproxTracker', () => {
     const t = new ApproxTracker(idx, { ttlMs: 100, maxBlocks: 1000 });
     t.record(A, req(1, 4), 4, 0);
     t.record(B, req(1, 4), 2, 10);
-    expect(idx.findMatches(req(1, 4))).toEqual(
+    expect(idx.findMatches(req(1, 4)).toMap()).toEqual(
       new Map([
         [A, 4],
         [B, 2],
@@ -39,14 +39,14 @@ describe('ApproxTracker', () => {
     t.record(A, req(1, 4), 2, 60);
     expect(t.size).toBe(6);
     t.prune(105);
-    expect(idx.findMatches(req(1, 4))).toEqual(
+    expect(idx.findMatches(req(1, 4)).toMap()).toEqual(
       new Map([
         [A, 2],
         [B, 2],
       ]),
     );
     t.prune(111);
-    expect(idx.findMatches(req(1, 4))).toEqual(new Map([[A, 2]]));
+    expect(idx.findMatches(req(1, 4)).toMap()).toEqual(new Map([[A, 2]]));
     t.prune(160);
     expect(idx.findMatches(req(1, 4)).size).toBe(0);
     expect(t.size).toBe(0);
@@ -60,11 +60,11 @@ describe('ApproxTracker', () => {
     t.record(B, req(2, 3), 3, 1);
     expect(t.size).toBe(5);
     // Leaves go first within a decision: A keeps its first two blocks.
-    expect(idx.findMatches(req(1, 4))).toEqual(new Map([[A, 2]]));
+    expect(idx.findMatches(req(1, 4)).toMap()).toEqual(new Map([[A, 2]]));
     t.removeWorker(B);
     idx.removeWorker(B);
     expect(t.size).toBe(2);
     t.record(B, req(2, 3), 3, 2);
-    expect(idx.findMatches(req(2, 3))).toEqual(new Map([[B, 3]]));
+    expect(idx.findMatches(req(2, 3)).toMap()).toEqual(new Map([[B, 3]]));
   });
 });
