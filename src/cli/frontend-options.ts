@@ -1,7 +1,10 @@
 // The frontend's serving options, shared by `dynamo frontend` and `dynamo run` (apart from the
 // runtime and HTTP options, which workers share too: shared-options.ts).
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES } from '../frontend/index.js';
+import { DEFAULT_BODY_LIMIT_BYTES, type FrontendConfig } from '../frontend/index.js';
+import type { OptionValues } from './options.js';
+import { type ROUTER_OPTIONS, routerSettings } from './router-options.js';
+import type { HTTP_OPTIONS } from './shared-options.js';
 
 /** What `dynamo frontend` and `dynamo run` both serve with. */
 export const FRONTEND_OPTIONS = {
@@ -27,3 +30,20 @@ export const FRONTEND_OPTIONS = {
     placeholder: '<bytes>',
   },
 } as const;
+
+type FrontendValues = OptionValues<typeof HTTP_OPTIONS & typeof FRONTEND_OPTIONS & typeof ROUTER_OPTIONS> & {
+  namespace?: string | undefined;
+};
+
+/** The FrontendConfig that `dynamo frontend` and `dynamo run` build from their parsed options. */
+export function frontendConfig(o: FrontendValues): FrontendConfig {
+  return {
+    host: o.httpHost,
+    port: o.httpPort,
+    namespace: o.namespace,
+    migrationLimit: o.migrationLimit,
+    busyStatusCode: o.busyStatusCode,
+    bodyLimitBytes: o.bodyLimit,
+    router: routerSettings(o),
+  };
+}

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { nameSchema } from '../../api/index.js';
 import { serveFrontend } from '../../frontend/serve.js';
 import { defineCommand } from '../command.js';
-import { FRONTEND_OPTIONS } from '../frontend-options.js';
-import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
+import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
+import { ROUTER_OPTIONS } from '../router-options.js';
 import { HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
 
 export const command = defineCommand({
@@ -40,15 +40,7 @@ export const command = defineCommand({
   async run(o, { log, signal }) {
     await serveFrontend(
       {
-        frontend: {
-          host: o.httpHost,
-          port: o.httpPort,
-          namespace: o.namespace,
-          migrationLimit: o.migrationLimit,
-          busyStatusCode: o.busyStatusCode,
-          bodyLimitBytes: o.bodyLimit,
-          router: routerSettings(o),
-        },
+        frontend: frontendConfig(o),
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
         gracefulShutdownMs: o.gracefulShutdown,

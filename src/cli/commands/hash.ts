@@ -2,9 +2,7 @@ import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { computeBlockHashes } from '../../wasm/index.js';
 import { defineCommand } from '../command.js';
-import { UsageError } from '../options.js';
-
-const TOKEN_IDS = z.array(z.number().int().min(0).max(0xffffffff));
+import { parseTokenIds } from '../token-ids.js';
 
 export const command = defineCommand({
   name: 'hash',
@@ -22,22 +20,8 @@ export const command = defineCommand({
     },
   },
   async run(values) {
-    let ids: unknown;
-    try {
-      ids = JSON.parse(await text(process.stdin));
-    } catch (err) {
-      throw new UsageError(
-        `stdin: expected a JSON array of token ids: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    const parsed = TOKEN_IDS.safeParse(ids);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new UsageError(
-        `stdin${issue?.path.map((p) => `[${String(p)}]`).join('') ?? ''}: ${issue?.message ?? 'expected a JSON array of token ids'}`,
-      );
-    }
-    process.stdout.write(`${JSON.stringify(computeBlockHashes(parsed.data, values.blockSize))}\n`);
+    const ids = parseTokenIds(await text(process.stdin));
+    process.stdout.write(`${JSON.stringify(computeBlockHashes(ids, values.blockSize))}\n`);
     return 0;
   },
 });

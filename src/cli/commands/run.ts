@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { defaultTokenizerDir } from '../../worker/index.js';
 import { startAllInOne } from '../all-in-one.js';
 import { defineCommand } from '../command.js';
-import { FRONTEND_OPTIONS } from '../frontend-options.js';
-import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
+import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
+import { ROUTER_OPTIONS } from '../router-options.js';
 import { HTTP_OPTIONS, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
 
 export const command = defineCommand({
@@ -67,15 +67,7 @@ export const command = defineCommand({
       {
         workers: o.workers,
         worker: { namespace: o.namespace, ...(o.modelName ? { modelName: o.modelName } : {}), engine },
-        frontend: {
-          host: o.httpHost,
-          port: o.httpPort,
-          namespace: o.namespace,
-          migrationLimit: o.migrationLimit,
-          busyStatusCode: o.busyStatusCode,
-          bodyLimitBytes: o.bodyLimit,
-          router: routerSettings(o),
-        },
+        frontend: frontendConfig(o),
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
         gracefulShutdownMs: 10_000,

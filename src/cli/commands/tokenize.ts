@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { Tokenizer, TokenizerLoadError } from '../../wasm/index.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
-
-const TOKEN_IDS = z.array(z.number().int().min(0).max(0xffffffff));
+import { parseTokenIds } from '../token-ids.js';
 
 export const command = defineCommand({
   name: 'tokenize',
@@ -56,22 +55,8 @@ export const command = defineCommand({
       );
       return 0;
     }
-    let ids: unknown;
-    try {
-      ids = JSON.parse(input);
-    } catch (err) {
-      throw new UsageError(
-        `stdin: expected a JSON array of token ids: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    const parsed = TOKEN_IDS.safeParse(ids);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new UsageError(
-        `stdin${issue?.path.map((p) => `[${String(p)}]`).join('') ?? ''}: ${issue?.message ?? 'expected a JSON array of token ids'}`,
-      );
-    }
-    process.stdout.write(tokenizer.decode(parsed.data, { skipSpecialTokens: values.skipSpecialTokens }));
+    const ids = parseTokenIds(input);
+    process.stdout.write(tokenizer.decode(ids, { skipSpecialTokens: values.skipSpecialTokens }));
     return 0;
   },
 });
