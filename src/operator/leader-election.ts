@@ -7,6 +7,7 @@
 import type { Logger } from '../runtime/logger.js';
 import { isConflict, isNotFound, type KubeClient } from './kube/client.js';
 import { type KubeObject, RT } from './kube/types.js';
+import { sleep } from './sleep.js';
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -33,19 +34,6 @@ type Lease = KubeObject & { spec?: LeaseSpec };
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 export class LeaderElector {
   private observed: { record: string; at: number } | undefined;

@@ -5,6 +5,7 @@
 // resolves after the first list. A periodic resync replays every object as an update, so a controller
 // that missed nothing still re-checks the world (level-triggered).
 import type { Logger } from '../../runtime/logger.js';
+import { sleep } from '../sleep.js';
 import { isGone, type KubeClient } from './client.js';
 import { type KubeObject, keyOf, type ObjectKey, type ResourceType } from './types.js';
 
@@ -25,19 +26,6 @@ export interface InformerOptions {
   /** Counts watch restarts by cause, for the metrics. */
   onRestart?: (cause: 'gone' | 'error' | 'end') => void;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly store = new Map<ObjectKey, T>();
