@@ -59,9 +59,10 @@ class TextState {
       return text;
     }
     if (reason !== undefined) {
+      const rest = text + this.stops.flush();
       this.engineFinished = true;
-      this.finish = reason === 'length' ? 'length' : 'stop';
-      return text + this.stops.flush();
+      this.finish = reason === 'length' && !this.stops.stopped ? 'length' : 'stop';
+      return rest;
     }
     return text;
   }

@@ -17,26 +17,37 @@ export class StopStringMatcher {
   push(delta: string): string {
     if (this.stops.length === 0) return delta;
     const text = this.pending + delta;
+    const cut = this.firstMatch(text);
+    // A stop string starting before the match may still complete (and would win): hold from there.
+    const hold = this.heldSuffix(text);
+    const holdFrom = text.length - hold;
+    if (cut !== -1 && (hold === 0 || holdFrom >= cut)) {
+      this.pending = '';
+      this.stopped = true;
+      return text.slice(0, cut);
+    }
+    this.pending = hold === 0 ? '' : text.slice(holdFrom);
+    return hold === 0 ? text : text.slice(0, holdFrom);
+  }
+
+  /** What is held back, for the end of a stream; a stop string inside it still cuts (and stops). */
+  flush(): string {
+    const text = this.pending;
+    this.pending = '';
+    const cut = this.firstMatch(text);
+    if (cut === -1) return text;
+    this.stopped = true;
+    return text.slice(0, cut);
+  }
+
+  /** Where the earliest stop string in `text` starts, or -1. */
+  private firstMatch(text: string): number {
     let cut = -1;
     for (const stop of this.stops) {
       const at = text.indexOf(stop);
       if (at !== -1 && (cut === -1 || at < cut)) cut = at;
     }
-    if (cut !== -1) {
-      this.pending = '';
-      this.stopped = true;
-      return text.slice(0, cut);
-    }
-    const hold = this.heldSuffix(text);
-    this.pending = hold === 0 ? '' : text.slice(text.length - hold);
-    return hold === 0 ? text : text.slice(0, text.length - hold);
-  }
-
-  /** What is held back, for the end of a stream that did not stop on a string. */
-  flush(): string {
-    const out = this.pending;
-    this.pending = '';
-    return out;
+    return cut;
   }
 
   /** Length of the longest suffix of `text` that is a proper prefix of some stop string (no allocation). */

@@ -9,7 +9,8 @@ function run(stops: string[], deltas: string[]): { text: string; stopped: boolea
     text += m.push(d);
     if (m.stopped) return { text, stopped: true };
   }
-  return { text: text + m.flush(), stopped: false };
+  text += m.flush();
+  return { text, stopped: m.stopped };
 }
 
 describe('StopStringMatcher', () => {
@@ -26,6 +27,13 @@ describe('StopStringMatcher', () => {
 
   it('stops at the earliest of several stop strings', () => {
     expect(run(['yz', 'x'], ['wxyz'])).toEqual({ text: 'w', stopped: true });
+  });
+
+  it('lets an earlier-starting stop string that is still completing win over a later complete one', () => {
+    // fast-check's counterexample: "c" is complete after "ac", but "ac🦙" starts earlier.
+    expect(run(['ac🦙', 'c'], ['ac', '🦙'])).toEqual({ text: '', stopped: true });
+    // The longer one never completes: "c" cuts at the end of the stream.
+    expect(run(['ac🦙', 'c'], ['ac'])).toEqual({ text: 'a', stopped: true });
   });
 
   it('passes everything through without stop strings', () => {
