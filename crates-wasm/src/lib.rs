@@ -1,4 +1,5 @@
-//! The WebAssembly hot path of dynamo-ts: KV block hashing and a byte-level BPE tokenizer.
+//! The WebAssembly hot path of dynamo-ts: KV block hashing, a byte-level BPE tokenizer and the greedy
+//! sampler's argmax over logits.
 //!
 //! No wasm-bindgen: the module exports plain functions over its linear memory, and the typed loader in
 //! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
@@ -7,6 +8,7 @@
 pub mod bpe;
 pub mod host;
 pub mod json;
+pub mod logits;
 pub mod regex;
 pub mod tokenizer;
 pub mod unicode;
@@ -312,4 +314,22 @@ pub extern "C" fn tokenizer_ids(handle: u32) -> *const u32 {
             _ => std::ptr::null(),
         }
     }
+}
+
+/// Index of the first largest of the `len` f32 at `row`: greedy sampling's token (ties go to the lower id).
+///
+/// # Safety
+/// `row` holds `len` f32, aligned to 4.
+#[no_mangle]
+pub unsafe extern "C" fn argmax_f32(row: *const f32, len: usize) -> u32 {
+    logits::argmax(std::slice::from_raw_parts(row, len)) as u32
+}
+
+/// The largest of the `len` f32 at `row` (-inf when there is none).
+///
+/// # Safety
+/// `row` holds `len` f32, aligned to 4.
+#[no_mangle]
+pub unsafe extern "C" fn max_f32(row: *const f32, len: usize) -> f32 {
+    logits::max(std::slice::from_raw_parts(row, len))
 }

@@ -1,4 +1,5 @@
-// The typed API of the crate in crates-wasm/: KV block hashing and the byte-level BPE tokenizer.
+// The typed API of the crate in crates-wasm/: KV block hashing, the byte-level BPE tokenizer and the
+// logits kernels of sampling.
 export {
   type BlockHashes,
   computeBlockHashes,
@@ -8,6 +9,7 @@ export {
   type RawBlockHashes,
   xxh3,
 } from './block-hashes.js';
+export { LogitsArena } from './logits-arena.js';
 export {
   type DecodeOptions,
   type EncodeOptions,

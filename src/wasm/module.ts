@@ -50,6 +50,8 @@ export interface WasmExports {
   tokenizer_free(handle: number): void;
   tokenizer_encode(handle: number, text: number, len: number, addSpecialTokens: number): number;
   tokenizer_ids(handle: number): number;
+  argmax_f32(row: number, len: number): number;
+  max_f32(row: number, len: number): number;
 }
 
 const EXPORTED_FUNCTIONS = [
@@ -72,6 +74,8 @@ const EXPORTED_FUNCTIONS = [
   'tokenizer_free',
   'tokenizer_encode',
   'tokenizer_ids',
+  'argmax_f32',
+  'max_f32',
 ] as const;
 
 /** Normalization forms in the crate's numbering (tokenizer.rs `Form`). */
@@ -106,23 +110,46 @@ function isExports(exports: Record<string, unknown>): exports is Record<string, 
   );
 }
 
-/** The module's exports, instantiated on first call. */
-export function wasm(): WasmExports {
-  if (loaded) return loaded;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(WASM_PATH);
-  } catch (err) {
-    throw new Error(`cannot read the WebAssembly module ${WASM_PATH} (run \`make build\`): ${String(err)}`);
+let compiled: object | undefined;
+
+function instantiate(imports: Record<string, Record<string, unknown>>): WasmExports {
+  if (!compiled) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(WASM_PATH);
+    } catch (err) {
+      throw new Error(`cannot read the WebAssembly module ${WASM_PATH} (run \`make build\`): ${String(err)}`);
+    }
+    compiled = new Module(bytes);
   }
-  const { exports } = new Instance(new Module(bytes), { env: { host_normalize: hostNormalize } });
+  const { exports } = new Instance(compiled, imports);
   if (!isExports(exports)) {
     throw new Error(
       `${WASM_PATH} does not export ${EXPORTED_FUNCTIONS.join(', ')}: rebuild it with \`make build\``,
     );
   }
-  loaded = exports;
   return exports;
+}
+
+/** The module's exports, instantiated on first call. */
+export function wasm(): WasmExports {
+  loaded ??= instantiate({ env: { host_normalize: hostNormalize } });
+  return loaded;
+}
+
+/**
+ * An instance of its own, with its own memory, for kernels that keep views of memory across other work
+ * (the shared instance's memory grows, detaching views, whenever a tokenizer or hasher call needs room).
+ * Its functions that need the host (the tokenizer's normalization) are not for use.
+ */
+export function privateInstance(): WasmExports {
+  return instantiate({
+    env: {
+      host_normalize: () => {
+        throw new Error('host_normalize: not available in a private instance');
+      },
+    },
+  });
 }
 
 /** The message the module left for its last failed call. */

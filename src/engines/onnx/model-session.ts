@@ -4,6 +4,7 @@
 // what is missing or unexpected.
 import * as ort from 'onnxruntime-node';
 import type { ModelDir } from '../../llm/model-dir.js';
+import { LogitsArena } from '../../wasm/index.js';
 
 export type Device = 'cpu' | 'cuda';
 export type KvDtype = 'float32' | 'float16';
@@ -70,8 +71,9 @@ export class ModelSession {
   readonly #session: ort.InferenceSession;
   readonly #pastNames: string[];
   readonly #presentNames: string[];
+  /** Where runs write their logits, and the sampling kernels that read them there. */
+  readonly logitsArena = new LogitsArena();
   readonly #logitsType: string;
-  #logitsBuffer = new Float32Array(0);
 
   private constructor(session: ort.InferenceSession, model: ModelDir) {
     this.#session = session;
@@ -217,14 +219,13 @@ export class ModelSession {
   }
 
   /**
-   * With num_logits_to_keep the logits are [rows, 1, vocab]: onnxruntime writes them into a reused
-   * buffer instead of a fresh 600 KB per row per step (valid until the next run).
+   * With num_logits_to_keep the logits are [rows, 1, vocab]: onnxruntime writes them into the logits
+   * arena (WebAssembly memory, reused) instead of a fresh 600 KB per row per step, and the sampler's
+   * kernels read them in place (valid until the next run).
    */
   #logitsView(rows: number): { view: Float32Array; fetches: ort.InferenceSession.FetchesType } | undefined {
     if (!this.hasNumLogitsToKeep || this.#logitsType !== 'float32') return undefined;
-    const size = rows * this.vocabSize;
-    if (this.#logitsBuffer.length < size) this.#logitsBuffer = new Float32Array(size);
-    const view = this.#logitsBuffer.subarray(0, size);
+    const view = this.logitsArena.view(rows * this.vocabSize);
     const fetches: Record<string, ort.Tensor | null> = {
       logits: new ort.Tensor('float32', view, [rows, 1, this.vocabSize]),
     };

@@ -191,7 +191,7 @@ export class OnnxEngine implements Engine {
       maxTokens: request.stop.maxTokens ?? context - request.tokenIds.length,
       stopIds,
       table: { slots: [], full: 0 },
-      sampler: new Sampler(request.sampling, request.tokenIds),
+      sampler: new Sampler(request.sampling, request.tokenIds, this.#session.logitsArena),
       out: new FrameChannel(),
       cachedTokens: undefined,
       cancelled: false,

@@ -3,6 +3,7 @@
 // alone or batched).
 import type { SamplingOptions } from '../../api/index.js';
 import { seededRandom } from '../../llm/seeded-random.js';
+import type { LogitsArena } from '../../wasm/index.js';
 
 /** Tokens whose probability is below this fraction of the top one are dropped before top-p: their
  * total mass is at most vocab·1e-12, far below any top_p step, and sorting them is the slow part. */
@@ -16,9 +17,12 @@ export class Sampler {
   /** Prompt and generated tokens (repetition penalty). */
   readonly #seen: Set<number>;
   readonly #greedy: boolean;
+  /** The vocabulary-wide passes (argmax, max) run in WebAssembly, on logits in its memory. */
+  readonly #kernels: LogitsArena;
 
-  constructor(opts: SamplingOptions, prompt: readonly number[]) {
+  constructor(opts: SamplingOptions, prompt: readonly number[], kernels: LogitsArena) {
     this.#opts = opts;
+    this.#kernels = kernels;
     this.#random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
     this.#greedy = (opts.temperature ?? 0) === 0 || opts.topK === 1;
     this.#seen =
@@ -36,10 +40,9 @@ export class Sampler {
   sample(logits: Float32Array, offset: number, vocab: number): number {
     const row = logits.subarray(offset, offset + vocab);
     this.#penalize(row);
-    if (this.#greedy) return argmax(logits, offset, vocab);
+    if (this.#greedy) return this.#kernels.argmax(logits, offset, vocab);
     const temperature = this.#opts.temperature ?? 1;
-    let max = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < vocab; i++) if ((row[i] as number) > max) max = row[i] as number;
+    const max = this.#kernels.max(logits, offset, vocab);
     // Candidates: probabilities (unnormalized) above the negligible floor.
     const floor = Math.log(NEGLIGIBLE) * temperature + max;
     let ids: number[] = [];
@@ -82,31 +85,4 @@ export class Sampler {
       }
     }
   }
-}
-
-/**
- * Index of the largest of data[offset, offset + length). Four running maxima, then a search for the
- * value: about twice as fast as one compare-and-branch loop over a 152k vocabulary.
- */
-function argmax(data: Float32Array, offset: number, length: number): number {
-  const end = offset + length;
-  let m0 = Number.NEGATIVE_INFINITY;
-  let m1 = m0;
-  let m2 = m0;
-  let m3 = m0;
-  let i = offset;
-  for (; i + 3 < end; i += 4) {
-    const x0 = data[i] as number;
-    const x1 = data[i + 1] as number;
-    const x2 = data[i + 2] as number;
-    const x3 = data[i + 3] as number;
-    if (x0 > m0) m0 = x0;
-    if (x1 > m1) m1 = x1;
-    if (x2 > m2) m2 = x2;
-    if (x3 > m3) m3 = x3;
-  }
-  let max = Math.max(m0, m1, m2, m3);
-  for (; i < end; i++) if ((data[i] as number) > max) max = data[i] as number;
-  for (let j = offset; j < end; j++) if (data[j] === max) return j - offset;
-  return 0;
 }
