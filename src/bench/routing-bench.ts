@@ -25,6 +25,8 @@ export interface BenchOptions {
   out?: string;
   /** Where the SVG plot of TTFT distributions goes. */
   svg?: string;
+  /** What the policies ran on (workers, engine, router settings), copied into the report as is. */
+  deployment?: Record<string, unknown>;
 }
 
 export interface PolicyRun {
@@ -36,6 +38,7 @@ export interface BenchReport {
   bench: 'routing';
   workload: Workload;
   blockSize: number;
+  deployment?: Record<string, unknown>;
   policies: Record<string, Summary>;
   hitRate: Record<string, number>;
   oracleHitRate: number;
@@ -105,6 +108,7 @@ export async function benchPolicies(runs: readonly PolicyRun[], options: BenchOp
     bench: 'routing',
     workload: options.workload,
     blockSize: options.blockSize,
+    ...(options.deployment ? { deployment: options.deployment } : {}),
     policies,
     hitRate,
     oracleHitRate: oracle,
