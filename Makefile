@@ -17,7 +17,7 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 # The WebAssembly hot path (crates-wasm/: block hashing, tokenizer): Debian's rustc, the one with the
 # wasm32 standard library, through Debian's cargo, offline; then binaryen's wasm-opt. Not committed.
 WASM := dist/wasm/dynamo_wasm.wasm
-WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
+WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock crates-wasm/.cargo/config.toml $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
 .PHONY: help setup build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds
 

@@ -50,6 +50,7 @@ const randomPrompt = (n: number): number[] => {
   const r = seededRandom(promptSeed++);
   return Array.from({ length: n }, () => Math.floor(r() * 150_000));
 };
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -260,15 +261,15 @@ for (let round = 0; round < ROUNDS; round++) {
   ttft.transformersJs.push(await peers.transformersJs.generate([randomPrompt(TTFT_PROMPT)], 1));
 }
 const ttftMs = {
-  dynamoUncached: Math.round(Math.min(...ttft.uncached.map((t) => t.firstMs))),
-  dynamoCached90: Math.round(Math.min(...ttft.cached90.map((t) => t.firstMs))),
-  transformersJsUncached: Math.round(Math.min(...ttft.transformersJs.map((t) => t.firstMs))),
+  dynamoUncached: round1(Math.min(...ttft.uncached.map((t) => t.firstMs))),
+  dynamoCached90: round1(Math.min(...ttft.cached90.map((t) => t.firstMs))),
+  transformersJsUncached: round1(Math.min(...ttft.transformersJs.map((t) => t.firstMs))),
 };
 // The CPU the request costs (max_tokens 1: its TTFT's work), immune to the machine's other load.
 const ttftCpuMs = {
-  dynamoUncached: Math.round(median(ttft.uncached.map((t) => t.cpuMs))),
-  dynamoCached90: Math.round(median(ttft.cached90.map((t) => t.cpuMs))),
-  transformersJsUncached: Math.round(median(ttft.transformersJs.map((t) => t.cpuMs))),
+  dynamoUncached: round1(median(ttft.uncached.map((t) => t.cpuMs))),
+  dynamoCached90: round1(median(ttft.cached90.map((t) => t.cpuMs))),
+  transformersJsUncached: round1(median(ttft.transformersJs.map((t) => t.cpuMs))),
 };
 progress(`TTFT ${TTFT_PROMPT} tokens (ms): ${JSON.stringify(ttftMs)}; CPU ms ${JSON.stringify(ttftCpuMs)}`);
 for (const name of names) await peers[name].close();

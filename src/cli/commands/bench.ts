@@ -38,6 +38,10 @@ export const command = defineCommand({
     "workers start in this process for each policy in turn; the report holds each policy's TTFT and",
     'hit rate, the oracle hit rate (every reusable prefix served from cache) and the ratios of kv to',
     'the others. The last line of stdout is the report as one JSON object.',
+    '',
+    'The default shared-prefix workload (4 system prompts of 16k tokens, 48 questions each, 4 req/s)',
+    "outgrows one worker's KV cache (--num-gpu-blocks) but fits the cluster's: what kv routing is for.",
+    'How the result moves with load, prompt families and --kv-overlap-score-weight: docs/architecture.md.',
   ].join('\n'),
   options: {
     url: {
@@ -97,13 +101,13 @@ export const command = defineCommand({
     },
     groups: {
       flag: 'groups',
-      schema: int(1).default(8),
+      schema: int(1).default(4),
       description: 'shared-prefix: system prompts',
       placeholder: '<n>',
     },
     promptsPerGroup: {
       flag: 'prompts-per-group',
-      schema: int(1).default(24),
+      schema: int(1).default(48),
       description: 'shared-prefix: questions per system prompt',
       placeholder: '<n>',
     },
@@ -121,7 +125,7 @@ export const command = defineCommand({
     },
     systemPromptLen: {
       flag: 'system-prompt-len',
-      schema: int(0).default(8192),
+      schema: int(0).default(16384),
       description: 'tokens of each system prompt',
       placeholder: '<n>',
     },
@@ -193,8 +197,16 @@ export const command = defineCommand({
             seed: o.seed,
           };
     let runs: PolicyRun[];
+    let deployment: Record<string, unknown> | undefined;
     if (o.compare) {
       const router = routerSettings({ ...o, routerMode: 'kv' });
+      const { mode: _mode, ...routerReport } = router;
+      deployment = {
+        workers: o.workers,
+        engine: o.engine,
+        mocker: { speedupRatio: o.speedupRatio, numGpuBlocks: o.numGpuBlocks },
+        router: routerReport,
+      };
       runs = o.compare.map((mode) => ({
         name: mode,
         deploy: () =>
@@ -219,6 +231,7 @@ export const command = defineCommand({
       workload,
       blockSize: o.blockSize,
       maxConcurrency: o.maxConcurrency,
+      ...(deployment ? { deployment } : {}),
       progress: process.stderr,
       signal,
       ...(o.out ? { out: o.out } : {}),
