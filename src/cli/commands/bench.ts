@@ -125,8 +125,8 @@ export const command = defineCommand({
     },
     systemPromptLen: {
       flag: 'system-prompt-len',
-      schema: int(0).default(16384),
-      description: 'tokens of each system prompt',
+      schema: int(0).optional(),
+      description: 'tokens of each system prompt (default 16384 for shared-prefix, 1024 for multi-turn)',
       placeholder: '<n>',
     },
     questionLen: {
@@ -174,13 +174,15 @@ export const command = defineCommand({
     ...BENCH_ROUTER_OPTIONS,
   },
   async run(o, { log, signal }) {
+    // Multi-turn prompts grow by every turn on top of it, so its system prompt is shorter.
+    const systemPromptLen = o.systemPromptLen ?? (o.workload === 'shared-prefix' ? 16_384 : 1024);
     const workload: Workload =
       o.workload === 'shared-prefix'
         ? {
             kind: 'shared-prefix',
             groups: o.groups,
             promptsPerGroup: o.promptsPerGroup,
-            systemPromptLen: o.systemPromptLen,
+            systemPromptLen,
             questionLen: o.questionLen,
             outputLen: o.outputLen,
             rate: o.rate,
@@ -190,7 +192,7 @@ export const command = defineCommand({
             kind: 'multi-turn',
             sessions: o.sessions,
             turns: o.turns,
-            systemPromptLen: o.systemPromptLen,
+            systemPromptLen,
             questionLen: o.questionLen,
             outputLen: o.outputLen,
             rate: o.rate,

@@ -63,6 +63,29 @@ describe('dynamo bench --compare', () => {
     expect(plot).toContain('round-robin');
   }, 120_000);
 
+  it('plays multi-turn chats, each turn after the previous answer, with its own default system prompt', async () => {
+    const { code, stdout, stderr } = await runBench([
+      ...['--compare', 'kv', '--workers', '2', '--engine', 'mocker', '--speedup-ratio', '10'],
+      // One session per worker, so a turn's holder is never busy with another session's prefill (DESIGN
+      // §7's cost would then rightly send the turn elsewhere, depending on timing).
+      ...['--workload', 'multi-turn', '--sessions', '2', '--turns', '4', '--question-len', '64'],
+      ...['--output-len', '4', '--rate', '10'],
+    ]);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) as string);
+    expect(report.workload).toMatchObject({
+      kind: 'multi-turn',
+      sessions: 2,
+      turns: 4,
+      systemPromptLen: 1024,
+    });
+    expect(report.policies.kv).toMatchObject({ requests: 8, errors: 0 });
+    // Turns 2 to 4 extend their session's conversation: the oracle can serve it from cache, and kv
+    // follows the session to the worker that has it.
+    expect(report.oracleHitRate).toBeGreaterThan(0.5);
+    expect(report.ratios.kvHitRateOverOracle).toBeGreaterThanOrEqual(0.9);
+  }, 120_000);
+
   it('refuses a policy it does not know, naming the flag', async () => {
     const { code, stderr } = await runBench(['--compare', 'kv,fastest']);
     expect(code).toBe(2);
