@@ -9,6 +9,21 @@ import { harnessTempDir } from './temp-dir.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'dynamo.js');
 
+/**
+ * Node arguments that run `dynamo <args>` from source (src/cli/main.ts through the harness's TypeScript
+ * resolver): for tests of the CLI that must not depend on a build.
+ */
+export function sourceCli(args: readonly string[]): string[] {
+  return [
+    '--experimental-transform-types',
+    '--no-warnings',
+    '--import',
+    join(ROOT, 'test', 'harness', 'ts-resolve.ts'),
+    join(ROOT, 'src', 'cli', 'main.ts'),
+    ...args,
+  ];
+}
+
 export interface DynamoProcess {
   readonly child: ChildProcess;
   readonly logFile: string;

@@ -7,7 +7,7 @@ import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
 import { createRuntime, type Runtime } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { tinyModelDir } from '../../harness/tiny-model.js';
-import { spawnWorker, type WorkerProcess } from './worker-processes.js';
+import { spawnWorker, type WorkerProcess } from '../../harness/worker-process.js';
 
 const log = createLogger({ level: 'silent' });
 const namespace = `ftest${process.pid}`;

@@ -18,11 +18,11 @@ import { sha256Hex, writeTinyModel } from '../../../src/llm/tiny-model/tiny-mode
 import { createRuntime, KV_EVENTS, type Runtime } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { computeBlockHashes } from '../../../src/wasm/index.js';
+import { sourceCli } from '../../harness/dynamo-process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { tinyModelDir } from '../../harness/tiny-model.js';
-import { spawnWorker, type WorkerProcess } from '../frontend/worker-processes.js';
+import { spawnWorker, type WorkerProcess } from '../../harness/worker-process.js';
 
-const REPO_ROOT = join(import.meta.dirname, '../../..');
 const namespace = `onnx${process.pid}`;
 const scope = { namespace, component: 'backend' };
 const log = createLogger({ level: 'silent' });
@@ -126,23 +126,9 @@ describe('dynamo model tiny', () => {
   it('writes the same model.onnx as the library for a seed', async () => {
     const out = join(await harnessTempDir('model-tiny'), 'tiny');
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--experimental-transform-types',
-          '--no-warnings',
-          '--import',
-          join(REPO_ROOT, 'test/harness/ts-resolve.ts'),
-          join(REPO_ROOT, 'src/cli/main.ts'),
-          'model',
-          'tiny',
-          '--out',
-          out,
-          '--seed',
-          '5',
-        ],
-        { stdio: 'ignore' },
-      );
+      const child = spawn(process.execPath, sourceCli(['model', 'tiny', '--out', out, '--seed', '5']), {
+        stdio: 'ignore',
+      });
       child.once('exit', resolve);
     });
     expect(code).toBe(0);

