@@ -53,3 +53,21 @@ export const NAMESPACE_OPTION = {
   description: 'namespace the components register in',
   placeholder: '<ns>',
 } as const;
+
+/** The served model name, for commands that start workers (`worker`, `run`). */
+export const MODEL_NAME_OPTION = {
+  flag: 'model-name',
+  env: 'DYN_MODEL_NAME',
+  schema: z.string().min(1).max(256).optional(),
+  description: "served model name (mocker: 'mocker'; onnx: the model directory's name)",
+  placeholder: '<name>',
+} as const;
+
+/** The mocker's time scale, for commands that start mocker workers (`worker`, `run`). */
+export const SPEEDUP_RATIO_OPTION = {
+  flag: 'speedup-ratio',
+  env: 'DYN_SPEEDUP_RATIO',
+  schema: z.coerce.number().positive().default(1),
+  description: 'mocker: divides every simulated duration',
+  placeholder: '<x>',
+} as const;

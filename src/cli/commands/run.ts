@@ -4,7 +4,13 @@ import { startAllInOne } from '../all-in-one.js';
 import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
-import { HTTP_OPTIONS, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  HTTP_OPTIONS,
+  MODEL_NAME_OPTION,
+  NAMESPACE_OPTION,
+  RUNTIME_OPTIONS,
+  SPEEDUP_RATIO_OPTION,
+} from '../shared-options.js';
 
 export const command = defineCommand({
   name: 'run',
@@ -41,20 +47,8 @@ export const command = defineCommand({
       description: 'onnx: a model directory (default: the tiny test model, generated on first run)',
       placeholder: '<dir>',
     },
-    modelName: {
-      flag: 'model-name',
-      env: 'DYN_MODEL_NAME',
-      schema: z.string().min(1).max(256).optional(),
-      description: "served model name (mocker: 'mocker'; onnx: the model directory's name)",
-      placeholder: '<name>',
-    },
-    speedupRatio: {
-      flag: 'speedup-ratio',
-      env: 'DYN_SPEEDUP_RATIO',
-      schema: z.coerce.number().positive().default(1),
-      description: 'mocker: divides every simulated duration',
-      placeholder: '<x>',
-    },
+    modelName: MODEL_NAME_OPTION,
+    speedupRatio: SPEEDUP_RATIO_OPTION,
     ...FRONTEND_OPTIONS,
     ...ROUTER_OPTIONS,
   },

@@ -4,7 +4,12 @@ import { defaultTokenizerDir, type WorkerConfig } from '../../worker/index.js';
 import { serveWorker } from '../../worker/serve.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
-import { NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  MODEL_NAME_OPTION,
+  NAMESPACE_OPTION,
+  RUNTIME_OPTIONS,
+  SPEEDUP_RATIO_OPTION,
+} from '../shared-options.js';
 
 const int = (min = 1) => z.coerce.number().int().min(min);
 const coefficients = z
@@ -43,13 +48,7 @@ export const command = defineCommand({
       placeholder: '<name>',
     },
     ...RUNTIME_OPTIONS,
-    modelName: {
-      flag: 'model-name',
-      env: 'DYN_MODEL_NAME',
-      schema: z.string().min(1).max(256).optional(),
-      description: "served model name (mocker: 'mocker'; onnx: the model directory's name)",
-      placeholder: '<name>',
-    },
+    modelName: MODEL_NAME_OPTION,
     systemPort: {
       flag: 'system-port',
       env: 'DYN_SYSTEM_PORT',
@@ -121,13 +120,7 @@ export const command = defineCommand({
       description: 'mocker: longest sequence, prompt and output',
       placeholder: '<n>',
     },
-    speedupRatio: {
-      flag: 'speedup-ratio',
-      env: 'DYN_SPEEDUP_RATIO',
-      schema: z.coerce.number().positive().default(1),
-      description: 'mocker: divides every simulated duration',
-      placeholder: '<x>',
-    },
+    speedupRatio: SPEEDUP_RATIO_OPTION,
     delay: {
       flag: 'delay',
       env: 'DYN_MOCKER_DELAY',
