@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +22,7 @@ import { desiredComponents } from '../operator/desired/graph.js';
 import { KubeClient } from '../operator/kube/client.js';
 import { type KubeObject, RT } from '../operator/kube/types.js';
 import { DCD_RT, DGD_RT } from '../operator/reconcilers/resource-types.js';
+import { freePort } from './free-port.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,19 +41,6 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const progress = (msg: string) => process.stderr.write(`[bench:operator] ${msg}\n`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 interface Stoppable {
   start(): Promise<void>;

@@ -6,13 +6,13 @@
 // names one. Prints progress lines, then one JSON object as the last line.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { z } from 'zod';
 import type { EndpointId } from '../api/index.js';
 import { createRuntime, MemoryHub, type Runtime } from '../runtime/index.js';
 import { createLogger } from '../runtime/logger.js';
+import { freePort } from './free-port.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,19 +46,6 @@ function summary(samples: number[]): { p50Us: number; p99Us: number } {
 
 const round = (x: number) => Math.round(x * 10) / 10;
 const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 async function startNats(): Promise<{ url: string; child?: ChildProcess }> {
   if (process.env.NATS_SERVER) return { url: process.env.NATS_SERVER };
