@@ -1,7 +1,8 @@
 // A deterministic mixed corpus for the tokenizer benchmark: prose, source code, JSON, CJK, Arabic,
 // Hindi, emoji, numbers and whitespace runs, in proportions like real chat traffic, cut into prompts.
 
-function prng(seed: number): () => number {
+/** A small deterministic PRNG (mulberry32): the same corpus on every run, and in the tokenizer tests. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

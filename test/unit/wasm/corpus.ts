@@ -1,18 +1,8 @@
 // The parity corpus of the tokenizer tests: the text classes where byte-level BPE tokenizers differ
 // (scripts, numbers, whitespace runs, special tokens inside text, non-NFC input), plus seeded random
-// Unicode.
+// Unicode (seeded: a failure names a reproducible input).
 
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible input. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../../src/bench/tokenizer-corpus.js';
 
 export const HANDWRITTEN: readonly string[] = [
   // English prose
