@@ -11,15 +11,15 @@ ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 # --- build: the WASM module (Debian's Rust with the wasm32 std, binaryen) and the TypeScript -------
 FROM node:${NODE_VERSION}-bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends rustc cargo libstd-rust-dev-wasm32 librust-wasm-bindgen-dev binaryen make \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The same list as `make run` installs (Debian's Rust with the wasm32 std and rust-lld, binaryen, make).
+COPY scripts/install-system-packages.sh scripts/
+RUN scripts/install-system-packages.sh && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
 # System packages are installed above; the stamp tells `make build` not to look for them again.
-RUN mkdir -p .cache/stamps && touch .cache/stamps/system .cache/stamps/node_modules && make build
+RUN mkdir -p .cache/stamps && touch .cache/stamps/system-run .cache/stamps/node_modules && make build
 
 # --- production dependencies (with CUDA provider libraries for the cuda variant) -----------------
 FROM node:${NODE_VERSION}-bookworm AS deps

@@ -19,21 +19,29 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 WASM := dist/wasm/dynamo_wasm.wasm
 WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock crates-wasm/.cargo/config.toml $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help setup build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds
+.PHONY: help setup setup-run check-system-tools build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds
 
 help:
-	@echo 'make run      serve the OpenAI API on :8000 (sets up what is missing first)'
-	@echo 'make test     lint + typecheck + unit + integration + e2e tests (sets up what is missing first)'
-	@echo 'make setup    install Debian packages and npm dependencies, build everything (idempotent)'
+	@echo 'make run      serve the OpenAI API on :8000 (sets up what serving needs first: Rust, npm, the build)'
+	@echo 'make test     lint + typecheck + unit + integration + e2e tests (sets up everything first)'
+	@echo 'make setup    install everything: Debian packages, npm dependencies, kube tools, the build (idempotent)'
 	@echo 'make dev-cluster  etcd + kube-apiserver in the foreground; prints `export KUBECONFIG=...`'
 	@echo 'make e2e      operator + examples/dgd-agg.yaml + 50 chat requests with a worker killed (part of make test)'
 	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean'
 
+# Two levels: what serving needs (`make run`: the WASM toolchain, npm, the build) and everything (`make
+# setup`, `make test`: also etcd, NATS, Prometheus, openssl and the Go-built kube-apiserver, kubectl, helm).
 setup: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools build
 
-$(STAMPS)/system: scripts/install-system-packages.sh
+setup-run: $(STAMPS)/system-run $(STAMPS)/node_modules build
+
+$(STAMPS)/system-run: scripts/install-system-packages.sh
 	scripts/install-system-packages.sh
 	@mkdir -p $(@D) && touch $@
+
+$(STAMPS)/system: scripts/install-system-packages.sh
+	scripts/install-system-packages.sh --all
+	@mkdir -p $(@D) && touch $@ $(STAMPS)/system-run
 
 # npm ci runs on the machine's npm; the lock pins the `node` package whose binary everything else runs on.
 $(STAMPS)/node_modules: package.json package-lock.json
@@ -48,6 +56,9 @@ $(STAMPS)/kube-tools: scripts/build-kube-tools.sh test/kube/go.mod test/kube/go.
 
 build: $(STAMPS)/node_modules dist/.built $(WASM)
 
+# The WASM build needs Debian's Rust: order-only, so `make build` alone on a set-up machine stays quiet.
+$(WASM): | $(STAMPS)/system-run
+
 dist/.built: $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	tsc -p tsconfig.build.json
 	@touch $@
@@ -58,7 +69,7 @@ $(WASM): $(WASM_SOURCES)
 	wasm-opt -O3 --strip-debug --strip-producers -o $@ crates-wasm/target/wasm32-unknown-unknown/release/dynamo_wasm.wasm
 
 # ARGS passes options through: make run ARGS='--engine mocker --workers 4'
-run: setup
+run: setup-run
 	node bin/dynamo.js run $(ARGS)
 
 # Node runs the harness's TypeScript from source (transform-types: it has parameter properties);
@@ -84,7 +95,13 @@ test-integration: setup
 e2e: setup
 	vitest run --project e2e
 
+# Every tool the project calls must come from a package the install script names (or its hard
+# dependencies): a tool that is only here by chance (a Recommends, a hand install) fails this check.
+check-system-tools: $(STAMPS)/system
+	scripts/check-system-tools.sh
+
 test: setup
+	$(MAKE) check-system-tools
 	$(MAKE) lint
 	$(MAKE) typecheck
 	$(MAKE) test-unit

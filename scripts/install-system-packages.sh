@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (Debian 12), only those missing: a second run with
 # everything present does nothing but ask dpkg.
-#   etcd-server, nats-server, prometheus   real services for tests and `make dev-cluster`
+#
+#   scripts/install-system-packages.sh          what `make run` needs: the WASM build
+#   scripts/install-system-packages.sh --all    also the services and tools of `make test`
+#
+# Every package whose files the build, `make run` or the tests execute is named here directly, never
+# left to a Recommends (installs use --no-install-recommends): `scripts/check-system-tools.sh` proves it
+# for each tool the project calls, and runs in `make test`.
+#
 #   rustc, cargo, libstd-rust-dev-wasm32   Debian's Rust 1.63 with the wasm32 standard library
+#   lld-14                                 rust-lld, the wasm32 linker (/usr/bin/rust-lld → lld-14;
+#                                          libstd-rust-dev-wasm32 only recommends it)
 #   librust-wasm-bindgen-dev               wasm-bindgen and its dependencies as an offline crate registry
 #   binaryen                               wasm-opt
-#   openssl                                certificates for the test kube-apiserver and webhooks
+#   make                                   the README's commands
+#   etcd-server, nats-server, prometheus   real services for tests and `make dev-cluster`
+#   openssl, ca-certificates               certificates for the test kube-apiserver and webhooks
+#   util-linux, mawk                       flock and awk, for scripts/build-kube-tools.sh
 #   golang-go is not listed: Go comes with the machine (/usr/local/go) and builds kube-apiserver, helm.
 set -euo pipefail
 
-PACKAGES=(
-  etcd-server nats-server prometheus
-  rustc cargo libstd-rust-dev-wasm32 librust-wasm-bindgen-dev binaryen
-  ca-certificates openssl
-)
+RUN_PACKAGES=(rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev binaryen make)
+TEST_PACKAGES=(etcd-server nats-server prometheus ca-certificates openssl util-linux mawk)
+
+case "${1:-}" in
+  --list-run) printf '%s\n' "${RUN_PACKAGES[@]}"; exit 0 ;;
+  --list) printf '%s\n' "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; exit 0 ;;
+  --all) PACKAGES=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  '') PACKAGES=("${RUN_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [--all | --list | --list-run]" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -22,8 +39,20 @@ for pkg in "${PACKAGES[@]}"; do
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
+fail() { echo "setup: $*" >&2; exit 1; }
+command -v apt-get >/dev/null || fail "apt-get is not available; install these Debian 12 packages by hand: ${missing[*]}"
 SUDO=()
-[[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || fail "not root and no sudo; as root run: apt-get install ${missing[*]}"
+  SUDO=(sudo)
+fi
+
 echo "setup: installing Debian packages: ${missing[*]}"
-"${SUDO[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"${SUDO[@]}" apt-get update -qq || fail "'apt-get update' failed; the packages still to install are: ${missing[*]}"
+if ! DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+  # Name the package that cannot be had, not just the failed command.
+  for pkg in "${missing[@]}"; do
+    apt-cache show "$pkg" >/dev/null 2>&1 || fail "Debian package '$pkg' cannot be found ('apt-cache show $pkg' fails); is this Debian 12 with its main archive?"
+  done
+  fail "'apt-get install --no-install-recommends ${missing[*]}' failed (output above)"
+fi

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { COMMON_OPTIONS, type Command, commandLogger } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { formatOptions, parseOptions, UsageError } from './options.js';
+import { explainStartupError, oneLine } from './startup-errors.js';
 
 function topLevelHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -70,7 +71,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const log = commandLogger(command.name, values.logLevel);
-  return (await command.run(values, { log, positionals, signal: controller.signal })) ?? 0;
+  try {
+    return (await command.run(values, { log, positionals, signal: controller.signal })) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // One line that names the cause (and the option to change); the stack only when debugging.
+    const debugging = values.logLevel === 'debug' || values.logLevel === 'trace';
+    const line = explainStartupError(err, table, values) ?? oneLine(err);
+    process.stderr.write(`dynamo ${command.name}: ${line}\n`);
+    if (debugging && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
 }
 
 main(process.argv.slice(2)).then(

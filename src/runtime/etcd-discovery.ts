@@ -16,15 +16,19 @@ import {
 } from '../api/index.js';
 import type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './discovery.js';
 import { inScope } from './discovery.js';
+import { ServiceUnreachableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RuntimeMetrics } from './metrics.js';
 import { ModelTracker } from './model-tracker.js';
+import { DEFAULT_STARTUP_WAIT_MS, retryUntilReachable } from './startup-retry.js';
 
 export interface EtcdDiscoveryOptions {
   endpoints: string[];
   leaseTtlSeconds: number;
   log: Logger;
   metrics: RuntimeMetrics;
+  /** How long the first connection is retried before etcd counts as unreachable. */
+  startupWaitMs?: number;
 }
 
 interface Registration {
@@ -47,10 +51,12 @@ export class EtcdDiscovery implements Discovery {
   static async connect(options: EtcdDiscoveryOptions): Promise<EtcdDiscovery> {
     const client = new Etcd3({ hosts: options.endpoints, dialTimeout: 5_000 });
     try {
-      await client.maintenance.status();
+      await retryUntilReachable(options.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS, () =>
+        client.maintenance.status(),
+      );
     } catch (err) {
       client.close();
-      throw new Error(`etcd at ${options.endpoints.join(',')} is not reachable: ${String(err)}`);
+      throw new ServiceUnreachableError('etcd', options.endpoints.join(','), err);
     }
     options.log.info({ endpoints: options.endpoints }, 'etcd connected');
     return new EtcdDiscovery(client, options);

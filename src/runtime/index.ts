@@ -39,6 +39,8 @@ export interface RuntimeOptions {
   maxPayloadBytes?: number;
   /** Request-plane stream tuning (NATS backend). */
   stream?: Partial<StreamTuning>;
+  /** How long the first etcd / NATS connection is retried before startup fails (10 s by default). */
+  startupWaitMs?: number;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -91,6 +93,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       leaseTtlSeconds: options.leaseTtlSeconds ?? 10,
       log: log.child({ component: 'discovery' }),
       metrics,
+      ...(options.startupWaitMs === undefined ? {} : { startupWaitMs: options.startupWaitMs }),
     });
   } else {
     discovery = new MemoryDiscovery(hub.discovery);
@@ -104,7 +107,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       const { connectNats } = await import('./nats-connection.js');
       const { NatsRequestPlane } = await import('./nats-request-plane.js');
       const { NatsEventPlane } = await import('./nats-event-plane.js');
-      const nc = await connectNats(options.natsServer, log.child({ component: 'nats' }));
+      const nc = await connectNats(
+        options.natsServer,
+        log.child({ component: 'nats' }),
+        options.startupWaitMs,
+      );
       requestPlane = new NatsRequestPlane(nc, metrics, log.child({ component: 'request-plane' }), {
         ...tuning,
         maxPayloadBytes,
@@ -229,7 +236,7 @@ class DistributedRuntime implements Runtime {
 }
 
 export type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './discovery.js';
-export { isRequestError, RequestError } from './errors.js';
+export { causeText, isRequestError, RequestError, ServiceUnreachableError } from './errors.js';
 export type { ComponentScope, EventPlane, EventTopic, Subscription } from './event-plane.js';
 export { KV_EVENTS, LOAD_METRICS } from './event-plane.js';
 export type { Logger } from './logger.js';
