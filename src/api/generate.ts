@@ -2,6 +2,7 @@
 // The frontend owns text (templates, tokenization, detokenization, stop strings); the engine owns
 // tokens (sampling, stop token ids, max tokens).
 import { z } from 'zod';
+import { kvTransferDescriptorSchema, kvTransferErrorFrameSchema } from './disagg.js';
 
 const tokenId = z.number().int().nonnegative().max(0xffffffff);
 
@@ -30,6 +31,22 @@ export const generateRequestSchema = z.object({
   tokenIds: z.array(tokenId).min(1),
   sampling: samplingOptionsSchema,
   stop: stopConditionsSchema,
+  /**
+   * Disaggregated serving (DESIGN §12). `prefill`: compute the prompt's KV, answer the first token and a
+   * transfer descriptor (on the last frame), keep the blocks pinned for a decode worker. `decode`: pull
+   * the blocks this worker lacks from the descriptor's prefill worker, then decode after `firstTokenId`.
+   * Absent: aggregated (prefill and decode here).
+   */
+  disagg: z
+    .discriminatedUnion('phase', [
+      z.object({ phase: z.literal('prefill') }),
+      z.object({
+        phase: z.literal('decode'),
+        firstTokenId: tokenId,
+        descriptor: kvTransferDescriptorSchema,
+      }),
+    ])
+    .optional(),
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 
@@ -42,5 +59,12 @@ export const generateResponseSchema = z.object({
   /** Prompt tokens served from the prefix cache; set on the first frame. */
   cachedTokens: z.number().int().nonnegative().optional(),
   finishReason: z.enum(FINISH_REASONS).optional(),
+  /** Prefill phase only, on the last frame: where the prompt's pinned KV blocks can be pulled. */
+  transfer: kvTransferDescriptorSchema.optional(),
+  /**
+   * Decode phase only, on a last frame with finishReason 'error': the descriptor was refused or the
+   * pull failed (typed code), so the frontend may prefill elsewhere.
+   */
+  transferError: kvTransferErrorFrameSchema.optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;

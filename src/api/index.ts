@@ -1,4 +1,5 @@
 // The types every other folder uses: ids, names, wire messages, the model card.
+export * from './disagg.js';
 export * from './generate.js';
 export * from './ids.js';
 export * from './kv-events.js';

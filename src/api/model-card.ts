@@ -2,6 +2,7 @@
 // (tokenizer.json, tokenizer_config.json) are not in it: frontends fetch them once from a worker's
 // model_files endpoint and cache them by checksum.
 import { z } from 'zod';
+import { disaggregationModeSchema, kvDataPlaneAddressSchema } from './disagg.js';
 
 export const MODEL_TYPES = ['chat', 'completions'] as const;
 export type ModelType = (typeof MODEL_TYPES)[number];
@@ -25,6 +26,19 @@ export const modelCardSchema = z.object({
   tokenizerChecksum: checksum,
   /** sha256 of tokenizer_config.json (chat template, special tokens); null when the model has none. */
   tokenizerConfigChecksum: checksum.nullable(),
+  /** The worker's role (DESIGN §12); cards written before roles existed are aggregated. */
+  disaggregationMode: disaggregationModeSchema.default('agg'),
+  /** Shape of one KV block: what a transfer moves, and what two workers must agree on to share blocks. */
+  kvLayout: z
+    .object({
+      numLayers: z.number().int().positive(),
+      numKvHeads: z.number().int().positive(),
+      headDim: z.number().int().positive(),
+      dtype: z.enum(['float32', 'float16']),
+    })
+    .optional(),
+  /** Where the worker serves its KV blocks to decode workers (prefill and agg workers that have one). */
+  kvDataPlane: kvDataPlaneAddressSchema.optional(),
 });
 export type ModelCard = z.infer<typeof modelCardSchema>;
 

@@ -15,6 +15,8 @@ export const ENDPOINTS = {
   kvDump: 'kv_dump',
   /** ModelFileRequest → ModelFile: tokenizer.json etc., fetched once by frontends. */
   modelFiles: 'model_files',
+  /** KvReleaseRequest → nothing: drop a prefill pin that no decode worker will pull (DESIGN §12). */
+  kvRelease: 'kv_release',
 } as const;
 
 export const endpointIdSchema = z.object({

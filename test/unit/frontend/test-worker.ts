@@ -50,6 +50,7 @@ export function testCard(name: string, contextLength = 4096): ModelCard {
     eosTokenIds: [IM_END],
     tokenizerChecksum: sha256(QWEN.tokenizerJson),
     tokenizerConfigChecksum: sha256(QWEN.tokenizerConfigJson),
+    disaggregationMode: 'agg',
   };
 }
 

@@ -18,6 +18,7 @@ const card = (name: string, configChecksum: string | null = sha(files.tokenizerC
   eosTokenIds: [],
   tokenizerChecksum: sha(files.tokenizerJson),
   tokenizerConfigChecksum: configChecksum,
+  disaggregationMode: 'agg',
 });
 
 function fetcher(content: (file: ModelFile['file']) => string) {

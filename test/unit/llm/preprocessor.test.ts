@@ -24,6 +24,7 @@ const card = (contextLength = 100): ModelCard => ({
   eosTokenIds: [151645],
   tokenizerChecksum: '0'.repeat(64),
   tokenizerConfigChecksum: '0'.repeat(64),
+  disaggregationMode: 'agg',
 });
 const chat = (extra: object) =>
   chatCompletionRequestSchema.parse({ model: 'm', messages: [{ role: 'user', content: 'Hi' }], ...extra });
