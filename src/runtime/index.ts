@@ -6,10 +6,12 @@ import type { EndpointId, InstanceId, ModelCard } from '../api/index.js';
 import { newInstanceId } from '../api/index.js';
 import type { Discovery, InstanceEvent, Watch, WatchScope } from './discovery.js';
 import type { EventPlane } from './event-plane.js';
+import type { KvDataPlane } from './kv-data-plane.js';
 import type { Logger } from './logger.js';
 import { MemoryDiscovery } from './memory-discovery.js';
 import { MemoryEventPlane } from './memory-event-plane.js';
 import { MemoryHub } from './memory-hub.js';
+import { MemoryKvDataPlane } from './memory-kv-data-plane.js';
 import { MemoryRequestPlane } from './memory-request-plane.js';
 import { RuntimeMetrics } from './metrics.js';
 import {
@@ -20,6 +22,7 @@ import {
   type ServeOptions,
   type StreamTuning,
 } from './request-plane.js';
+import { TcpKvDataPlane } from './tcp-kv-data-plane.js';
 
 export interface RuntimeOptions {
   log: Logger;
@@ -41,6 +44,8 @@ export interface RuntimeOptions {
   stream?: Partial<StreamTuning>;
   /** How long the first etcd / NATS connection is retried before startup fails (10 s by default). */
   startupWaitMs?: number;
+  /** Where a worker's KV data plane listens (with NATS: TCP; in memory otherwise). DESIGN §12. */
+  kvDataPlane?: { host?: string; port?: number; advertiseHost?: string };
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -55,6 +60,8 @@ export interface Runtime {
   readonly discovery: Discovery;
   readonly requestPlane: RequestPlane;
   readonly eventPlane: EventPlane;
+  /** Moves KV blocks between workers (disaggregated serving): TCP with NATS, in memory otherwise. */
+  readonly kvDataPlane: KvDataPlane;
   readonly metrics: RuntimeMetrics;
   /**
    * Serves an endpoint as this process's instance and registers it (with its card) in discovery:
@@ -101,6 +108,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let requestPlane: RequestPlane;
   let eventPlane: EventPlane;
+  let kvDataPlane: KvDataPlane;
   let closeTransport = async () => {};
   try {
     if (options.natsServer) {
@@ -117,6 +125,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         maxPayloadBytes,
       });
       eventPlane = new NatsEventPlane(nc, metrics, log.child({ component: 'event-plane' }));
+      kvDataPlane = new TcpKvDataPlane({
+        log: log.child({ component: 'kv-data-plane' }),
+        ...options.kvDataPlane,
+      });
       closeTransport = async () => {
         await nc.drain().catch(() => nc.close());
       };
@@ -130,6 +142,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         },
       );
       eventPlane = new MemoryEventPlane(hub.events, log.child({ component: 'event-plane' }));
+      kvDataPlane = new MemoryKvDataPlane(hub.kv);
     }
   } catch (err) {
     await discovery.close();
@@ -141,6 +154,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     linkDiscovery(discovery, requestPlane),
     requestPlane,
     eventPlane,
+    kvDataPlane,
     metrics,
     log,
     closeTransport,
@@ -176,6 +190,7 @@ class DistributedRuntime implements Runtime {
     readonly discovery: Discovery,
     readonly requestPlane: RequestPlane,
     readonly eventPlane: EventPlane,
+    readonly kvDataPlane: KvDataPlane,
     readonly metrics: RuntimeMetrics,
     private readonly log: Logger,
     private readonly closeTransport: () => Promise<void>,
@@ -228,6 +243,7 @@ class DistributedRuntime implements Runtime {
       this.served.clear();
       await this.requestPlane.close();
       await this.eventPlane.close();
+      await this.kvDataPlane.close();
       await this.discovery.close();
       await this.closeTransport();
     })();
@@ -239,8 +255,19 @@ export type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './
 export { causeText, isRequestError, RequestError, ServiceUnreachableError } from './errors.js';
 export type { ComponentScope, EventPlane, EventTopic, Subscription } from './event-plane.js';
 export { KV_EVENTS, LOAD_METRICS } from './event-plane.js';
+export type {
+  KvBlockProvider,
+  KvBlockSink,
+  KvDataPlane,
+  KvDataPlaneStats,
+  KvPullOptions,
+  KvPullResult,
+  KvPullSource,
+  ServedKvDataPlane,
+} from './kv-data-plane.js';
 export type { Logger } from './logger.js';
 export { MemoryHub } from './memory-hub.js';
+export { MemoryKvDataPlane, MemoryKvHub } from './memory-kv-data-plane.js';
 export { RuntimeMetrics } from './metrics.js';
 export type {
   CallOptions,
@@ -252,3 +279,4 @@ export type {
   StreamTuning,
 } from './request-plane.js';
 export { DEFAULT_STREAM_TUNING } from './request-plane.js';
+export { DEFAULT_TCP_KV_OPTIONS, TcpKvDataPlane, type TcpKvDataPlaneOptions } from './tcp-kv-data-plane.js';

@@ -3,10 +3,12 @@
 // to its frontend and every worker.
 import { MemoryDiscoveryStore } from './memory-discovery.js';
 import { MemoryEventBus } from './memory-event-plane.js';
+import { MemoryKvHub } from './memory-kv-data-plane.js';
 import { MemoryRequestRegistry } from './memory-request-plane.js';
 
 export class MemoryHub {
   readonly discovery = new MemoryDiscoveryStore();
   readonly requests = new MemoryRequestRegistry();
   readonly events = new MemoryEventBus();
+  readonly kv = new MemoryKvHub();
 }
