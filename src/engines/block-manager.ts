@@ -10,6 +10,10 @@
 //
 // Invariants: a referenced block is never evicted; the set of blocks implied by the emitted events
 // (stored adds, removed deletes, cleared empties) is exactly the set of cached blocks.
+//
+// Imported blocks (DESIGN §12, decode side) hold no KV until another worker's bytes arrive: an import
+// allocates them *pending* (private, unshared, unannounced) and commit() caches and announces them, so
+// no other sequence is handed a block whose KV is not there yet.
 import type { BlockHash, KvEventData, StoredBlock } from '../api/index.js';
 
 /** Hashes of a sequence's full blocks, as the WASM hasher returns them (index i = block i). */
@@ -35,6 +39,8 @@ interface Sequence {
   /** Holds a private block for a trailing partial block. */
   partial: boolean;
   tokens: number;
+  /** Indices of full blocks allocated for an import and not yet committed. */
+  pending: number[];
 }
 
 export interface BlockManagerOptions {
@@ -107,11 +113,74 @@ export class BlockManager {
    * the blocks cannot be found.
    */
   allocate(seqId: string, numTokens: number, hashes: BlockHashes): boolean {
+    return this.#allocate(seqId, numTokens, hashes, undefined) !== undefined;
+  }
+
+  /**
+   * As allocate, for a sequence whose KV comes from another worker: cached blocks are shared as usual
+   * (unless their hash is in `notHits`: blocks whose KV is still being computed), but the missing full
+   * blocks are allocated pending — held privately, unannounced — until commit(). Returns the indices
+   * of the pending blocks, or undefined (changing nothing) when the blocks cannot be found.
+   */
+  allocateForImport(
+    seqId: string,
+    numTokens: number,
+    hashes: BlockHashes,
+    notHits: ReadonlySet<string> = new Set(),
+  ): number[] | undefined {
+    return this.#allocate(seqId, numTokens, hashes, notHits);
+  }
+
+  /**
+   * The pending blocks of `seqId` now hold their KV: each one joins the prefix cache (announced in
+   * `stored` events) unless a block of the same hash was cached meanwhile, in which case it stays a
+   * private copy. Returns the indices of the blocks now cached.
+   */
+  commit(seqId: string): number[] {
+    const seq = this.#sequences.get(seqId);
+    if (seq === undefined) return [];
+    const committed: number[] = [];
+    let run: StoredBlock[] = [];
+    let runParent: BlockHash | null = null;
+    let last = -2;
+    for (const i of seq.pending) {
+      const block = seq.blocks[i] as Block;
+      if (this.#cached.has(block.hash)) continue;
+      block.cached = true;
+      this.#cached.set(block.hash, block);
+      this.#private--;
+      if (run.length > 0 && i !== last + 1) {
+        this.#onEvent({ stored: { parentHash: runParent, blocks: run } });
+        run = [];
+      }
+      if (run.length === 0) runParent = block.parentHash;
+      run.push({ blockHash: block.hash, tokensHash: block.tokensHash });
+      last = i;
+      committed.push(i);
+    }
+    if (run.length > 0) this.#onEvent({ stored: { parentHash: runParent, blocks: run } });
+    seq.pending = [];
+    return committed;
+  }
+
+  #allocate(
+    seqId: string,
+    numTokens: number,
+    hashes: BlockHashes,
+    notHits: ReadonlySet<string> | undefined,
+  ): number[] | undefined {
     const B = this.blockSize;
-    const seq = this.#sequences.get(seqId) ?? { blocks: [], partial: false, tokens: 0 };
+    const seq = this.#sequences.get(seqId) ?? { blocks: [], partial: false, tokens: 0, pending: [] };
     if (!Number.isInteger(numTokens) || numTokens < seq.tokens) {
       throw new RangeError(`allocate(${seqId}): numTokens ${numTokens} below the ${seq.tokens} held`);
     }
+    // A new block's parent must be announced before it: nothing grows past uncommitted blocks.
+    if (seq.pending.length > 0) throw new Error(`allocate(${seqId}): pending blocks not committed`);
+    const importing = notHits !== undefined;
+    const hit = (i: number): Block | undefined => {
+      const hash = hashes.sequence[i] as string;
+      return notHits?.has(hash) ? undefined : this.#cached.get(hash);
+    };
     const full = Math.floor(numTokens / B);
     if (hashes.sequence.length < full || hashes.local.length < full) {
       throw new RangeError(`allocate(${seqId}): ${full} full blocks but ${hashes.sequence.length} hashes`);
@@ -123,13 +192,13 @@ export class BlockManager {
     let hitsEvictable = 0;
     let misses = 0;
     for (let i = held; i < full; i++) {
-      const block = this.#cached.get(hashes.sequence[i] as string);
+      const block = hit(i);
       if (block === undefined) misses++;
       else if (block.refs === 0) hitsEvictable++;
     }
     // The sequence's own partial block turns into its next full block (or is given back).
     const needed = misses + (wantPartial ? 1 : 0) - (seq.partial ? 1 : 0);
-    if (needed > this.freeBlocks + this.#evictable.size - hitsEvictable) return false;
+    if (needed > this.freeBlocks + this.#evictable.size - hitsEvictable) return undefined;
 
     if (seq.partial) {
       seq.partial = false;
@@ -138,7 +207,7 @@ export class BlockManager {
     // Take the hits first, so that eviction cannot take them.
     const slots: (Block | undefined)[] = [];
     for (let i = held; i < full; i++) {
-      const block = this.#cached.get(hashes.sequence[i] as string);
+      const block = hit(i);
       if (block !== undefined) this.#ref(block);
       slots.push(block);
     }
@@ -155,11 +224,16 @@ export class BlockManager {
           tokensHash: hashes.local[i] as BlockHash,
           parentHash,
           refs: 1,
-          cached: true,
+          cached: !importing,
         };
-        this.#cached.set(block.hash, block);
-        if (run.length === 0) runParent = parentHash;
-        run.push({ blockHash: block.hash, tokensHash: block.tokensHash });
+        if (importing) {
+          this.#private++;
+          seq.pending.push(i);
+        } else {
+          this.#cached.set(block.hash, block);
+          if (run.length === 0) runParent = parentHash;
+          run.push({ blockHash: block.hash, tokensHash: block.tokensHash });
+        }
       } else if (run.length > 0) {
         this.#onEvent({ stored: { parentHash: runParent, blocks: run } });
         run = [];
@@ -173,7 +247,7 @@ export class BlockManager {
     }
     seq.tokens = numTokens;
     this.#sequences.set(seqId, seq);
-    return true;
+    return seq.pending.slice();
   }
 
   /**

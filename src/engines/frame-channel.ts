@@ -3,10 +3,14 @@
 // frames instead of a queue of one-token objects.
 import type { FinishReason, GenerateResponse } from '../api/index.js';
 
+/** What a last frame may carry besides its finish reason. */
+export type LastFrameExtras = Pick<GenerateResponse, 'transfer' | 'transferError'>;
+
 export class FrameChannel {
   #tokens: number[] = [];
   #cachedTokens: number | undefined;
   #finish: FinishReason | undefined;
+  #last: LastFrameExtras | undefined;
   #finished = false;
   #wake: (() => void) | undefined;
 
@@ -22,11 +26,19 @@ export class FrameChannel {
     this.#notify();
   }
 
-  /** Ends the stream; the first reason wins. */
-  finish(reason: FinishReason): void {
+  /** Reports prompt tokens served from the cache without a token (it goes on the next frame). */
+  cached(cachedTokens: number): void {
+    if (this.#finished) return;
+    this.#cachedTokens = cachedTokens;
+    this.#notify();
+  }
+
+  /** Ends the stream; the first reason wins. `extras` go on the last frame (disaggregated serving). */
+  finish(reason: FinishReason, extras?: LastFrameExtras): void {
     if (this.#finished) return;
     this.#finished = true;
     this.#finish = reason;
+    this.#last = extras;
     this.#notify();
   }
 
@@ -41,7 +53,11 @@ export class FrameChannel {
     this.#tokens = [];
     if (this.#cachedTokens !== undefined) frame.cachedTokens = this.#cachedTokens;
     this.#cachedTokens = undefined;
-    if (this.#finish !== undefined) frame.finishReason = this.#finish;
+    if (this.#finish !== undefined) {
+      frame.finishReason = this.#finish;
+      if (this.#last?.transfer !== undefined) frame.transfer = this.#last.transfer;
+      if (this.#last?.transferError !== undefined) frame.transferError = this.#last.transferError;
+    }
     return frame;
   }
 

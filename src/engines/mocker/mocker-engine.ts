@@ -4,22 +4,35 @@
 //
 //   generate() ─add─▶ Scheduler ─schedule()─▶ step ─clock.sleep(stepMs)─▶ complete() ─▶ FrameChannel
 //                         │ BlockManager ─KV events─▶ listeners (the worker numbers and publishes them)
+//
+// Disaggregated serving (DESIGN §12): the mocker moves no bytes. A decode-phase import waits
+// bytes / bandwidth + latency on the clock for the blocks it lacks (bytes from kvLayout), then does the
+// data-plane handshake — a release-only pull of no blocks, which validates the handle and releases the
+// prefill worker's pin — and commits. Its provider validates pulls like the ONNX engine's and serves
+// zero bytes of the right length.
 import { z } from 'zod';
-import type {
-  GenerateRequest,
-  GenerateResponse,
-  KvEventData,
-  LoadMetrics,
-  ModelCard,
+import {
+  type FinishReason,
+  type GenerateRequest,
+  type GenerateResponse,
+  type KvBlockLayout,
+  type KvEventData,
+  KvTransferError,
+  type KvTransferErrorFrame,
+  kvLayerBlockBytes,
+  type LoadMetrics,
+  type ModelCard,
 } from '../../api/index.js';
+import type { KvBlockProvider, KvPullSource } from '../../runtime/kv-data-plane.js';
 import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
 import type { Engine, KvEventListener } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
 import { HashedSequence } from '../hashed-sequence.js';
+import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
+import { type ImportAdmission, Scheduler, type SchedulerRequest, type Step } from '../scheduler.js';
 import { type Clock, systemClock } from './clock.js';
-import { Scheduler, type Step } from './scheduler.js';
-import { stepMs, timingModelSchema } from './timing.js';
+import { stepMs, timingModelSchema, transferMs } from './timing.js';
 
 const checksum = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -37,6 +50,19 @@ export const mockerOptionsSchema = z.object({
   }),
   /** Steps take no simulated time at all (benchmarks of everything but the engine). */
   noDelay: z.boolean().default(false),
+  /** The simulated model's KV shape (what a transfer would move): Llama-3-8B's by default. */
+  kvLayout: z
+    .object({
+      numLayers: z.number().int().positive().max(1024).default(32),
+      numKvHeads: z.number().int().positive().max(1024).default(8),
+      headDim: z.number().int().positive().max(4096).default(128),
+      dtype: z.enum(['float32', 'float16']).default('float16'),
+    })
+    .default({ numLayers: 32, numKvHeads: 8, headDim: 128, dtype: 'float16' }),
+  /** Simulated KV transfer link, in GB/s (10⁹ bytes per second). */
+  kvTransferBandwidth: z.number().positive().default(25),
+  /** Fixed latency of one simulated KV transfer, in ms. */
+  kvTransferLatencyMs: z.number().nonnegative().default(1),
   /** What the worker serves on model_files: the card names these. */
   tokenizer: z.object({
     checksum,
@@ -57,13 +83,33 @@ export interface StepReport {
   activeBlocks: number;
 }
 
+/** A simulated KV transfer of a decode-phase request, for tests and diagnostics. */
+export interface TransferReport {
+  /** Blocks it lacked and "pulled". */
+  blocks: number;
+  bytes: number;
+  /** Simulated time waited (on the clock). */
+  waitMs: number;
+}
+
 export interface MockerDeps {
   clock?: Clock;
   log?: Logger;
   onStep?: (report: StepReport) => void;
+  onTransfer?: (report: TransferReport) => void;
 }
 
 const IDLE = Number.NEGATIVE_INFINITY;
+
+interface MockRequest extends SchedulerRequest {
+  /** The next token, given how many were sampled before: deterministic, so a recompute changes nothing. */
+  readonly sample: (index: number) => number;
+  readonly channel: FrameChannel;
+  readonly disagg: GenerateRequest['disagg'];
+  /** The last frame was taken by the consumer: a pin it names is the frontend's to release. */
+  delivered: boolean;
+  transferError?: KvTransferErrorFrame;
+}
 
 /** A stateless 32-bit mix of (seed, index): the same request samples the same tokens, however scheduled. */
 function mix(seed: number, index: number): number {
@@ -87,8 +133,14 @@ export class MockerEngine implements Engine {
   readonly #log: Logger | undefined;
   readonly #listeners = new Set<KvEventListener>();
   readonly #blocks: BlockManager;
-  readonly #scheduler: Scheduler;
+  readonly #scheduler: Scheduler<MockRequest>;
   readonly #eos: ReadonlySet<number>;
+  readonly #onTransfer: ((report: TransferReport) => void) | undefined;
+  readonly #transfers: KvTransfers;
+  /** Imports waiting or pulling: aborted when the request ends, applied before the next schedule. */
+  readonly #imports: PendingImports<MockRequest>;
+  /** One block-layer of zeros: what the provider serves (the mocker holds no KV). */
+  #zeros: Uint8Array | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
   #nextKey = 0;
@@ -110,7 +162,17 @@ export class MockerEngine implements Engine {
         for (const listener of this.#listeners) listener(data);
       },
     });
-    this.#scheduler = new Scheduler(this.#blocks, o);
+    this.#onTransfer = deps.onTransfer;
+    this.#scheduler = new Scheduler<MockRequest>(this.#blocks, o, {
+      freed: (req) => this.#imports.stop(req.id),
+    });
+    const layout: KvBlockLayout = { ...o.kvLayout, blockSize: o.blockSize };
+    this.#transfers = new KvTransfers({
+      model: o.modelName,
+      layout,
+      releasePin: (id) => this.#scheduler.releasePin(id),
+    });
+    this.#imports = new PendingImports(this.#scheduler, this.#transfers, () => this.#wake?.());
     this.card = {
       name: o.modelName,
       // Chat needs a template, which lives in tokenizer_config.json.
@@ -124,6 +186,8 @@ export class MockerEngine implements Engine {
       eosTokenIds: o.tokenizer.eosTokenIds,
       tokenizerChecksum: o.tokenizer.checksum,
       tokenizerConfigChecksum: o.tokenizer.configChecksum,
+      disaggregationMode: 'agg',
+      kvLayout: { ...o.kvLayout },
     };
     this.#loop = this.#run().catch((err: unknown) => {
       // A bug in the loop must not leave streams hanging: end them all, refuse new ones.
@@ -131,6 +195,45 @@ export class MockerEngine implements Engine {
       this.#log?.error({ err }, 'mocker loop failed');
       this.#scheduler.cancelAll('error');
     });
+  }
+
+  readonly kvProvider: KvBlockProvider = {
+    lookup: (handle, request): KvPullSource => {
+      const accepted = this.#transfers.lookup(handle, request);
+      if (this.#scheduler.pinned(accepted.pinId) === undefined) {
+        accepted.close();
+        throw new KvTransferError('unknown_handle', `the KV pin ${handle} is gone`);
+      }
+      const bytes = kvLayerBlockBytes(this.#transfers.layout);
+      return {
+        read: () => {
+          this.#zeros ??= new Uint8Array(bytes);
+          return this.#zeros;
+        },
+        close: () => accepted.close(),
+      };
+    },
+    release: (handle) => {
+      this.#transfers.release(handle);
+    },
+  };
+
+  attachDisagg(context: DisaggContext): void {
+    this.#transfers.attach(context);
+  }
+
+  releaseKv(handle: string): boolean {
+    return this.#transfers.release(handle);
+  }
+
+  /** Pins held (prefill phase), for tests and metrics. */
+  get pinCount(): number {
+    return this.#transfers.pinCount;
+  }
+
+  /** KV blocks held by live sequences and pins (for tests). */
+  get activeBlocks(): number {
+    return this.#blocks.activeBlocks;
   }
 
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateResponse> {
@@ -142,40 +245,73 @@ export class MockerEngine implements Engine {
       yield { tokenIds: [], finishReason: room <= 0 && !signal.aborted ? 'length' : 'cancelled' };
       return;
     }
+    const refusal = this.#transfers.refusal(request);
+    if (refusal !== undefined) throw new Error(refusal);
+    const seq = new HashedSequence(prompt, this.#options.blockSize);
+    const refused = this.#transfers.validateDescriptor(request, seq.sequence);
+    if (refused !== undefined) {
+      this.#transfers.failed(refused.code);
+      this.#log?.warn({ requestId: request.requestId, code: refused.code }, refused.detail);
+      const transferError = { code: refused.code, message: refused.detail };
+      yield { tokenIds: [], finishReason: 'error', transferError };
+      return;
+    }
+    const disagg = request.disagg;
     const stopIds = new Set(stop.stopTokenIds ?? []);
     if (!stop.ignoreEos) for (const id of this.#eos) stopIds.add(id);
     const seed = sampling.seed !== undefined ? sampling.seed >>> 0 : promptSeed(prompt);
     const vocab = this.#options.tokenizer.vocabSize;
     // Request ids come from clients and may repeat (a migrated request retried here): key by our own.
     const id = `${request.requestId}#${this.#nextKey++}`;
-    this.#scheduler.add({
+    // Decode phase: the frontend sent the prefill worker's first token already; it is this request's
+    // first output (for stop and max tokens) but not streamed again.
+    let skipFirst = disagg?.phase === 'decode';
+    const req: MockRequest = {
       id,
-      seq: new HashedSequence(prompt, this.#options.blockSize),
+      seq,
       promptLength: prompt.length,
       maxOutputs: Math.min(stop.maxTokens ?? room, room),
       stopIds,
+      ...(disagg?.phase === 'prefill' ? { prefillOnly: true } : {}),
+      ...(disagg?.phase === 'decode' ? { importKv: { firstToken: disagg.firstTokenId } } : {}),
       sample: (index) => mix(seed, index) % vocab,
+      channel,
+      disagg,
+      delivered: false,
       sink: {
-        token: (tokenId, cached) => channel.push(tokenId, cached),
+        token: (tokenId, cached) => {
+          if (!skipFirst) return channel.push(tokenId, cached);
+          skipFirst = false;
+          if (cached !== undefined) channel.cached(cached);
+        },
         finish: (reason, message) => {
           if (message !== undefined) this.#log?.warn({ requestId: request.requestId, reason }, message);
-          channel.finish(reason);
+          if (this.#scheduler.pinned(id) !== undefined) return this.#pinned(req, reason);
+          const transferError = req.transferError;
+          channel.finish(reason, transferError === undefined ? undefined : { transferError });
         },
       },
-    });
+    };
+    this.#scheduler.add(req);
     this.#wake?.();
-    const onAbort = () => this.#scheduler.cancel(id);
+    const onAbort = () => {
+      // Once the last frame is taken, a pin it names belongs to the frontend (pull or kv_release).
+      if (req.delivered) return;
+      if (!this.#scheduler.cancel(id)) this.#transfers.releasePinId(id);
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
         const frame = await channel.next();
+        if (frame.finishReason !== undefined) req.delivered = true;
         yield frame;
         if (frame.finishReason !== undefined) return;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      // The consumer left early (broke out of its loop): stop the sequence and free its blocks.
-      if (!channel.finished) this.#scheduler.cancel(id);
+      // The consumer left early (broke out of its loop): stop the sequence and free its blocks, and
+      // drop a pin it was not told of.
+      if (!req.delivered) onAbort();
     }
   }
 
@@ -202,10 +338,40 @@ export class MockerEngine implements Engine {
     this.#closed = true;
     this.#wake?.();
     await this.#loop;
+    this.#transfers.releaseAll();
+    for (const id of this.#scheduler.pinIds()) this.#scheduler.releasePin(id);
+  }
+
+  /** A prefill-phase request sampled its token: a descriptor for its pin, or no pin (stop). */
+  #pinned(req: MockRequest, reason: FinishReason): void {
+    if (reason !== 'length' || this.#closed) {
+      this.#scheduler.releasePin(req.id);
+      req.channel.finish(reason);
+      return;
+    }
+    const transfer = this.#transfers.pin(req.id, req.seq.sequence, req.promptLength);
+    req.channel.finish(reason, { transfer });
+  }
+
+  /** An import was admitted: wait the simulated transfer, then the data-plane handshake. */
+  #startImport(admission: ImportAdmission<MockRequest>): void {
+    const { req, missing } = admission;
+    if (req.disagg?.phase !== 'decode') throw new Error(`${req.id}: an import without a descriptor`);
+    const descriptor = req.disagg.descriptor;
+    const bytes = missing.length * this.#transfers.blockBytes;
+    const o = this.#options;
+    const waitMs = o.noDelay ? 0 : transferMs(o.timing, bytes, o.kvTransferBandwidth, o.kvTransferLatencyMs);
+    this.#imports.start(req, async (signal) => {
+      await this.#clock.sleep(waitMs);
+      signal.throwIfAborted();
+      await this.#transfers.pull(descriptor, [], () => {}, signal);
+      this.#onTransfer?.({ blocks: missing.length, bytes, waitMs });
+    });
   }
 
   async #run(): Promise<void> {
     while (!this.#closed) {
+      this.#imports.apply();
       const step = this.#scheduler.schedule();
       if (step === undefined) {
         this.#due = IDLE;
@@ -215,6 +381,8 @@ export class MockerEngine implements Engine {
         this.#wake = undefined;
         continue;
       }
+      for (const admission of step.imports) this.#startImport(admission);
+      if (step.entries.length === 0 && step.preempted === 0) continue;
       const durationMs = this.#duration(step);
       // Back-to-back steps run on absolute due times, so timer rounding and lateness do not add up
       // over a stream (a step makes up for at most its own duration); after idling, time starts now.
@@ -222,7 +390,7 @@ export class MockerEngine implements Engine {
       const start = this.#due === IDLE ? now : Math.max(this.#due, now - durationMs);
       this.#due = start + durationMs;
       await this.#clock.sleep(this.#due - now);
-      this.#scheduler.complete(step);
+      this.#scheduler.complete(step, ({ req }) => req.sample(req.seq.length - req.promptLength));
       this.#onStep?.({
         prefillTokens: step.prefillTokens,
         decodes: step.decodes,
@@ -234,7 +402,7 @@ export class MockerEngine implements Engine {
     this.#scheduler.cancelAll();
   }
 
-  #duration(step: Step): number {
+  #duration(step: Step<MockRequest>): number {
     if (this.#options.noDelay) return 0;
     return stepMs(this.#options.timing, step.prefillTokens, step.decodes, step.activeRatio);
   }

@@ -2,6 +2,7 @@
 //   prefill ms = a·t² + b·t + c   for the t uncached prompt tokens computed in the step
 //   decode ms  = a·u² + b·u + c   with u = active KV blocks / total blocks, at least 1 ms
 // A step that prefills and decodes takes both; every duration is divided by the speedup ratio.
+//   transfer ms = bytes / bandwidth + latency  for the KV blocks a decode worker pulls (DESIGN §12)
 import { z } from 'zod';
 
 const coefficients = z.tuple([z.number(), z.number(), z.number()]);
@@ -35,4 +36,17 @@ export function stepMs(
     (prefillTokens > 0 ? prefillMs(model, prefillTokens) : 0) +
     (decodes > 0 ? decodeMs(model, activeRatio) : 0)
   );
+}
+
+/**
+ * A simulated KV transfer (disaggregated decode): `bytes` over a link of `bandwidthGBps` (10⁹ bytes
+ * per second) plus a fixed latency, divided by the speedup ratio like every other duration.
+ */
+export function transferMs(
+  model: TimingModel,
+  bytes: number,
+  bandwidthGBps: number,
+  latencyMs: number,
+): number {
+  return ((bytes / (bandwidthGBps * 1e9)) * 1000 + latencyMs) / model.speedupRatio;
 }

@@ -83,3 +83,23 @@ export function storeNewKv(
     kv.scatter(row.table, row.past, row.count, present, r, total, total - row.count);
   }
 }
+
+/**
+ * Splits rows into runs of at most `budget` padded tokens (rows × the longest row's count), longest
+ * first so that rows of similar length share a run; a row longer than the budget runs alone.
+ */
+export function splitRuns<T extends { readonly tokens: number }>(rows: readonly T[], budget: number): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let width = 0;
+  for (const row of [...rows].sort((a, b) => b.tokens - a.tokens)) {
+    if (run.length > 0 && (run.length + 1) * width > budget) {
+      runs.push(run);
+      run = [];
+    }
+    if (run.length === 0) width = row.tokens;
+    run.push(row);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}

@@ -5,6 +5,8 @@
 //   slot of a cached full block  ← found by sequence hash; freed when the manager emits `removed`
 //                                   (or `cleared`) for it and no sequence holds it
 //   slot of a partial tail block ← private to its sequence; becomes the full block's slot once full
+//   slot of a pending block      ← (an import's block the manager holds unannounced) private until
+//                                   commit() names it, once its KV is filled
 //
 // so the number of free slots always equals the manager's freeBlocks (tests check it).
 //
@@ -73,31 +75,68 @@ export class KvStore {
 
   /**
    * After the manager allocated blocks for the first `numTokens` tokens of a sequence: gives the new
-   * blocks their slots. `sequenceHashes[i]` names full block i.
+   * blocks their slots. `sequenceHashes[i]` names full block i. `pending`: the indices the manager
+   * allocated pending (BlockManager.allocateForImport); their slots stay private and unnamed.
    */
-  extend(table: SlotTable, numTokens: number, sequenceHashes: readonly string[]): void {
+  extend(
+    table: SlotTable,
+    numTokens: number,
+    sequenceHashes: readonly string[],
+    pending: readonly number[] = [],
+  ): void {
     const full = Math.floor(numTokens / this.blockSize);
     const slots = table.slots;
     for (let i = table.full; i < full; i++) {
       const hash = sequenceHashes[i] as string;
+      const importing = pending.includes(i);
       // Only the block right after the held full ones can already have a slot: the private tail.
       const tail = i < slots.length ? (slots[i] as number) : -1;
-      const cached = this.#slotOfHash.get(hash);
+      const cached = importing ? undefined : this.#slotOfHash.get(hash);
       if (cached !== undefined) {
         // The manager shares a block computed elsewhere with the same prefix; our tail copy goes.
         this.#refs[cached] = (this.#refs[cached] as number) + 1;
         if (tail >= 0) this.#release(tail);
         slots[i] = cached;
       } else if (tail >= 0) {
-        this.#hash(hash, tail);
+        if (!importing) this.#hash(hash, tail);
       } else {
         const slot = this.#take();
-        this.#hash(hash, slot);
+        if (!importing) this.#hash(hash, slot);
         slots.push(slot);
       }
     }
     table.full = full;
     if (numTokens % this.blockSize > 0 && slots.length === full) slots.push(this.#take());
+  }
+
+  /** After BlockManager.commit: the pending blocks at `indices` joined the prefix cache. */
+  commit(table: SlotTable, indices: readonly number[], sequenceHashes: readonly string[]): void {
+    for (const i of indices) this.#hash(sequenceHashes[i] as string, table.slots[i] as number);
+  }
+
+  /**
+   * Block `index` of a sequence, per layer K then V, as views of [kvHeads, blockSize, headDim] into
+   * the store: read to send a block's KV, written to fill an imported one.
+   */
+  blockViews(table: SlotTable, index: number): KvArray[] {
+    const slot = table.slots[index];
+    if (slot === undefined) throw new RangeError(`blockViews: the sequence holds no block ${index}`);
+    const start = slot * this.#slotSize;
+    return this.data.map((a) => a.subarray(start, start + this.#slotSize));
+  }
+
+  /**
+   * Block `index` of a sequence in one layer: its K and V views, each [kvHeads, blockSize, headDim],
+   * into the store (what the KV data plane sends, and where a pulled block is copied).
+   */
+  layerViews(table: SlotTable, index: number, layer: number): [KvArray, KvArray] {
+    const slot = table.slots[index];
+    if (slot === undefined) throw new RangeError(`layerViews: the sequence holds no block ${index}`);
+    const start = slot * this.#slotSize;
+    const k = this.data[2 * layer];
+    const v = this.data[2 * layer + 1];
+    if (k === undefined || v === undefined) throw new RangeError(`layerViews: no layer ${layer}`);
+    return [k.subarray(start, start + this.#slotSize), v.subarray(start, start + this.#slotSize)];
   }
 
   /** The sequence ends: cached blocks stay (evictable), private ones are freed. */

@@ -1,26 +1,48 @@
 // The ONNX engine: continuous batching over one onnxruntime session, with a prefix cache of KV blocks.
+// The shared Scheduler (../scheduler.ts) decides who runs, in which chunks, and who is preempted; this
+// engine executes its steps:
 //
-//   generate() ──▶ waiting ──admit (prefix-cache hit: skip the cached blocks)──▶ running
-//   each step:  decode run   — every running sequence with one token to feed, in one session.run
-//               prefill run  — chunks of new prompts, at most maxNumBatchedTokens padded tokens, so a
-//                              long prompt never stalls the running batch for more than one chunk
-//   after a run: new K/V go into the sequences' blocks; finished sequences leave; blocks stay cached.
+//   generate() ─add─▶ Scheduler ─schedule()─▶ step ─▶ decode run  — every row feeding one token
+//                         │                          prefill runs — the step's prompt chunks, each run at
+//                         │                                         most maxNumBatchedTokens padded tokens
+//                         │                    ─complete(step, sampled tokens)─▶ FrameChannel
+//                         ├─ BlockManager ─KV events─▶ listeners, KvStore (evictions)
+//                         └─ block hooks ─▶ KvStore (slots of each sequence's blocks)
 //
 // How rows of different lengths share one run: batch-layout.ts.
-import type {
-  GenerateRequest,
-  GenerateResponse,
-  KvEventData,
-  LoadMetrics,
-  ModelCard,
+//
+// Disaggregated serving (DESIGN §12; the shared parts in ../kv-transfer.ts): a prefill-phase request
+// ends at its first token with its blocks pinned, served to decode workers by `kvProvider` straight
+// from the KvStore; a decode-phase request is admitted importing, its missing full blocks are pulled
+// into their slots off the engine loop, and the loop commits them (importDone) or fails the request
+// between steps.
+import {
+  type FinishReason,
+  type GenerateRequest,
+  type GenerateResponse,
+  type KvBlockLayout,
+  type KvEventData,
+  KvTransferError,
+  type KvTransferErrorFrame,
+  type LoadMetrics,
+  type ModelCard,
 } from '../../api/index.js';
 import type { ModelDir } from '../../llm/model-dir.js';
+import type { KvBlockProvider, KvBlockSink, KvPullSource } from '../../runtime/kv-data-plane.js';
 import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
 import type { Engine, KvEventListener } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
 import { HashedSequence } from '../hashed-sequence.js';
-import { type BatchRow, layoutBatch, storeNewKv } from './batch-layout.js';
+import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
+import {
+  type ImportAdmission,
+  Scheduler,
+  type SchedulerRequest,
+  type Step,
+  type StepEntry,
+} from '../scheduler.js';
+import { type BatchRow, layoutBatch, splitRuns, storeNewKv } from './batch-layout.js';
 import { KvStore, type SlotTable } from './kv-store.js';
 import type { BatchOutputs, KvArray, ModelSession } from './model-session.js';
 import { Sampler } from './sampler.js';
@@ -31,32 +53,26 @@ export const ONNX_BLOCK_SIZE = 16;
 export interface OnnxEngineConfig {
   totalKvBlocks: number;
   maxNumSeqs: number;
-  /** Padded tokens of one prefill run: the bound on how long a new prompt stalls the running batch. */
+  /**
+   * Tokens computed per step (the scheduler's budget, decodes included), and the padded tokens of one
+   * prefill run: the bound on how long a new prompt stalls the running batch.
+   */
   maxNumBatchedTokens: number;
 }
 
-interface Seq {
-  /** Unique within the engine (request ids may repeat across clients). */
-  readonly key: string;
-  /** Prompt and output tokens, with the hashes of their full blocks. */
-  readonly tokens: HashedSequence;
-  computed: number;
-  generated: number;
-  readonly maxTokens: number;
-  readonly stopIds: ReadonlySet<number>;
+interface OnnxRequest extends SchedulerRequest {
+  /** Slots of the blocks the BlockManager holds for it, kept in step by the scheduler's hooks. */
   readonly table: SlotTable;
   readonly sampler: Sampler;
   readonly out: FrameChannel;
-  /** Prompt tokens served from the cache at (first) admission; sent on the first frame. */
-  cachedTokens: number | undefined;
-  cancelled: boolean;
-  done: boolean;
+  readonly disagg: GenerateRequest['disagg'];
+  /** The last frame was taken by the consumer: a pin it names is the frontend's to release. */
+  delivered: boolean;
+  /** Why its import failed (decode phase), for the last frame. */
+  transferError?: KvTransferErrorFrame;
 }
 
-interface Row {
-  seq: Seq;
-  count: number;
-}
+type Row = StepEntry<OnnxRequest>;
 
 export class OnnxEngine implements Engine {
   readonly card: ModelCard;
@@ -65,12 +81,17 @@ export class OnnxEngine implements Engine {
   readonly #config: OnnxEngineConfig;
   readonly #blocks: BlockManager;
   readonly #kv: KvStore;
+  readonly #scheduler: Scheduler<OnnxRequest>;
   readonly #listeners = new Set<KvEventListener>();
-  readonly #waiting: Seq[] = [];
-  #running: Seq[] = [];
+  /** Aborted requests, cancelled between steps: a run in flight still writes into their slots. */
+  readonly #cancels = new Set<string>();
+  readonly #transfers: KvTransfers;
+  /** Pulls in flight; one is aborted (and its sink shut) as soon as its request's blocks are freed. */
+  readonly #imports: PendingImports<OnnxRequest>;
   #nextKey = 0;
+  #stepNo = 0;
   /** The last decode run, for #reusablePast. */
-  #lastDecode: { seqs: Seq[]; computed: number[]; present: KvArray[] } | undefined;
+  #lastDecode: { stepNo: number; reqs: OnnxRequest[]; computed: number[]; present: KvArray[] } | undefined;
   #wake: (() => void) | null = null;
   #closed = false;
   readonly #loop: Promise<void>;
@@ -92,6 +113,29 @@ export class OnnxEngine implements Engine {
       blockSize: ONNX_BLOCK_SIZE,
       onEvent: (data) => this.#onBlockEvent(data),
     });
+    this.#scheduler = new Scheduler<OnnxRequest>(this.#blocks, config, {
+      allocated: (req, numTokens, pending) =>
+        this.#kv.extend(req.table, numTokens, req.seq.sequence, pending),
+      committed: (req, cached) => this.#kv.commit(req.table, cached, req.seq.sequence),
+      freed: (req) => {
+        // A pull still running must not write into slots that are given back.
+        this.#imports.stop(req.id);
+        this.#kv.release(req.table);
+      },
+    });
+    const layout: KvBlockLayout = {
+      numLayers: session.numLayers,
+      numKvHeads: session.numKvHeads,
+      headDim: session.headDim,
+      dtype: session.kvDtype,
+      blockSize: ONNX_BLOCK_SIZE,
+    };
+    this.#transfers = new KvTransfers({
+      model: model.name,
+      layout,
+      releasePin: (id) => this.#scheduler.releasePin(id),
+    });
+    this.#imports = new PendingImports(this.#scheduler, this.#transfers, () => this.#poke());
     this.card = {
       name: model.name,
       modelTypes: model.tokenizerConfigJson?.includes('"chat_template"')
@@ -106,28 +150,77 @@ export class OnnxEngine implements Engine {
       eosTokenIds: model.eosTokenIds,
       tokenizerChecksum: model.tokenizerChecksum,
       tokenizerConfigChecksum: model.tokenizerConfigChecksum,
+      disaggregationMode: 'agg',
+      kvLayout: {
+        numLayers: layout.numLayers,
+        numKvHeads: layout.numKvHeads,
+        headDim: layout.headDim,
+        dtype: layout.dtype,
+      },
     };
     this.#loop = this.#run();
   }
 
+  readonly kvProvider: KvBlockProvider = {
+    lookup: (handle, request): KvPullSource => {
+      const accepted = this.#transfers.lookup(handle, request);
+      const req = this.#scheduler.pinned(accepted.pinId);
+      if (req === undefined) {
+        accepted.close();
+        throw new KvTransferError('unknown_handle', `the KV pin ${handle} is gone`);
+      }
+      return {
+        read: (block, layer) => {
+          const [k, v] = this.#kv.layerViews(req.table, accepted.indices[block] as number, layer);
+          return [bytesOf(k), bytesOf(v)];
+        },
+        close: () => accepted.close(),
+      };
+    },
+    release: (handle) => {
+      this.#transfers.release(handle);
+    },
+  };
+
+  attachDisagg(context: DisaggContext): void {
+    this.#transfers.attach(context);
+  }
+
+  releaseKv(handle: string): boolean {
+    return this.#transfers.release(handle);
+  }
+
+  /** Pins held (prefill phase), for tests and metrics. */
+  get pinCount(): number {
+    return this.#transfers.pinCount;
+  }
+
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateResponse> {
-    const seq = this.#admitRequest(request);
+    const added = this.#add(request);
+    if (!('id' in added)) {
+      yield added;
+      return;
+    }
+    const req = added;
     const onAbort = (): void => {
-      seq.cancelled = true;
+      // Once the last frame is taken, a pin it names belongs to the frontend (pull or kv_release).
+      if (req.delivered) return;
+      this.#cancels.add(req.id);
       this.#poke();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
       for (;;) {
-        const frame = await seq.out.next();
+        const frame = await req.out.next();
+        if (frame.finishReason !== undefined) req.delivered = true;
         yield frame;
         if (frame.finishReason !== undefined) return;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      // A caller that stops reading early cancels the sequence.
-      if (!seq.done) onAbort();
+      // A caller that stops reading early cancels the sequence (and drops a pin it was not told of).
+      if (!req.delivered) onAbort();
     }
   }
 
@@ -137,16 +230,12 @@ export class OnnxEngine implements Engine {
   }
 
   loadMetrics(): Omit<LoadMetrics, 'workerId'> {
-    let pending = 0;
-    for (const s of this.#waiting) pending += s.tokens.length - s.computed;
-    for (const s of this.#running)
-      if (s.tokens.length - s.computed > 1) pending += s.tokens.length - s.computed;
     return {
       activeBlocks: this.#blocks.activeBlocks,
       totalBlocks: this.#blocks.totalBlocks,
-      waitingRequests: this.#waiting.length,
-      runningRequests: this.#running.length,
-      pendingPrefillTokens: pending,
+      waitingRequests: this.#scheduler.waiting,
+      runningRequests: this.#scheduler.running,
+      pendingPrefillTokens: this.#scheduler.pendingPrefillTokens,
     };
   }
 
@@ -164,42 +253,110 @@ export class OnnxEngine implements Engine {
     this.#closed = true;
     this.#poke();
     await this.#loop;
-    for (const seq of [...this.#running, ...this.#waiting]) this.#finish(seq, 'cancelled');
-    this.#waiting.length = 0;
+    this.#scheduler.cancelAll('cancelled');
+    this.#transfers.releaseAll();
+    for (const id of this.#scheduler.pinIds()) this.#scheduler.releasePin(id);
     await this.#session.release();
   }
 
-  #admitRequest(request: GenerateRequest): Seq {
+  /** The request queued, or the last frame of a decode request whose descriptor is refused. */
+  #add(request: GenerateRequest): OnnxRequest | GenerateResponse {
     if (this.#closed) throw new Error('engine closed');
+    const refusal = this.#transfers.refusal(request);
+    if (refusal !== undefined) throw new Error(refusal);
     const vocab = this.#session.vocabSize;
     const bad = request.tokenIds.find((t) => t >= vocab);
     if (bad !== undefined)
       throw new RangeError(`tokenIds: ${bad} is outside the vocabulary (${vocab} tokens)`);
     const context = this.card.contextLength;
-    if (request.tokenIds.length >= context) {
+    const room = context - request.tokenIds.length;
+    if (room <= 0) {
       throw new RangeError(
         `tokenIds: ${request.tokenIds.length} prompt tokens leave no room in the context of ${context}`,
       );
     }
     const stopIds = new Set(request.stop.stopTokenIds ?? []);
     if (request.stop.ignoreEos !== true) for (const id of this.card.eosTokenIds) stopIds.add(id);
-    const seq: Seq = {
-      key: `${this.#nextKey++}:${request.requestId}`,
-      tokens: new HashedSequence(request.tokenIds, ONNX_BLOCK_SIZE),
-      computed: 0,
-      generated: 0,
-      maxTokens: request.stop.maxTokens ?? context - request.tokenIds.length,
+    const seq = new HashedSequence(request.tokenIds, ONNX_BLOCK_SIZE);
+    const disagg = request.disagg;
+    const refused = this.#transfers.validateDescriptor(request, seq.sequence);
+    if (refused !== undefined) {
+      this.#transfers.failed(refused.code);
+      this.#log.warn({ requestId: request.requestId, code: refused.code }, refused.detail);
+      const transferError = { code: refused.code, message: refused.detail };
+      return { tokenIds: [], finishReason: 'error', transferError };
+    }
+    const out = new FrameChannel();
+    const id = `${this.#nextKey++}:${request.requestId}`;
+    // Decode phase: the frontend sent the prefill worker's first token already; it is this request's
+    // first output (for stop and max tokens) but not streamed again.
+    let skipFirst = disagg?.phase === 'decode';
+    const sampler = new Sampler(request.sampling, request.tokenIds, this.#session.logitsArena);
+    if (disagg?.phase === 'decode') sampler.observe(disagg.firstTokenId);
+    const req: OnnxRequest = {
+      id,
+      seq,
+      promptLength: request.tokenIds.length,
+      maxOutputs: Math.min(request.stop.maxTokens ?? room, room),
       stopIds,
+      ...(disagg?.phase === 'prefill' ? { prefillOnly: true } : {}),
+      ...(disagg?.phase === 'decode' ? { importKv: { firstToken: disagg.firstTokenId } } : {}),
+      sink: {
+        token: (tokenId, cachedTokens) => {
+          if (!skipFirst) return out.push(tokenId, cachedTokens);
+          skipFirst = false;
+          if (cachedTokens !== undefined) out.cached(cachedTokens);
+        },
+        finish: (reason, message) => {
+          if (message !== undefined) this.#log.warn({ seq: id, reason: message }, 'sequence failed');
+          if (this.#scheduler.pinned(id) !== undefined) return this.#pinned(req, reason);
+          const transferError = req.transferError;
+          out.finish(reason, transferError === undefined ? undefined : { transferError });
+        },
+      },
       table: { slots: [], full: 0 },
-      sampler: new Sampler(request.sampling, request.tokenIds, this.#session.logitsArena),
-      out: new FrameChannel(),
-      cachedTokens: undefined,
-      cancelled: false,
-      done: false,
+      sampler,
+      out,
+      disagg,
+      delivered: false,
     };
-    this.#waiting.push(seq);
+    this.#scheduler.add(req);
     this.#poke();
-    return seq;
+    return req;
+  }
+
+  /** A prefill-phase request sampled its token: a descriptor for its pin, or no pin (stop). */
+  #pinned(req: OnnxRequest, reason: FinishReason): void {
+    if (reason !== 'length' || this.#closed) {
+      this.#scheduler.releasePin(req.id);
+      req.out.finish(reason);
+      return;
+    }
+    const transfer = this.#transfers.pin(req.id, req.seq.sequence, req.promptLength);
+    req.out.finish(reason, { transfer });
+  }
+
+  /** An import was admitted: pull its missing blocks into their slots, off the engine loop. */
+  #startImport(admission: ImportAdmission<OnnxRequest>): void {
+    const { req, missing, missingHashes } = admission;
+    if (req.disagg?.phase !== 'decode') throw new Error(`${req.id}: an import without a descriptor`);
+    const descriptor = req.disagg.descriptor;
+    this.#imports.start(req, (signal) => {
+      const sink: KvBlockSink = (block, layer, bytes) => {
+        signal.throwIfAborted();
+        const [k, v] = this.#kv.layerViews(req.table, missing[block] as number, layer);
+        const kb = bytesOf(k);
+        const vb = bytesOf(v);
+        if (bytes.byteLength !== kb.byteLength + vb.byteLength)
+          throw new KvTransferError(
+            'layout_mismatch',
+            `block ${block} layer ${layer}: ${bytes.byteLength} bytes, this worker's blocks hold ${kb.byteLength + vb.byteLength}`,
+          );
+        kb.set(bytes.subarray(0, kb.byteLength));
+        vb.set(bytes.subarray(kb.byteLength));
+      };
+      return this.#transfers.pull(descriptor, missingHashes, sink, signal).then(() => {});
+    });
   }
 
   #onBlockEvent(data: KvEventData): void {
@@ -214,152 +371,58 @@ export class OnnxEngine implements Engine {
 
   async #run(): Promise<void> {
     while (!this.#closed) {
+      let step: Step<OnnxRequest> | undefined;
       try {
-        this.#reap();
-        this.#admit();
-        if (this.#running.length === 0) {
+        for (const id of this.#cancels) {
+          // Finished already: a pin its consumer never learnt of goes too.
+          if (!this.#scheduler.cancel(id)) this.#transfers.releasePinId(id);
+        }
+        this.#cancels.clear();
+        this.#imports.apply();
+        step = this.#scheduler.schedule();
+        if (step === undefined) {
           await new Promise<void>((resolve) => {
             this.#wake = resolve;
           });
           continue;
         }
-        const decode: Row[] = [];
-        for (const seq of this.#running) {
-          if (seq.tokens.length - seq.computed === 1) decode.push({ seq, count: 1 });
-        }
-        if (decode.length > 0) await this.#step(decode, true);
-        this.#reap();
-        const prefill = this.#prefillRows();
-        if (prefill.length > 0) await this.#step(prefill, false);
+        for (const admission of step.imports) this.#startImport(admission);
+        if (step.entries.length > 0) await this.#execute(step);
       } catch (err) {
-        // A bug must not hang every stream: fail what runs, forget the cache, keep serving.
-        this.#log.error({ err }, 'engine step failed; failing the running sequences');
-        for (const seq of this.#running) this.#fail(seq, `engine error: ${(err as Error).message}`);
+        // A bug must not hang every stream: fail what ran, forget the cache, keep serving.
+        this.#log.error({ err }, 'engine step failed; failing its sequences');
+        const message = `engine error: ${(err as Error).message}`;
+        for (const e of step?.entries ?? []) this.#scheduler.cancel(e.req.id, 'error', message);
         this.#lastDecode = undefined;
         this.#blocks.clear();
       }
     }
   }
 
-  /** Ends cancelled sequences and drops finished ones from the running list. */
-  #reap(): void {
-    for (const seq of this.#running) if (seq.cancelled && !seq.done) this.#finish(seq, 'cancelled');
-    for (let i = this.#waiting.length - 1; i >= 0; i--) {
-      const seq = this.#waiting[i] as Seq;
-      if (seq.cancelled) {
-        this.#finish(seq, 'cancelled');
-        this.#waiting.splice(i, 1);
-      }
+  /** One decode run for the rows feeding one token, then the prompt chunks in runs within the budget. */
+  async #execute(step: Step<OnnxRequest>): Promise<void> {
+    const sampled = new Map<Row, number>();
+    const decode = step.entries.filter((e) => e.tokens === 1);
+    if (decode.length > 0) await this.#runRows(decode, true, sampled);
+    const prefill = step.entries.filter((e) => e.tokens > 1);
+    for (const rows of splitRuns(prefill, this.#config.maxNumBatchedTokens)) {
+      await this.#runRows(rows, false, sampled);
     }
-    this.#running = this.#running.filter((s) => !s.done);
+    this.#stepNo++;
+    this.#scheduler.complete(step, (e) => {
+      const token = sampled.get(e);
+      if (token === undefined) throw new Error(`no token sampled for ${e.req.id}`);
+      return token;
+    });
   }
 
-  /** Moves waiting sequences into the running batch, first come first served, reusing cached prefixes. */
-  #admit(): void {
-    const B = ONNX_BLOCK_SIZE;
-    while (this.#waiting.length > 0 && this.#running.length < this.#config.maxNumSeqs) {
-      const seq = this.#waiting[0] as Seq;
-      const len = seq.tokens.length;
-      // At least one token is always computed: its logits give the next token.
-      const reuse = Math.min(this.#blocks.matchPrefix(seq.tokens.sequence), Math.floor((len - 1) / B));
-      if (!this.#allocate(seq, reuse * B)) break;
-      const needed = Math.ceil((len + 1) / B) - reuse;
-      if (needed > this.#blocks.totalBlocks - this.#blocks.activeBlocks) {
-        this.#release(seq);
-        if (this.#running.length === 0) {
-          this.#waiting.shift();
-          this.#fail(seq, `the prompt needs ${needed} KV blocks; the cache has ${this.#blocks.totalBlocks}`);
-          continue;
-        }
-        break;
-      }
-      this.#waiting.shift();
-      seq.computed = reuse * B;
-      seq.cachedTokens ??= reuse * B;
-      this.#running.push(seq);
-    }
-  }
-
-  #allocate(seq: Seq, numTokens: number): boolean {
-    if (!this.#blocks.allocate(seq.key, numTokens, seq.tokens)) return false;
-    this.#kv.extend(seq.table, numTokens, seq.tokens.sequence);
-    return true;
-  }
-
-  #release(seq: Seq): void {
-    this.#blocks.free(seq.key);
-    this.#kv.release(seq.table);
-  }
-
-  /** Prefill chunks, oldest first, within the padded-token budget. */
-  #prefillRows(): Row[] {
-    const budget = this.#config.maxNumBatchedTokens;
-    const rows: Row[] = [];
-    let width = 0;
-    for (const seq of this.#running) {
-      const remaining = seq.tokens.length - seq.computed;
-      if (remaining <= 1 || seq.done) continue;
-      const count = Math.min(remaining, budget);
-      const nextWidth = Math.max(width, count);
-      if ((rows.length + 1) * nextWidth > budget) break;
-      rows.push({ seq, count });
-      width = nextWidth;
-    }
-    return rows;
-  }
-
-  /**
-   * Gives each row its blocks. When the cache is full, the newest running sequence outside the rows
-   * already served is preempted (possibly the row's own); only a sequence alone in the engine that
-   * still does not fit fails.
-   */
-  #reserve(rows: Row[]): Row[] {
-    const kept: Row[] = [];
-    const preempted = new Set<Seq>();
-    for (const row of rows) {
-      if (preempted.has(row.seq)) continue;
-      for (;;) {
-        if (this.#allocate(row.seq, row.seq.computed + row.count)) {
-          kept.push(row);
-          break;
-        }
-        const victim = this.#running.findLast((s) => !s.done && !kept.some((r) => r.seq === s));
-        if (victim === undefined || (victim === row.seq && kept.length === 0 && this.#liveRunning() === 1)) {
-          this.#fail(row.seq, `out of KV blocks: ${this.#blocks.totalBlocks} cannot hold one sequence`);
-          break;
-        }
-        this.#preempt(victim);
-        preempted.add(victim);
-        if (victim === row.seq) break;
-      }
-    }
-    return kept;
-  }
-
-  #liveRunning(): number {
-    let n = 0;
-    for (const s of this.#running) if (!s.done) n++;
-    return n;
-  }
-
-  /** Frees a sequence's blocks and queues it again; it recomputes (mostly from the cache) when readmitted. */
-  #preempt(seq: Seq): void {
-    this.#log.debug({ seq: seq.key }, 'preempting a sequence: KV cache full');
-    this.#release(seq);
-    seq.computed = 0;
-    this.#running = this.#running.filter((s) => s !== seq);
-    this.#waiting.unshift(seq);
-  }
-
-  async #step(candidates: Row[], decoding: boolean): Promise<void> {
-    const rows = this.#reserve(candidates);
-    if (rows.length === 0) return;
+  async #runRows(rows: readonly Row[], decoding: boolean, sampled: Map<Row, number>): Promise<void> {
     const s = this.#session;
-    const batch: BatchRow[] = rows.map(({ seq, count }) => ({
-      tokens: seq.tokens.tokens,
-      past: seq.computed,
-      count,
-      table: seq.table,
+    const batch: BatchRow[] = rows.map((e) => ({
+      tokens: e.req.seq.tokens,
+      past: e.computed,
+      count: e.tokens,
+      table: e.req.table,
     }));
     const feeds = layoutBatch(batch, this.#kv, s, decoding ? this.#reusablePast(rows) : undefined);
     let out: BatchOutputs;
@@ -367,7 +430,8 @@ export class OnnxEngine implements Engine {
       out = await s.run(feeds);
     } catch (err) {
       this.#log.error({ err }, 'session.run failed; failing its sequences and clearing the cache');
-      for (const { seq } of rows) this.#fail(seq, `inference failed: ${(err as Error).message}`);
+      const message = `inference failed: ${(err as Error).message}`;
+      for (const e of rows) this.#scheduler.cancel(e.req.id, 'error', message);
       // Blocks announced for this run hold no valid KV: nobody may reuse them.
       this.#lastDecode = undefined;
       this.#blocks.clear();
@@ -376,64 +440,42 @@ export class OnnxEngine implements Engine {
     storeNewKv(batch, this.#kv, out.present, feeds);
     const vocab = s.vocabSize;
     for (let r = 0; r < rows.length; r++) {
-      const { seq, count } = rows[r] as Row;
-      seq.computed += count;
-      if (seq.done || seq.computed < seq.tokens.length) continue;
-      this.#emit(seq, seq.sampler.sample(out.logits, (r * out.logitsLen + out.logitsLen - 1) * vocab, vocab));
+      const e = rows[r] as Row;
+      if (!e.samples) continue;
+      const { sampler } = e.req;
+      const token = sampler.sample(out.logits, (r * out.logitsLen + out.logitsLen - 1) * vocab, vocab);
+      sampler.observe(token);
+      sampled.set(e, token);
     }
     if (decoding) {
       this.#lastDecode = {
-        seqs: rows.map((r) => r.seq),
-        computed: rows.map((r) => r.seq.computed),
+        stepNo: this.#stepNo,
+        reqs: rows.map((e) => e.req),
+        computed: rows.map((e) => e.computed + e.tokens),
         present: out.present,
       };
     }
   }
 
   /**
-   * The previous decode run's present K/V is this run's past when the batch is the same sequences in
-   * the same order, each one token further: same left padding, nothing to gather from the blocks.
+   * The previous step's decode run's present K/V is this run's past when the batch is the same
+   * sequences in the same order, each one token further: same left padding, nothing to gather.
    */
   #reusablePast(rows: readonly Row[]): KvArray[] | undefined {
     const last = this.#lastDecode;
     this.#lastDecode = undefined;
-    if (last === undefined || last.seqs.length !== rows.length) return undefined;
+    if (last === undefined || last.stepNo !== this.#stepNo - 1 || last.reqs.length !== rows.length) {
+      return undefined;
+    }
     for (let r = 0; r < rows.length; r++) {
-      const seq = (rows[r] as Row).seq;
-      if (seq !== last.seqs[r] || seq.computed !== last.computed[r]) return undefined;
+      const e = rows[r] as Row;
+      if (e.req !== last.reqs[r] || e.computed !== last.computed[r]) return undefined;
     }
     return last.present;
   }
+}
 
-  #emit(seq: Seq, token: number): void {
-    seq.sampler.observe(token);
-    seq.generated++;
-    // As the mocker does, a stop token is the last token of the output (the frontend drops special
-    // tokens from the text).
-    seq.tokens.push(token);
-    seq.out.push(token, seq.generated === 1 ? (seq.cachedTokens ?? 0) : undefined);
-    if (seq.stopIds.has(token)) {
-      seq.out.finish('stop');
-      this.#end(seq);
-    } else if (seq.generated >= seq.maxTokens || seq.tokens.length >= this.card.contextLength) {
-      seq.out.finish('length');
-      this.#end(seq);
-    }
-  }
-
-  #fail(seq: Seq, reason: string): void {
-    this.#log.warn({ seq: seq.key, reason }, 'sequence failed');
-    this.#finish(seq, 'error');
-  }
-
-  #finish(seq: Seq, finishReason: 'cancelled' | 'error'): void {
-    if (seq.done) return;
-    seq.out.finish(finishReason);
-    this.#end(seq);
-  }
-
-  #end(seq: Seq): void {
-    seq.done = true;
-    this.#release(seq);
-  }
+/** The bytes of a KV view, without copying. */
+function bytesOf(a: KvArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

@@ -157,6 +157,59 @@ describe('BlockManager', () => {
   });
 });
 
+describe('BlockManager imports', () => {
+  it('holds imported blocks pending, unannounced and never a hit, until commit caches them', () => {
+    const { bm, events } = setup(8, 2);
+    bm.allocate('a', 4, hashesOf([1, 2, 3, 4], 2));
+    bm.free('a');
+    events.length = 0;
+    const h = hashesOf([1, 2, 3, 4, 5, 6, 7, 8, 9], 2);
+    // The first two blocks are cached here; two full blocks and the tail are not.
+    expect(bm.allocateForImport('imp', 9, h)).toEqual([2, 3]);
+    expect(events).toEqual([]);
+    expect(bm.activeBlocks).toBe(5);
+    expect(bm.matchPrefix(h.sequence)).toBe(2);
+    const grown = hashesOf([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 2);
+    expect(() => bm.allocate('imp', 10, grown)).toThrow(/pending/);
+    // Another sequence computing block 2 meanwhile gets its own block, announced as usual.
+    expect(bm.allocate('other', 6, h)).toBe(true);
+    expect(events).toEqual([
+      {
+        stored: { parentHash: h.sequence[1], blocks: [{ blockHash: h.sequence[2], tokensHash: h.local[2] }] },
+      },
+    ]);
+    events.length = 0;
+    // Commit caches the rest; the import keeps its copy of block 2 privately.
+    expect(bm.commit('imp')).toEqual([3]);
+    expect(events).toEqual([
+      {
+        stored: { parentHash: h.sequence[2], blocks: [{ blockHash: h.sequence[3], tokensHash: h.local[3] }] },
+      },
+    ]);
+    expect(bm.commit('imp')).toEqual([]);
+    expect(bm.activeBlocks).toBe(6);
+    expect(bm.allocate('imp', 10, grown)).toBe(true);
+    bm.free('imp');
+    bm.free('other');
+    expect(bm.activeBlocks).toBe(0);
+    expect(bm.freeBlocks + bm.cachedBlocks).toBe(8);
+  });
+
+  it('treats as missing the cached blocks named in notHits, and frees uncommitted blocks unannounced', () => {
+    const { bm, events } = setup(4, 2);
+    const h = hashesOf([1, 2, 3, 4], 2);
+    bm.allocate('computing', 4, h);
+    events.length = 0;
+    expect(bm.allocateForImport('imp', 4, h, new Set([h.sequence[1] as string]))).toEqual([1]);
+    expect(bm.activeBlocks).toBe(3);
+    bm.free('imp');
+    expect(events).toEqual([]);
+    expect(bm.activeBlocks).toBe(2);
+    expect(bm.allocateForImport('big', 8, hashesOf([5, 6, 7, 8, 9, 9, 9, 9], 2))).toBeUndefined();
+    expect(bm.heldTokens('big')).toBe(0);
+  });
+});
+
 type Op = { kind: 'allocate'; seq: number; add: number } | { kind: 'free'; seq: number } | { kind: 'clear' };
 
 describe('BlockManager properties', () => {

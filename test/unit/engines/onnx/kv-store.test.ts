@@ -1,6 +1,7 @@
 // The KV store follows the BlockManager: under any mix of new sequences (with prefix-cache hits),
-// growth, frees, evictions and clears, its free slots equal the manager's free blocks and every live
-// sequence reads back exactly the K/V it (or the sequence it shares a prefix with) wrote.
+// growth, frees, evictions, clears and imports (blocks filled from outside, then committed), its free
+// slots equal the manager's free blocks and every live sequence reads back exactly the K/V it (or the
+// sequence it shares a prefix with, or the import) wrote.
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { type BlockHashes, BlockManager } from '../../../../src/engines/block-manager.js';
@@ -50,6 +51,11 @@ const op = fc.oneof(
   }),
   fc.record({ kind: fc.constant('free' as const), which: fc.nat() }),
   fc.record({ kind: fc.constant('clear' as const) }),
+  fc.record({
+    kind: fc.constant('importStart' as const),
+    prompt: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 14 }),
+  }),
+  fc.record({ kind: fc.constant('importEnd' as const), which: fc.nat(), ok: fc.boolean() }),
 );
 
 test('slots stay in step with the block manager and hold the right K/V', () => {
@@ -65,6 +71,7 @@ test('slots stay in step with the block manager and hold the right K/V', () => {
       });
       const bm = new BlockManager({ totalBlocks: TOTAL, blockSize: B, onEvent: (e) => kv.onEvent(e) });
       const live: Live[] = [];
+      const importing: { seq: Live; pending: number[] }[] = [];
       let next = 0;
 
       const compute = (seq: Live, upTo: number): boolean => {
@@ -119,6 +126,41 @@ test('slots stay in step with the block manager and hold the right K/V', () => {
           }
         } else if (o.kind === 'clear') {
           bm.clear();
+        } else if (o.kind === 'importStart') {
+          const seq: Live = {
+            key: `q${next++}`,
+            tokens: [...o.prompt],
+            computed: 0,
+            table: { slots: [], full: 0 },
+          };
+          const hashes = hashesOf(seq.tokens);
+          const pending = bm.allocateForImport(seq.key, seq.tokens.length, hashes);
+          if (pending !== undefined) {
+            kv.extend(seq.table, seq.tokens.length, hashes.sequence, pending);
+            importing.push({ seq, pending });
+          }
+        } else if (o.kind === 'importEnd' && importing.length > 0) {
+          const [started] = importing.splice(o.which % importing.length, 1);
+          if (started !== undefined && !o.ok) {
+            bm.free(started.seq.key);
+            kv.release(started.seq.table);
+          } else if (started !== undefined) {
+            const { seq, pending } = started;
+            // The bytes arrive for the pending blocks and the partial tail; shared ones hold KV already.
+            const hashes = hashesOf(seq.tokens);
+            const full = Math.floor(seq.tokens.length / B);
+            const filled = seq.tokens.length % B > 0 ? [...pending, full] : pending;
+            for (const b of filled) {
+              for (const view of kv.blockViews(seq.table, b)) {
+                for (let p = b * B; p < Math.min((b + 1) * B, seq.tokens.length); p++) {
+                  view[p - b * B] = valueAt(seq.tokens, p);
+                }
+              }
+            }
+            kv.commit(seq.table, bm.commit(seq.key), hashes.sequence);
+            seq.computed = seq.tokens.length;
+            live.push(seq);
+          }
         }
         expect(kv.freeSlots).toBe(bm.freeBlocks);
         for (const seq of live) {
