@@ -2,7 +2,13 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, DEFAULT_WORKER_COMPONENT, nameSchema } from '../api/index.js';
+import {
+  DEFAULT_NAMESPACE,
+  DEFAULT_WORKER_COMPONENT,
+  disaggregationModeSchema,
+  nameSchema,
+} from '../api/index.js';
+import { DEFAULT_KV_PIN_TTL_MS } from '../engines/kv-transfer.js';
 
 /** The mocker's knobs, flat (what flags set); unset ones take the mocker's defaults. Unknown keys fail. */
 const coefficients = z.tuple([z.number(), z.number(), z.number()]);
@@ -23,6 +29,12 @@ const mockerEngineSchema = z.strictObject({
   prefillCoefficients: coefficients.optional(),
   /** a, b, c of decode ms = a·u² + b·u + c. */
   decodeCoefficients: coefficients.optional(),
+  /** The simulated model's KV shape (default: Llama-3-8B's, 32 layers, 8 KV heads, head size 128, fp16). */
+  kvLayers: z.number().int().positive().max(1024).optional(),
+  kvHeads: z.number().int().positive().max(1024).optional(),
+  kvHeadDim: z.number().int().positive().max(4096).optional(),
+  /** Simulated KV transfer bandwidth in GB/s (default 25). */
+  kvTransferBandwidth: z.number().positive().optional(),
 });
 
 const onnxEngineSchema = z.strictObject({
@@ -43,6 +55,13 @@ export const workerConfigSchema = z.strictObject({
   modelName: z.string().min(1).max(256).optional(),
   /** How often load metrics are published on the event plane. */
   loadMetricsIntervalMs: z.number().int().positive().default(1000),
+  /**
+   * The worker's role (DESIGN §12), in its card. agg serves both disaggregated phases too (and plain
+   * requests); prefill refuses the decode phase, decode refuses the prefill phase.
+   */
+  disaggregationMode: disaggregationModeSchema.default('agg'),
+  /** How long a prefill pin waits for its pull before its blocks are released. */
+  kvPinTtlMs: z.number().int().positive().default(DEFAULT_KV_PIN_TTL_MS),
   engine: z.discriminatedUnion('kind', [mockerEngineSchema, onnxEngineSchema]),
 });
 export type WorkerConfig = z.input<typeof workerConfigSchema>;

@@ -34,6 +34,12 @@ export async function createEngine(
         ...defined('maxNumBatchedTokens', engine.maxNumBatchedTokens),
         ...defined('contextLength', engine.contextLength),
         ...defined('noDelay', engine.noDelay),
+        ...defined('kvTransferBandwidth', engine.kvTransferBandwidth),
+        kvLayout: {
+          ...defined('numLayers', engine.kvLayers),
+          ...defined('numKvHeads', engine.kvHeads),
+          ...defined('headDim', engine.kvHeadDim),
+        },
         tokenizer: {
           checksum: files.tokenizerChecksum,
           configChecksum: files.tokenizerConfigChecksum,

@@ -14,6 +14,11 @@ export interface WorkerProcessOptions {
   systemPort: number;
   /** How long in-flight requests may run on after the stop signal. */
   gracefulShutdownMs: number;
+  /**
+   * Where the KV data plane listens (TCP with NATS): host and port (0: any free), and the host put in
+   * the card when it differs from the listening one.
+   */
+  kvDataPlane?: { host?: string; port?: number; advertiseHost?: string };
 }
 
 /** Serves until `signal` aborts, then stops gracefully. */
@@ -33,6 +38,7 @@ export async function serveWorker(
     registry,
     ...(options.etcdEndpoints?.length ? { etcdEndpoints: options.etcdEndpoints } : {}),
     ...(options.natsServer ? { natsServer: options.natsServer } : {}),
+    ...(options.kvDataPlane ? { kvDataPlane: options.kvDataPlane } : {}),
   });
   const system = await startSystemServer({
     port: options.systemPort,

@@ -1,24 +1,32 @@
-// A worker: one engine served on the runtime (DESIGN §2, §5).
+// A worker: one engine served on the runtime (DESIGN §2, §5, §12).
 //   - endpoints generate (with the model card), kv_dump and model_files, under one instance id;
+//   - its role (--disaggregation-mode) in the card; prefill and agg workers serve their pinned KV blocks
+//     on the runtime's KV data plane (address in the card) and answer kv_release; the generate endpoint
+//     refuses the phase the role does not serve (agg serves both);
 //   - every KV event numbered and published on the event plane; load metrics published periodically.
 // Used by `dynamo worker` (etcd + NATS) and in-process by `dynamo run` (a runtime per worker, on a
 // shared in-memory hub). The caller owns the runtime: shut it down (draining requests) before close().
 import { z } from 'zod';
 import {
+  type DisaggregationMode,
   ENDPOINTS,
   type GenerateRequest,
+  type GenerateResponse,
   generateRequestSchema,
   type InstanceId,
+  type KvReleaseRequest,
+  kvReleaseRequestSchema,
   type ModelCard,
   type ModelFileRequest,
   modelFileRequestSchema,
 } from '../api/index.js';
 import type { Engine } from '../engines/engine.js';
-import { LOAD_METRICS, type Logger, type Runtime } from '../runtime/index.js';
+import { LOAD_METRICS, type Logger, type Runtime, type ServedKvDataPlane } from '../runtime/index.js';
 import { type ParsedWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { createEngine } from './engine-factory.js';
 import { KvEventPublisher } from './kv-publisher.js';
 import { loadModelFiles, type ModelFiles, modelFileFrames } from './model-files.js';
+import { kvTransferObserver } from './transfer-metrics.js';
 
 export interface Worker {
   readonly instanceId: InstanceId;
@@ -32,6 +40,21 @@ export interface Worker {
 
 export class WorkerConfigError extends Error {
   override name = 'WorkerConfigError';
+}
+
+/** Why a worker of role `mode` does not serve `request`'s phase, or undefined when it does. */
+export function phaseRefusal(mode: DisaggregationMode, request: GenerateRequest): string | undefined {
+  const phase = request.disagg?.phase;
+  if (mode === 'prefill' && phase === 'decode')
+    return 'this is a prefill worker (--disaggregation-mode prefill): it does not serve the decode phase';
+  if (mode === 'decode' && phase === 'prefill')
+    return 'this is a decode worker (--disaggregation-mode decode): it does not serve the prefill phase';
+  return undefined;
+}
+
+async function* refuse(message: string): AsyncIterable<GenerateResponse> {
+  yield* [];
+  throw new Error(message);
 }
 
 /** The card must name the files this worker serves, or frontends would cache the wrong tokenizer. */
@@ -61,15 +84,32 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
   const scope = { namespace: config.namespace, component: config.component };
   const endpoint = (name: string) => ({ ...scope, endpoint: name });
   const kv = new KvEventPublisher(runtime.instanceId, engine, runtime.eventPlane, scope);
+  const mode = config.disaggregationMode;
   let timer: NodeJS.Timeout | undefined;
+  let dataPlane: ServedKvDataPlane | undefined;
   const stop = async () => {
     clearInterval(timer);
     kv.close();
+    // Pulls in flight fail (`unreachable`) before the engine releases the pins they read.
+    await dataPlane?.close();
     await engine.close();
   };
 
+  let card: ModelCard = { ...engine.card, disaggregationMode: mode };
   try {
     checkCard(engine.card, files);
+    // Decode workers only pull; prefill and agg workers (which serve both phases) serve their pins.
+    if (mode !== 'decode') {
+      dataPlane = await runtime.kvDataPlane.serve(engine.kvProvider);
+      card = { ...card, kvDataPlane: dataPlane.address };
+    }
+    engine.attachDisagg({
+      instanceId: runtime.instanceId,
+      dataPlane: runtime.kvDataPlane,
+      ...(dataPlane === undefined ? {} : { address: dataPlane.address }),
+      pinTtlMs: config.kvPinTtlMs,
+      observer: kvTransferObserver(runtime.metrics.registry, scope),
+    });
     await runtime.serveEndpoint(
       endpoint(ENDPOINTS.kvDump),
       async function* kvDump() {
@@ -86,11 +126,25 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
       },
       { requestSchema: modelFileRequestSchema },
     );
+    if (dataPlane !== undefined) {
+      // Unknown handles are no error here: the pin was pulled, expired or released already.
+      await runtime.serveEndpoint(
+        endpoint(ENDPOINTS.kvRelease),
+        async function* kvRelease(request: KvReleaseRequest) {
+          engine.releaseKv(request.handle);
+          yield* [];
+        },
+        { requestSchema: kvReleaseRequestSchema },
+      );
+    }
     // generate last: frontends route to an instance once its card appears.
     await runtime.serveEndpoint(
       endpoint(ENDPOINTS.generate),
-      (request: GenerateRequest, context) => engine.generate(request, context.signal),
-      { requestSchema: generateRequestSchema, card: engine.card },
+      (request: GenerateRequest, context) => {
+        const refusal = phaseRefusal(mode, request);
+        return refusal === undefined ? engine.generate(request, context.signal) : refuse(refusal);
+      },
+      { requestSchema: generateRequestSchema, card },
     );
   } catch (err) {
     await stop();
@@ -110,6 +164,8 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
       instanceId: runtime.instanceId,
       model: engine.card.name,
       engine: engine.card.engine,
+      disaggregationMode: mode,
+      ...(dataPlane === undefined ? {} : { kvDataPlane: dataPlane.address }),
       namespace: config.namespace,
       component: config.component,
       totalKvBlocks: engine.card.totalKvBlocks,
@@ -119,7 +175,7 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
   );
   return {
     instanceId: runtime.instanceId,
-    card: engine.card,
+    card,
     engine,
     get lastEventId() {
       return kv.lastEventId;

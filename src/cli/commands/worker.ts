@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_WORKER_COMPONENT, nameSchema } from '../../api/index.js';
+import { DEFAULT_WORKER_COMPONENT, disaggregationModeSchema, nameSchema } from '../../api/index.js';
 import { defaultTokenizerDir, type WorkerConfig } from '../../worker/index.js';
 import { serveWorker } from '../../worker/serve.js';
 import { defineCommand } from '../command.js';
@@ -19,12 +19,20 @@ const coefficients = z
 
 export const command = defineCommand({
   name: 'worker',
-  summary: 'serve an engine (onnx or mocker) on the runtime: generate, kv_dump, model_files',
+  summary: 'serve an engine (onnx or mocker) on the runtime: generate, kv_dump, model_files, kv_release',
   details: [
     'Examples:',
     '  ETCD_ENDPOINTS=http://127.0.0.1:2379 NATS_SERVER=nats://127.0.0.1:4222 dynamo worker --engine mocker',
     '  dynamo worker --engine mocker --speedup-ratio 10 --num-gpu-blocks 4096',
     '  dynamo worker --engine onnx --model-dir ./models/tiny',
+    '  dynamo worker --engine mocker --disaggregation-mode prefill   # and another with decode',
+    '',
+    'Disaggregated serving (--disaggregation-mode): a prefill worker computes prompts and keeps their KV',
+    'blocks pinned (up to --kv-pin-ttl-ms) for decode workers to pull from its KV data plane',
+    '(--kv-data-plane-host/-port, TCP with NATS); a decode worker pulls the blocks it lacks and decodes.',
+    'agg (the default) serves plain requests and both phases. The mocker moves no bytes: it waits',
+    'bytes / --kv-transfer-bandwidth + 1 ms (divided by --speedup-ratio), bytes from --kv-layers,',
+    '--kv-heads, --kv-head-dim and fp16.',
     '',
     'Engine defaults: mocker --num-gpu-blocks 16384 --block-size 64 --max-num-seqs 256',
     '--max-num-batched-tokens 8192; onnx 4096 blocks of 16 tokens, 64 sequences, 512 batched tokens.',
@@ -143,6 +151,64 @@ export const command = defineCommand({
       description: 'mocker: a,b,c of the decode time',
       placeholder: '<a,b,c>',
     },
+    disaggregationMode: {
+      flag: 'disaggregation-mode',
+      env: 'DYN_DISAGGREGATION_MODE',
+      schema: disaggregationModeSchema.default('agg'),
+      description:
+        'role: agg (prefill and decode here; also serves both disaggregated phases), prefill, or decode',
+      placeholder: '<agg|prefill|decode>',
+    },
+    kvPinTtl: {
+      flag: 'kv-pin-ttl-ms',
+      env: 'DYN_KV_PIN_TTL_MS',
+      schema: int().default(30_000),
+      description: 'prefill/agg: how long prompt KV blocks stay pinned for a decode worker to pull',
+      placeholder: '<ms>',
+    },
+    kvDataPlaneHost: {
+      flag: 'kv-data-plane-host',
+      env: 'DYN_KV_DATA_PLANE_HOST',
+      schema: z.string().min(1).max(255).optional(),
+      description:
+        'prefill/agg: address the KV data plane listens on and announces (default: $POD_IP, else 127.0.0.1)',
+      placeholder: '<host>',
+    },
+    kvDataPlanePort: {
+      flag: 'kv-data-plane-port',
+      env: 'DYN_KV_DATA_PLANE_PORT',
+      schema: z.coerce.number().int().min(0).max(65535).default(0),
+      description: 'prefill/agg: TCP port of the KV data plane (0: any free port)',
+      placeholder: '<port>',
+    },
+    kvTransferBandwidth: {
+      flag: 'kv-transfer-bandwidth',
+      env: 'DYN_KV_TRANSFER_BANDWIDTH',
+      schema: z.coerce.number().positive().default(25),
+      description: 'mocker: simulated KV transfer bandwidth in GB/s (decode workers)',
+      placeholder: '<GB/s>',
+    },
+    kvLayers: {
+      flag: 'kv-layers',
+      env: 'DYN_KV_LAYERS',
+      schema: int().max(1024).default(32),
+      description: 'mocker: layers of the simulated model (KV bytes per block)',
+      placeholder: '<n>',
+    },
+    kvHeads: {
+      flag: 'kv-heads',
+      env: 'DYN_KV_HEADS',
+      schema: int().max(1024).default(8),
+      description: 'mocker: KV heads of the simulated model',
+      placeholder: '<n>',
+    },
+    kvHeadDim: {
+      flag: 'kv-head-dim',
+      env: 'DYN_KV_HEAD_DIM',
+      schema: int().max(4096).default(128),
+      description: 'mocker: head size of the simulated model',
+      placeholder: '<n>',
+    },
     loadMetricsInterval: {
       flag: 'load-metrics-interval-ms',
       env: 'DYN_LOAD_METRICS_INTERVAL_MS',
@@ -184,6 +250,10 @@ export const command = defineCommand({
         prefillCoefficients: o.prefillCoefficients,
         decodeCoefficients: o.decodeCoefficients,
         speedupRatio: o.speedupRatio,
+        kvTransferBandwidth: o.kvTransferBandwidth,
+        kvLayers: o.kvLayers,
+        kvHeads: o.kvHeads,
+        kvHeadDim: o.kvHeadDim,
         ...optional('numGpuBlocks', o.numGpuBlocks),
         ...optional('maxNumSeqs', o.maxNumSeqs),
         ...optional('maxNumBatchedTokens', o.maxNumBatchedTokens),
@@ -195,6 +265,8 @@ export const command = defineCommand({
           namespace: o.namespace,
           component: o.component,
           loadMetricsIntervalMs: o.loadMetricsInterval,
+          disaggregationMode: o.disaggregationMode,
+          kvPinTtlMs: o.kvPinTtl,
           engine,
           ...optional('modelName', o.modelName),
         },
@@ -202,6 +274,10 @@ export const command = defineCommand({
         ...optional('natsServer', o.nats),
         systemPort: o.systemPort,
         gracefulShutdownMs: o.gracefulShutdown,
+        kvDataPlane: {
+          host: o.kvDataPlaneHost ?? (process.env.POD_IP || '127.0.0.1'),
+          port: o.kvDataPlanePort,
+        },
       },
       log,
       signal,
