@@ -4,6 +4,7 @@
 // workers: nothing below cli may import both (DESIGN §4).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { DisaggregationMode } from '../api/index.js';
 import { type Frontend, type FrontendConfig, startFrontend } from '../frontend/index.js';
 import { ensureTinyModel } from '../llm/tiny-model/tiny-model.js';
 import { createRuntime, type Logger, MemoryHub, type Runtime } from '../runtime/index.js';
@@ -11,7 +12,13 @@ import { startWorker, type Worker, type WorkerConfig } from '../worker/index.js'
 
 export interface AllInOneConfig {
   frontend: FrontendConfig;
+  /** Aggregated workers; unused when decodeWorkers is set. */
   workers: number;
+  /**
+   * Disaggregated serving (DESIGN §12): prefill workers (component `prefill`) and decode workers
+   * (the worker config's component), on one KV data plane.
+   */
+  disagg?: { prefillWorkers: number; decodeWorkers: number } | undefined;
   /** The workers' config; an onnx engine without modelDir gets the tiny model (generated once). */
   worker: WorkerConfig;
   etcdEndpoints?: string[] | undefined;
@@ -57,12 +64,28 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     await frontend?.close();
     await frontendRuntime?.close();
   };
+  const roles: { mode: DisaggregationMode; count: number; component?: string }[] = config.disagg
+    ? [
+        { mode: 'prefill', count: config.disagg.prefillWorkers, component: 'prefill' },
+        { mode: 'decode', count: config.disagg.decodeWorkers },
+      ]
+    : [{ mode: 'agg', count: config.workers }];
   try {
-    for (let i = 0; i < config.workers; i++) {
-      const workerLog = log.child({ worker: i });
-      const runtime = await createRuntime({ ...runtimeOptions, log: workerLog });
-      runtimes.push(runtime);
-      workers.push(await startWorker(worker, runtime, workerLog));
+    for (const role of roles) {
+      for (let i = 0; i < role.count; i++) {
+        const workerLog = log.child({
+          worker: workers.length,
+          ...(config.disagg ? { role: role.mode } : {}),
+        });
+        const runtime = await createRuntime({ ...runtimeOptions, log: workerLog });
+        runtimes.push(runtime);
+        const roleConfig: WorkerConfig = {
+          ...worker,
+          disaggregationMode: role.mode,
+          ...(role.component ? { component: role.component } : {}),
+        };
+        workers.push(await startWorker(roleConfig, runtime, workerLog));
+      }
     }
     const frontendLog = log.child({ component: 'frontend' });
     frontendRuntime = await createRuntime({ ...runtimeOptions, log: frontendLog });

@@ -1,7 +1,7 @@
 // The frontend's serving options, shared by `dynamo frontend` and `dynamo run` (apart from the
 // runtime and HTTP options, which workers share too: shared-options.ts).
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES, type FrontendConfig } from '../frontend/index.js';
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_DISAGG_OPTIONS, type FrontendConfig } from '../frontend/index.js';
 import type { OptionValues } from './options.js';
 import { type ROUTER_OPTIONS, routerSettings } from './router-options.js';
 import type { HTTP_OPTIONS } from './shared-options.js';
@@ -29,6 +29,22 @@ export const FRONTEND_OPTIONS = {
     description: 'largest request body (413 past it)',
     placeholder: '<bytes>',
   },
+  maxLocalPrefillLength: {
+    flag: 'max-local-prefill-length',
+    env: 'DYN_MAX_LOCAL_PREFILL_LENGTH',
+    schema: z.coerce.number().int().min(0).default(DEFAULT_DISAGG_OPTIONS.maxLocalPrefillLength),
+    description:
+      'disaggregated models: prompts with at most this many tokens uncached on the decode worker prefill there',
+    placeholder: '<tokens>',
+  },
+  disaggStrict: {
+    flag: 'disagg-strict',
+    env: 'DYN_DISAGG_STRICT',
+    kind: 'boolean',
+    schema: z.boolean().default(DEFAULT_DISAGG_OPTIONS.strict),
+    description:
+      'disaggregated models: 503 when no prefill worker can take a prompt (default: prefill locally)',
+  },
 } as const;
 
 type FrontendValues = OptionValues<typeof HTTP_OPTIONS & typeof FRONTEND_OPTIONS & typeof ROUTER_OPTIONS> & {
@@ -45,5 +61,6 @@ export function frontendConfig(o: FrontendValues): FrontendConfig {
     busyStatusCode: o.busyStatusCode,
     bodyLimitBytes: o.bodyLimit,
     router: routerSettings(o),
+    disagg: { maxLocalPrefillLength: o.maxLocalPrefillLength, strict: o.disaggStrict },
   };
 }

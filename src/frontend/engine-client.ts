@@ -1,28 +1,71 @@
-// Sends a preprocessed request to a worker and streams its frames back, migrating it when the worker
-// dies mid-stream: the next worker gets the prompt plus the tokens already produced, and the caller
-// sees one unbroken stream of frames.
+// Sends a preprocessed request to workers and streams the frames back, as one unbroken stream whatever
+// happens behind it:
 //
-//   select ─► call(instance) ─► frames ─► caller
-//      ▲            │ disconnected (worker died): exclude it, prompt += generated, maxTokens -= generated
-//      └────────────┘ at most `migrationLimit` times; no_responders / unavailable: nothing ran, try another
-import type { GenerateRequest, GenerateResponse, InstanceId } from '../api/index.js';
-import { generateResponseSchema } from '../api/index.js';
+//   aggregated model:     select(agg) ─► generate ─► frames
+//   disaggregated model:  select(decode) ─► short uncached prompt, or no prefill worker? ─► generate there
+//   (DESIGN §12)               │ otherwise: select(prefill) ─► generate{prefill} ─► first token + descriptor
+//                              └─► generate{decode, first token, descriptor} on the decode worker ─► frames
+//
+// Failures: a worker that dies mid-stream (disconnected) is excluded and the request migrates (prompt +=
+// generated, maxTokens -= generated) at most `migrationLimit` times; a decode worker whose KV pull fails
+// (the prefill worker died, its pin expired) ends with a typed transferError and the request prefills
+// again on another prefill worker (a migration too); no_responders / unavailable: nothing ran, try another.
+import type { GenerateRequest, GenerateResponse, InstanceId, KvTransferDescriptor } from '../api/index.js';
+import { ENDPOINTS, generateResponseSchema } from '../api/index.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
-import { isRequestError, type Logger, RequestError, type RequestPlane } from '../runtime/index.js';
+import {
+  type Discovery,
+  isRequestError,
+  type Logger,
+  RequestError,
+  type RequestPlane,
+} from '../runtime/index.js';
 import { HttpError } from './errors.js';
-import type { FrontendMetrics } from './metrics.js';
-import type { ServedModel } from './model-registry.js';
-import { selectWorker } from './worker-selector.js';
+import type { FrontendMetrics, LocalPrefillReason } from './metrics.js';
+import type { InstanceSet, ServedModel } from './model-registry.js';
+import { type Selection, selectAcross } from './worker-selector.js';
+
+export interface DisaggOptions {
+  /**
+   * A prompt whose uncached part on the chosen decode worker is at most this many tokens is prefilled
+   * there: moving its KV would cost more than computing it.
+   */
+  maxLocalPrefillLength: number;
+  /** When no prefill worker can take a prompt, answer 503 instead of prefilling on the decode worker. */
+  strict: boolean;
+}
+
+export const DEFAULT_DISAGG_OPTIONS: DisaggOptions = { maxLocalPrefillLength: 512, strict: false };
 
 export interface EngineClientOptions {
   migrationLimit: number;
   /** HTTP status when every worker is busy (Dynamo's 529 by default). */
   busyStatusCode: number;
+  disagg: DisaggOptions;
+}
+
+type Routed = Extract<Selection, { kind: 'routed' }>;
+type Headers = Readonly<Record<string, string | string[] | undefined>>;
+
+/** What a prefill worker answered: the first token and where its KV waits. */
+interface Prefilled {
+  first: number;
+  cachedTokens: number;
+  finishReason: 'stop' | 'length';
+  transfer: KvTransferDescriptor | undefined;
+  /** The prefill worker's set (its kv_release endpoint is beside its generate). */
+  set: InstanceSet;
+}
+
+/** A frame stream ended by a failed KV transfer: prefill again elsewhere. */
+class TransferFailed extends Error {
+  override name = 'TransferFailed';
 }
 
 export class EngineClient {
   constructor(
     private readonly requestPlane: RequestPlane,
+    private readonly discovery: Pick<Discovery, 'list'>,
     private readonly metrics: FrontendMetrics,
     private readonly options: EngineClientOptions,
     private readonly log: Logger,
@@ -36,92 +79,106 @@ export class EngineClient {
     model: ServedModel,
     pre: PreprocessedRequest,
     requestId: string,
-    headers: Readonly<Record<string, string | string[] | undefined>>,
+    headers: Headers,
     signal: AbortSignal,
   ): AsyncGenerator<GenerateResponse, void> {
     const generated: number[] = [];
     const exclude = new Set<InstanceId>();
+    const excludePrefill = new Set<InstanceId>();
     let migrationsLeft = this.options.migrationLimit;
     /** Whether some worker started on it (and died): then running out of workers is a failure, not a 503. */
     let started = false;
+    const migrate = (type: string, instance: InstanceId, message: string) => {
+      if (migrationsLeft <= 0) return false;
+      migrationsLeft--;
+      started = true;
+      this.metrics.migrations.labels(model.name, type).inc();
+      this.log.warn({ requestId, instance, generated: generated.length, migrationsLeft }, message);
+      return true;
+    };
     for (let attempt = 0; ; attempt++) {
       const attemptId = attempt === 0 ? requestId : `${requestId}.${attempt}`;
       const tokenIds = generated.length === 0 ? pre.tokenIds : [...pre.tokenIds, ...generated];
-      const selection = await selectWorker(model, { attemptId, tokenIds, exclude, headers, signal });
+      const maxTokens = pre.stop.maxTokens - generated.length;
+      const decodeSets = model.setsOf('decode');
+      const disaggregated = decodeSets.length > 0;
+      const selection = await selectAcross(disaggregated ? decodeSets : model.setsOf('agg'), {
+        attemptId,
+        tokenIds,
+        exclude,
+        headers,
+        signal,
+      });
       if (selection.kind === 'none') {
         throw !started
-          ? new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${model.card.name}`, 'model')
-          : new HttpError('WORKER_FAILED', `every worker of model ${model.card.name} failed this request`);
+          ? new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${model.name}`, 'model')
+          : new HttpError('WORKER_FAILED', `every worker of model ${model.name} failed this request`);
       }
       if (selection.kind === 'busy') {
         throw new HttpError('ALL_WORKERS_BUSY', selection.reason, null, this.options.busyStatusCode);
       }
-      const request: GenerateRequest = {
+      let request: GenerateRequest = {
         requestId: attemptId,
-        model: model.card.name,
+        model: model.name,
         tokenIds,
         sampling: pre.sampling,
-        stop:
-          generated.length === 0
-            ? pre.stop
-            : { ...pre.stop, maxTokens: pre.stop.maxTokens - generated.length },
+        stop: { ...pre.stop, maxTokens },
       };
+      /** A prefill pin that this attempt must release unless the decode worker pulled it. */
+      let pin: Prefilled | undefined;
+      let decodeDone = false;
       try {
-        const frames = this.requestPlane.call<GenerateResponse>(selection.instance, request, {
-          requestId: request.requestId,
-          signal,
-          // Frames from another process are validated; in-process ones are our own engine's objects.
-          ...(selection.instance.transport.kind === 'memory'
-            ? {}
-            : { responseSchema: generateResponseSchema }),
-        });
-        let first = true;
-        let finished = false;
-        for await (const frame of frames) {
-          // Read on after the last frame to the stream's own end: leaving the loop early would cancel
-          // the call, and the worker would count a finished request as cancelled.
-          if (finished) continue;
-          if (first) {
-            first = false;
+        if (disaggregated) {
+          const prefill = await this.prefillFor(model, selection, request, excludePrefill, signal);
+          if (prefill.kind === 'prefilled') {
+            pin = prefill.result;
+            const { first, cachedTokens, finishReason, transfer } = pin;
+            this.metrics.remotePrefill(model.name);
             selection.firstToken();
-          }
-          const reason = frame.finishReason;
-          if (reason === 'cancelled' || reason === 'error') {
-            // We did not cancel it (signal not aborted): the worker stopped it (shutting down) or failed.
-            if (frame.tokenIds.length > 0) {
-              for (const id of frame.tokenIds) generated.push(id);
-              yield { tokenIds: frame.tokenIds };
+            generated.push(first);
+            const last = finishReason === 'stop' || maxTokens <= 1;
+            if (last || transfer === undefined) {
+              if (!last) throw new HttpError('WORKER_FAILED', 'the prefill worker kept no KV to transfer');
+              yield {
+                tokenIds: [first],
+                cachedTokens,
+                finishReason: finishReason === 'stop' ? 'stop' : 'length',
+              };
+              return;
             }
-            throw reason === 'cancelled'
-              ? new RequestError('disconnected', 'the worker cancelled the request')
-              : new HttpError('WORKER_FAILED', 'the worker failed the request');
+            yield { tokenIds: [first], cachedTokens };
+            request = { ...request, disagg: { phase: 'decode', firstTokenId: first, descriptor: transfer } };
+          } else {
+            if (this.options.disagg.strict && prefill.reason !== 'short_prompt') {
+              throw new HttpError(
+                'DISAGG_UNAVAILABLE',
+                `no prefill worker can take this request for model ${model.name} (--disagg-strict)`,
+              );
+            }
+            this.metrics.localPrefill(model.name, prefill.reason);
           }
-          for (const id of frame.tokenIds) generated.push(id);
-          yield frame;
-          if (reason !== undefined) finished = true;
         }
-        if (finished) return;
-        throw new HttpError('WORKER_FAILED', 'the worker ended the stream without a finish reason');
+        const frames = this.stream(selection, request, generated, pin !== undefined, signal);
+        for await (const frame of frames) yield frame;
+        decodeDone = true;
+        return;
       } catch (err) {
         if (signal.aborted) throw err;
         const id = selection.instance.instanceId;
+        if (err instanceof TransferFailed) {
+          if (pin) excludePrefill.add(pin.transfer?.instanceId ?? id);
+          if (migrate('kv_transfer', id, `KV transfer failed (${err.message}): prefilling again`)) continue;
+          throw new HttpError('WORKER_FAILED', `the KV transfer failed: ${err.message}`);
+        }
         if (isRequestError(err, 'no_responders') || isRequestError(err, 'unavailable')) {
           // Nothing ran there: another worker may take it, without spending the migration budget.
           exclude.add(id);
           continue;
         }
-        if (isRequestError(err, 'disconnected') && migrationsLeft > 0) {
-          migrationsLeft--;
-          started = true;
+        if (isRequestError(err, 'disconnected')) {
           exclude.add(id);
-          this.metrics.migrations
-            .labels(model.card.name, generated.length === 0 ? 'new_request' : 'ongoing_request')
-            .inc();
-          this.log.warn(
-            { requestId, instance: id, generated: generated.length, migrationsLeft },
-            'worker disconnected mid-stream: migrating the request',
-          );
-          continue;
+          const type = generated.length === 0 ? 'new_request' : 'ongoing_request';
+          if (migrate(type, id, 'worker disconnected mid-stream: migrating the request')) continue;
         }
         if (err instanceof HttpError) throw err;
         this.log.warn({ err, requestId, instance: id }, 'generate failed');
@@ -131,7 +188,142 @@ export class EngineClient {
         );
       } finally {
         selection.release();
+        if (pin?.transfer !== undefined && !decodeDone) void this.releasePin(pin.set, pin.transfer);
       }
+    }
+  }
+
+  /**
+   * The prefill of a disaggregated request: on a prefill worker unless the prompt is short for the
+   * chosen decode worker or no prefill worker can take it (then the reason for prefilling locally).
+   */
+  private async prefillFor(
+    model: ServedModel,
+    decode: Routed,
+    request: GenerateRequest,
+    excludePrefill: Set<InstanceId>,
+    signal: AbortSignal,
+  ): Promise<{ kind: 'prefilled'; result: Prefilled } | { kind: 'local'; reason: LocalPrefillReason }> {
+    const blockSize = decode.set.card.kvCacheBlockSize;
+    const uncached = request.tokenIds.length - decode.overlapBlocks * blockSize;
+    if (uncached <= this.options.disagg.maxLocalPrefillLength)
+      return { kind: 'local', reason: 'short_prompt' };
+    const sets = model.setsOf('prefill');
+    for (let n = 0; ; n++) {
+      const selection = await selectAcross(sets, {
+        attemptId: `${request.requestId}.prefill${n}`,
+        tokenIds: request.tokenIds,
+        exclude: excludePrefill,
+        headers: {},
+        signal,
+      });
+      if (selection.kind !== 'routed') return { kind: 'local', reason: 'no_prefill_worker' };
+      try {
+        const frames = this.requestPlane.call<GenerateResponse>(
+          selection.instance,
+          { ...request, requestId: `${request.requestId}.prefill${n}`, disagg: { phase: 'prefill' } },
+          { requestId: request.requestId, signal, ...this.validation(selection) },
+        );
+        let first: number | undefined;
+        let last: GenerateResponse | undefined;
+        let cachedTokens = 0;
+        for await (const frame of frames) {
+          if (frame.cachedTokens !== undefined) cachedTokens = frame.cachedTokens;
+          if (first === undefined && frame.tokenIds.length > 0) first = frame.tokenIds[0];
+          if (frame.finishReason !== undefined) last = frame;
+        }
+        const reason = last?.finishReason;
+        if (first !== undefined && (reason === 'stop' || reason === 'length')) {
+          selection.firstToken();
+          return {
+            kind: 'prefilled',
+            result: {
+              first,
+              cachedTokens,
+              finishReason: reason,
+              transfer: last?.transfer,
+              set: selection.set,
+            },
+          };
+        }
+        this.log.warn(
+          { instance: selection.instance.instanceId, reason },
+          'prefill worker ended without a token',
+        );
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.log.warn({ err, instance: selection.instance.instanceId }, 'prefill failed: trying another');
+      } finally {
+        selection.release();
+      }
+      excludePrefill.add(selection.instance.instanceId);
+    }
+  }
+
+  /** Frames of one worker call, until finishReason (read to the stream's end). */
+  private async *stream(
+    selection: Routed,
+    request: GenerateRequest,
+    generated: number[],
+    afterPrefill: boolean,
+    signal: AbortSignal,
+  ): AsyncGenerator<GenerateResponse, void> {
+    const frames = this.requestPlane.call<GenerateResponse>(selection.instance, request, {
+      requestId: request.requestId,
+      signal,
+      ...this.validation(selection),
+    });
+    let first = true;
+    let finished = false;
+    for await (const frame of frames) {
+      // Read on after the last frame to the stream's own end: leaving the loop early would cancel
+      // the call, and the worker would count a finished request as cancelled.
+      if (finished) continue;
+      if (first) {
+        first = false;
+        if (!afterPrefill) selection.firstToken();
+      }
+      const reason = frame.finishReason;
+      if (reason === 'cancelled' || reason === 'error') {
+        if (frame.transferError !== undefined) {
+          throw new TransferFailed(`${frame.transferError.code}: ${frame.transferError.message}`);
+        }
+        // We did not cancel it (signal not aborted): the worker stopped it (shutting down) or failed.
+        if (frame.tokenIds.length > 0) {
+          for (const id of frame.tokenIds) generated.push(id);
+          yield { tokenIds: frame.tokenIds };
+        }
+        throw reason === 'cancelled'
+          ? new RequestError('disconnected', 'the worker cancelled the request')
+          : new HttpError('WORKER_FAILED', 'the worker failed the request');
+      }
+      for (const id of frame.tokenIds) generated.push(id);
+      // After a remote prefill the client has its cached count already (the prefill worker's).
+      yield afterPrefill && frame.cachedTokens !== undefined ? { ...frame, cachedTokens: undefined } : frame;
+      if (reason !== undefined) finished = true;
+    }
+    if (!finished)
+      throw new HttpError('WORKER_FAILED', 'the worker ended the stream without a finish reason');
+  }
+
+  /** Frames from another process are validated; in-process ones are our own engine's objects. */
+  private validation(selection: Routed): { responseSchema?: typeof generateResponseSchema } {
+    return selection.instance.transport.kind === 'memory' ? {} : { responseSchema: generateResponseSchema };
+  }
+
+  /** Drops a prefill pin no decode worker will pull (the request ended or moved): best effort. */
+  private async releasePin(set: InstanceSet, transfer: KvTransferDescriptor): Promise<void> {
+    try {
+      const endpoint = { ...set.endpoint, endpoint: ENDPOINTS.kvRelease };
+      const instance = (await this.discovery.list(endpoint)).find(
+        (i) => i.instanceId === transfer.instanceId,
+      );
+      if (instance === undefined) return; // the prefill worker is gone, and its pins with it
+      for await (const _ of this.requestPlane.call(instance, { handle: transfer.handle }, {})) {
+        // kv_release answers nothing; reading to the end waits for it.
+      }
+    } catch (err) {
+      this.log.debug({ err, handle: transfer.handle }, 'releasing a prefill pin failed (it expires)');
     }
   }
 }

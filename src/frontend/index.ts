@@ -6,7 +6,7 @@ import { ModelResourceCache } from '../llm/model-resources.js';
 import { DEFAULT_ROUTER_SETTINGS, type RouterSettings } from '../router/index.js';
 import type { Logger, Runtime } from '../runtime/index.js';
 import { buildApp } from './app.js';
-import { EngineClient } from './engine-client.js';
+import { DEFAULT_DISAGG_OPTIONS, type DisaggOptions, EngineClient } from './engine-client.js';
 import { FrontendMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { createServices } from './plugins/services.plugin.js';
@@ -26,9 +26,12 @@ export interface FrontendConfig {
   bodyLimitBytes: number;
   /** The routers' settings (one router per model); the router's defaults for what is absent. */
   router?: Partial<RouterSettings> | undefined;
+  /** Disaggregated serving (models with prefill and decode workers); the defaults for what is absent. */
+  disagg?: Partial<DisaggOptions> | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+export { DEFAULT_DISAGG_OPTIONS, type DisaggOptions } from './engine-client.js';
 
 export interface Frontend {
   readonly app: FastifyInstance;
@@ -54,12 +57,22 @@ export async function startFrontend(
     registry: runtime.metrics.registry,
     log: log.child({ component: 'models' }),
   });
-  const metrics = new FrontendMetrics(runtime.metrics.registry, () => registry.list());
+  const metrics = new FrontendMetrics(runtime.metrics.registry, () =>
+    registry.list().map((m) => ({
+      model: m.name,
+      depth: [...m.sets.values()].reduce((n, s) => n + s.router.queueDepth, 0),
+    })),
+  );
   await registry.start(config.namespace);
   const engine = new EngineClient(
     runtime.requestPlane,
+    runtime.discovery,
     metrics,
-    { migrationLimit: config.migrationLimit, busyStatusCode: config.busyStatusCode },
+    {
+      migrationLimit: config.migrationLimit,
+      busyStatusCode: config.busyStatusCode,
+      disagg: { ...DEFAULT_DISAGG_OPTIONS, ...config.disagg },
+    },
     log.child({ component: 'engine-client' }),
   );
   const services = createServices(registry, new Responder(engine, metrics), metrics);

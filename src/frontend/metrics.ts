@@ -5,6 +5,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type ApiEndpoint = 'chat_completions' | 'completions';
 export type RequestType = 'stream' | 'unary';
 export type RequestStatus = 'success' | 'error' | 'cancelled';
+/**
+ * Why a model with decode workers prefilled a request on its decode worker instead of a prefill worker
+ * (DESIGN §12): the uncached prompt was short, no prefill worker served the model, or the KV transfer
+ * failed (the prefill worker died or its pin was gone) and the decode worker recomputed the prompt.
+ */
+export const LOCAL_PREFILL_REASONS = ['short_prompt', 'no_prefill_worker', 'transfer_failed'] as const;
+export type LocalPrefillReason = (typeof LOCAL_PREFILL_REASONS)[number];
 
 const PREFIX = 'dynamo_frontend_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -31,11 +38,15 @@ export class FrontendMetrics {
   private readonly cached: Histogram<'model'>;
   readonly migrations: Counter<'model' | 'migration_type'>;
   readonly disconnects: Counter<'model'>;
+  private readonly remotePrefills: Counter<'model'>;
+  private readonly localPrefills: Counter<'model' | 'reason'>;
+  /** The same counts as localPrefills, for /health (prom-client counters are not meant to be read). */
+  private readonly localPrefillCounts = new Map<string, Record<LocalPrefillReason, number>>();
 
-  /** @param routers the models whose routers' queues `_queued_requests` reports, read at scrape time. */
+  /** @param queues the requests each model's routers hold back, read at scrape time (`_queued_requests`). */
   constructor(
     readonly registry: Registry,
-    routers: () => Iterable<{ card: { name: string }; router: { queueDepth: number } }>,
+    queues: () => Iterable<{ model: string; depth: number }>,
   ) {
     const registers = [registry];
     this.requests = new Counter({
@@ -57,7 +68,7 @@ export class FrontendMetrics {
       registers,
       collect() {
         this.reset();
-        for (const m of routers()) this.labels(m.card.name).set(m.router.queueDepth);
+        for (const q of queues()) this.labels(q.model).set(q.depth);
       },
     });
     const hist = (name: string, help: string, buckets: number[]) =>
@@ -84,6 +95,39 @@ export class FrontendMetrics {
       labelNames: ['model'],
       registers,
     });
+    this.remotePrefills = new Counter({
+      name: `${PREFIX}disagg_remote_prefill_total`,
+      help: 'Prompts prefilled on a prefill worker and decoded on a decode worker',
+      labelNames: ['model'],
+      registers,
+    });
+    this.localPrefills = new Counter({
+      name: `${PREFIX}disagg_local_prefill_total`,
+      help: 'Prompts of a disaggregated model prefilled on the decode worker, by reason',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+  }
+
+  remotePrefill(model: string): void {
+    this.remotePrefills.labels(model).inc();
+  }
+
+  localPrefill(model: string, reason: LocalPrefillReason): void {
+    this.localPrefills.labels(model, reason).inc();
+    let counts = this.localPrefillCounts.get(model);
+    if (counts === undefined) {
+      counts = { short_prompt: 0, no_prefill_worker: 0, transfer_failed: 0 };
+      this.localPrefillCounts.set(model, counts);
+    }
+    counts[reason]++;
+  }
+
+  /** Local prefills of a model so far, by reason. */
+  localPrefillsOf(model: string): Readonly<Record<LocalPrefillReason, number>> {
+    return (
+      this.localPrefillCounts.get(model) ?? { short_prompt: 0, no_prefill_worker: 0, transfer_failed: 0 }
+    );
   }
 
   /** Requests whose outcome an observer counts; the others are counted when refused. */

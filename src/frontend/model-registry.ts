@@ -1,27 +1,88 @@
-// Which models the frontend serves, from discovery: a model appears with its first worker's card and
-// goes with its last (the runtime's model watcher). Each model keeps a live view of the instances of
-// the endpoint that serves it and a router of its own; its tokenizer and chat template are fetched
-// lazily from a worker, once per checksum.
+// Which models the frontend serves, from discovery. A model is a name; behind it stand one or more
+// *instance sets* (DESIGN §12): the instances of one endpoint that serve the model in one role (agg,
+// prefill or decode), each with a live view of its instances and a router of its own. A model served by
+// a prefill and a decode component, or by two aggregated components, has several sets, and every set
+// is routed to. A model appears with its first set and goes with its last; its tokenizer and chat
+// template are fetched lazily from a worker, once per checksum.
 import type { Registry } from 'prom-client';
-import type { EndpointId, Instance, InstanceId, ModelCard, ModelFile } from '../api/index.js';
+import type {
+  DisaggregationMode,
+  EndpointId,
+  Instance,
+  InstanceId,
+  ModelCard,
+  ModelFile,
+} from '../api/index.js';
 import { ENDPOINTS, modelFileSchema } from '../api/index.js';
 import type { ModelResourceCache, ModelResources } from '../llm/model-resources.js';
 import { createRouter, type Router, type RouterSettings } from '../router/index.js';
 import type { Logger, Runtime, Watch } from '../runtime/index.js';
 
-export class ServedModel {
+export class InstanceSet {
   constructor(
+    /** The card of the set's first instance. */
     readonly card: ModelCard,
     readonly endpoint: EndpointId,
     readonly router: Router,
     private readonly watch: Watch,
-    /** The live instances of the model's generate endpoint (kept by the watch). */
+    /** The live instances of the set (kept by the watch). */
     readonly instances: ReadonlyMap<InstanceId, Instance>,
   ) {}
+
+  get mode(): DisaggregationMode {
+    return this.card.disaggregationMode;
+  }
 
   async close(): Promise<void> {
     this.watch.close();
     await this.router.close();
+  }
+}
+
+function setKey(endpoint: EndpointId, mode: DisaggregationMode): string {
+  return `${endpoint.namespace}/${endpoint.component}/${endpoint.endpoint}#${mode}`;
+}
+
+export class ServedModel {
+  /** By endpoint and role. */
+  readonly sets = new Map<string, InstanceSet>();
+
+  constructor(readonly name: string) {}
+
+  /** The card requests are preprocessed with: a set that decodes (agg or decode) before a prefill one. */
+  get card(): ModelCard {
+    let fallback: ModelCard | undefined;
+    for (const set of this.sets.values()) {
+      if (set.mode !== 'prefill') return set.card;
+      fallback ??= set.card;
+    }
+    if (fallback === undefined) throw new Error(`model ${this.name} has no instance set`);
+    return fallback;
+  }
+
+  /** The sets of one role. */
+  setsOf(mode: DisaggregationMode): InstanceSet[] {
+    return [...this.sets.values()].filter((s) => s.mode === mode);
+  }
+
+  /** Every set's live instances. */
+  get instances(): ReadonlyMap<InstanceId, Instance> {
+    if (this.sets.size === 1) return (this.sets.values().next().value as InstanceSet).instances;
+    const all = new Map<InstanceId, Instance>();
+    for (const set of this.sets.values()) for (const [id, i] of set.instances) all.set(id, i);
+    return all;
+  }
+
+  /** Live instances of the sets of one role. */
+  instanceCount(mode: DisaggregationMode): number {
+    let n = 0;
+    for (const set of this.sets.values()) if (set.mode === mode) n += set.instances.size;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sets.values()].map((s) => s.close()));
+    this.sets.clear();
   }
 }
 
@@ -36,7 +97,7 @@ export interface ModelRegistryOptions {
 
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
-  /** Models being set up (router, instance watch), so that a quick removal can cancel them. */
+  /** Sets being set up (router, instance watch), so that a quick removal can cancel them. */
   private readonly starting = new Map<string, { cancelled: boolean }>();
   private modelWatch: Watch | undefined;
 
@@ -46,8 +107,8 @@ export class ModelRegistry {
   async start(namespace: string | undefined): Promise<void> {
     const pending: Promise<void>[] = [];
     this.modelWatch = await this.options.runtime.discovery.watchModels((event) => {
-      if (event.kind === 'added') pending.push(this.add(event.card, event.endpoint));
-      else this.remove(event.name);
+      if (event.kind === 'added') pending.push(this.addSet(event.card, event.endpoint));
+      else void this.removeSet(event.name, event.endpoint, event.mode);
     }, namespace);
     await Promise.all(pending);
   }
@@ -68,13 +129,17 @@ export class ModelRegistry {
   async close(): Promise<void> {
     this.modelWatch?.close();
     for (const s of this.starting.values()) s.cancelled = true;
-    await Promise.all([...this.models.keys()].map((name) => this.remove(name)));
+    const models = [...this.models.values()];
+    this.models.clear();
+    await Promise.all(models.map((m) => m.close()));
   }
 
-  private async add(card: ModelCard, endpoint: EndpointId): Promise<void> {
+  private async addSet(card: ModelCard, endpoint: EndpointId): Promise<void> {
     const { runtime, log } = this.options;
+    const mode = card.disaggregationMode;
+    const startKey = `${card.name}\u0000${setKey(endpoint, mode)}`;
     const state = { cancelled: false };
-    this.starting.set(card.name, state);
+    this.starting.set(startKey, state);
     try {
       const router = await createRouter(
         this.options.router,
@@ -82,7 +147,8 @@ export class ModelRegistry {
         runtime,
         { log, registry: this.options.registry },
       );
-      // Several models may share an endpoint: an instance serves this model only if its card says so.
+      // Several models (and roles) may share an endpoint: an instance is in this set only if its card
+      // names this model and this role.
       const instances = new Map<InstanceId, Instance>();
       const checking = new Map<InstanceId, Instance>();
       let initial: Promise<void>[] | undefined = [];
@@ -99,66 +165,81 @@ export class ModelRegistry {
             // Still the same registration (not removed or replaced meanwhile)?
             if (checking.get(id) !== event.instance) return;
             checking.delete(id);
-            if (served?.name === card.name) instances.set(id, event.instance);
+            if (served?.name === card.name && served.disaggregationMode === mode)
+              instances.set(id, event.instance);
           },
           (err: unknown) => log.warn({ err, model: card.name, instance: id }, 'reading a model card failed'),
         );
         initial?.push(lookup);
       });
-      // The instances there now are known before the model is served.
+      // The instances there now are known before the set is served.
       await Promise.all(initial);
       initial = undefined;
-      const model = new ServedModel(card, endpoint, router, watch, instances);
+      const set = new InstanceSet(card, endpoint, router, watch, instances);
       if (state.cancelled) {
-        await model.close();
+        await set.close();
         return;
       }
-      this.models.set(card.name, model);
-      log.info({ model: card.name, endpoint, router: this.options.router.mode }, 'model added');
+      let model = this.models.get(card.name);
+      if (model === undefined) {
+        model = new ServedModel(card.name);
+        this.models.set(card.name, model);
+      }
+      await model.sets.get(setKey(endpoint, mode))?.close();
+      model.sets.set(setKey(endpoint, mode), set);
+      log.info(
+        { model: card.name, endpoint, mode, sets: model.sets.size, router: this.options.router.mode },
+        'model instance set added',
+      );
     } catch (err) {
-      log.error({ err, model: card.name }, 'setting up a model failed');
+      log.error({ err, model: card.name, endpoint, mode }, 'setting up a model instance set failed');
     } finally {
-      if (this.starting.get(card.name) === state) this.starting.delete(card.name);
+      if (this.starting.get(startKey) === state) this.starting.delete(startKey);
     }
   }
 
-  private async remove(name: string): Promise<void> {
-    const starting = this.starting.get(name);
+  private async removeSet(name: string, endpoint: EndpointId, mode: DisaggregationMode): Promise<void> {
+    const starting = this.starting.get(`${name}\u0000${setKey(endpoint, mode)}`);
     if (starting) starting.cancelled = true;
     const model = this.models.get(name);
-    if (!model) return;
-    this.models.delete(name);
-    await model.close();
-    this.options.log.info({ model: name }, 'model removed');
+    const set = model?.sets.get(setKey(endpoint, mode));
+    if (model === undefined || set === undefined) return;
+    model.sets.delete(setKey(endpoint, mode));
+    if (model.sets.size === 0) this.models.delete(name);
+    await set.close();
+    this.options.log.info(
+      { model: name, endpoint, mode, sets: model.sets.size },
+      'model instance set removed',
+    );
   }
 
   private async fetchFile(model: ServedModel, file: ModelFile['file']): Promise<ModelFile> {
     const { runtime, log } = this.options;
-    const filesEndpoint = { ...model.endpoint, endpoint: ENDPOINTS.modelFiles };
-    const candidates = await runtime.discovery.list(filesEndpoint);
-    // Prefer a worker that serves this model's generate endpoint (same process, same instance id).
-    const ordered = [
-      ...candidates.filter((c) => model.instances.has(c.instanceId)),
-      ...candidates.filter((c) => !model.instances.has(c.instanceId)),
-    ];
-    let lastError: unknown = new Error(
-      `no worker serves ${filesEndpoint.endpoint} for model ${model.card.name}`,
-    );
-    for (const instance of ordered) {
-      try {
-        // A file comes in slices (frames far below the payload limit); the checksum covers the whole.
-        let content = '';
-        let checksum: string | undefined;
-        const frames = runtime.requestPlane.call(instance, { file }, { responseSchema: modelFileSchema });
-        for await (const frame of frames) {
-          content += frame.content;
-          checksum = frame.checksum;
+    let lastError: unknown = new Error(`no worker serves ${ENDPOINTS.modelFiles} for model ${model.name}`);
+    for (const set of model.sets.values()) {
+      const filesEndpoint = { ...set.endpoint, endpoint: ENDPOINTS.modelFiles };
+      const candidates = await runtime.discovery.list(filesEndpoint);
+      // Prefer a worker of this set (same process, same instance id).
+      const ordered = [
+        ...candidates.filter((c) => set.instances.has(c.instanceId)),
+        ...candidates.filter((c) => !set.instances.has(c.instanceId)),
+      ];
+      for (const instance of ordered) {
+        try {
+          // A file comes in slices (frames far below the payload limit); the checksum covers the whole.
+          let content = '';
+          let checksum: string | undefined;
+          const frames = runtime.requestPlane.call(instance, { file }, { responseSchema: modelFileSchema });
+          for await (const frame of frames) {
+            content += frame.content;
+            checksum = frame.checksum;
+          }
+          if (checksum !== undefined) return { file, checksum, content };
+          lastError = new Error(`${file}: the worker answered nothing`);
+        } catch (err) {
+          lastError = err;
+          log.warn({ err, file, instance: instance.instanceId }, 'fetching a model file failed');
         }
-        if (checksum !== undefined) return { file, checksum, content };
-        lastError = new Error(`${file}: the worker answered nothing`);
-      } catch (err) {
-        lastError = err;
-        log.warn({ err, file, instance: instance.instanceId }, 'fetching a model file failed');
       }
     }
     throw lastError;

@@ -1,16 +1,17 @@
 // Discovery: which instances serve which endpoint, and which models exist (DESIGN §5). Two backends
 // behind this interface: etcd (keys under the process's lease) and in-memory (`dynamo run`, tests).
-import type { EndpointId, Instance, InstanceId, ModelCard } from '../api/index.js';
+import type { DisaggregationMode, EndpointId, Instance, InstanceId, ModelCard } from '../api/index.js';
 
 export type InstanceEvent = { kind: 'added'; instance: Instance } | { kind: 'removed'; instance: Instance };
 
 /**
- * A model appears with its first instance and goes with its last. `endpoint` is where it is served
- * (the card of the first instance wins; later instances with another card are logged, not merged).
+ * An instance set of a model (one endpoint, one role) appears with its first instance and goes with its
+ * last (model-tracker.ts); the card of the set's first instance stands for the set. A model is served
+ * while any of its sets is.
  */
 export type ModelEvent =
   | { kind: 'added'; card: ModelCard; endpoint: EndpointId }
-  | { kind: 'removed'; name: string; endpoint: EndpointId };
+  | { kind: 'removed'; name: string; endpoint: EndpointId; mode: DisaggregationMode };
 
 export interface Watch {
   /** Stops delivering events. */

@@ -3,6 +3,7 @@ import { defaultTokenizerDir } from '../../worker/index.js';
 import { startAllInOne } from '../all-in-one.js';
 import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
+import { UsageError } from '../options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
 import {
   HTTP_OPTIONS,
@@ -20,6 +21,7 @@ export const command = defineCommand({
     '  dynamo run                                  # 2 onnx workers on the tiny test model, :8000',
     '  dynamo run --model-dir ./my-model --workers 1',
     '  dynamo run --engine mocker --workers 4 --speedup-ratio 10',
+    '  dynamo run --prefill-workers 1 --decode-workers 1     # disaggregated prefill/decode',
     '  dynamo run --etcd http://127.0.0.1:2379 --nats nats://127.0.0.1:4222   # others may join',
   ].join('\n'),
   options: {
@@ -30,7 +32,22 @@ export const command = defineCommand({
       flag: 'workers',
       env: 'DYN_WORKERS',
       schema: z.coerce.number().int().min(1).max(64).default(2),
-      description: 'workers to start',
+      description: 'aggregated workers to start (prefill and decode in each)',
+      placeholder: '<n>',
+    },
+    prefillWorkers: {
+      flag: 'prefill-workers',
+      env: 'DYN_PREFILL_WORKERS',
+      schema: z.coerce.number().int().min(0).max(64).default(0),
+      description: 'disaggregated serving: prefill workers (with --decode-workers; replaces --workers)',
+      placeholder: '<n>',
+    },
+    decodeWorkers: {
+      flag: 'decode-workers',
+      env: 'DYN_DECODE_WORKERS',
+      schema: z.coerce.number().int().min(0).max(64).default(0),
+      description:
+        'disaggregated serving: decode workers (they prefill locally while no prefill worker is up)',
       placeholder: '<n>',
     },
     engine: {
@@ -53,6 +70,10 @@ export const command = defineCommand({
     ...ROUTER_OPTIONS,
   },
   async run(o, { log, signal }) {
+    if (o.prefillWorkers > 0 && o.decodeWorkers === 0)
+      throw new UsageError('--prefill-workers needs --decode-workers: prefill workers do not decode');
+    const disagg =
+      o.decodeWorkers > 0 ? { prefillWorkers: o.prefillWorkers, decodeWorkers: o.decodeWorkers } : undefined;
     const engine =
       o.engine === 'onnx'
         ? { kind: 'onnx' as const, modelDir: o.modelDir ?? '' }
@@ -60,6 +81,7 @@ export const command = defineCommand({
     const deployment = await startAllInOne(
       {
         workers: o.workers,
+        disagg,
         worker: { namespace: o.namespace, ...(o.modelName ? { modelName: o.modelName } : {}), engine },
         frontend: frontendConfig(o),
         etcdEndpoints: o.etcd,
@@ -69,6 +91,9 @@ export const command = defineCommand({
       log,
     );
     const url = deployment.frontend.url;
+    const serving = disagg
+      ? `${disagg.prefillWorkers} prefill and ${disagg.decodeWorkers} decode ${o.engine} worker(s)`
+      : `${o.workers} ${o.engine} worker(s)`;
     const body = JSON.stringify({
       model: deployment.modelName,
       messages: [{ role: 'user', content: 'Hello!' }],
@@ -77,7 +102,7 @@ export const command = defineCommand({
     process.stderr.write(
       [
         '',
-        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${o.workers} ${o.engine} worker(s). Try:`,
+        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}. Try:`,
         '',
         `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`,
         '',

@@ -1,24 +1,39 @@
 // /health: 200 and the instances serving each model while at least one model has a worker, 503
-// otherwise (a load balancer's readiness). /live: the process answers (liveness).
+// otherwise (a load balancer's readiness). Each instance says its role; a disaggregated model (one with
+// decode workers) says how many prefill and decode workers it has and how often it prefilled on the
+// decode worker instead, by reason: a local fallback is never silent. /live: the process answers.
 import type { FastifyInstance } from 'fastify';
 
 export async function healthRoute(app: FastifyInstance): Promise<void> {
   app.get('/health', async (_request, reply) => {
-    const models = app.services.registry.list();
+    const { registry, metrics } = app.services;
+    const models = registry.list();
     const instances = models.flatMap((m) =>
-      [...m.instances.values()].map((i) => ({
-        model: m.card.name,
-        namespace: i.namespace,
-        component: i.component,
-        endpoint: i.endpoint,
-        instance_id: i.instanceId,
-      })),
+      [...m.sets.values()].flatMap((set) =>
+        [...set.instances.values()].map((i) => ({
+          model: m.name,
+          namespace: i.namespace,
+          component: i.component,
+          endpoint: i.endpoint,
+          instance_id: i.instanceId,
+          disaggregation_mode: set.mode,
+        })),
+      ),
     );
+    const disaggregated = models
+      .filter((m) => m.setsOf('decode').length > 0)
+      .map((m) => ({
+        model: m.name,
+        prefill_workers: m.instanceCount('prefill'),
+        decode_workers: m.instanceCount('decode'),
+        local_prefills: metrics.localPrefillsOf(m.name),
+      }));
     const healthy = instances.length > 0;
     return reply.code(healthy ? 200 : 503).send({
       status: healthy ? 'healthy' : 'unhealthy',
-      models: models.map((m) => m.card.name),
+      models: models.map((m) => m.name),
       instances,
+      ...(disaggregated.length > 0 ? { disaggregation: disaggregated } : {}),
     });
   });
   app.get('/live', async () => ({ status: 'live' }));

@@ -35,6 +35,7 @@ export function card(name: string): ModelCard {
     eosTokenIds: [2],
     tokenizerChecksum: 'a'.repeat(64),
     tokenizerConfigChecksum: null,
+    disaggregationMode: 'agg',
   };
 }
 
@@ -222,7 +223,7 @@ export function describeRuntimeContract(name: string, makePair: (ns: string) => 
       await worker.discovery.unregisterAll();
       await until(() => seen.length === 4 && models.length === 2, 'the last instance to go');
       expect(seen[3]).toMatchObject({ kind: 'removed', instance: { instanceId: worker.instanceId } });
-      expect(models[1]).toEqual({ kind: 'removed', name: 'm1', endpoint: ep });
+      expect(models[1]).toEqual({ kind: 'removed', name: 'm1', endpoint: ep, mode: 'agg' });
       watch.close();
       modelWatch.close();
     });
