@@ -12,6 +12,8 @@ export const LABEL = {
   graph: `${API_GROUP}/dynamo-graph-deployment-name`,
   component: `${API_GROUP}/dynamo-component`,
   componentType: `${API_GROUP}/dynamo-component-type`,
+  /** Dynamo's label for a worker's sub-role (prefill, decode). */
+  subComponentType: `${API_GROUP}/dynamo-sub-component-type`,
   namespace: `${API_GROUP}/dynamo-namespace`,
   selector: `${API_GROUP}/selector`,
   baseModelHash: `${API_GROUP}/dynamo-base-model-hash`,
@@ -47,6 +49,12 @@ export const PORTS: Record<'frontend' | 'worker', { name: string; port: number }
   frontend: { name: 'http', port: 8000 },
   worker: { name: 'system', port: 9090 },
 };
+
+/**
+ * The worker's KV data plane (DESIGN §12): a fixed port in pods (`DYN_KV_DATA_PLANE_PORT`), so the
+ * container can declare it; peers reach it at the pod's IP, which the worker advertises in discovery.
+ */
+export const KV_DATA_PORT = { name: 'kv-data', port: 9999 } as const;
 
 /** Frontends serve the OpenAI API on 8000; every other kind a system port on 9090. */
 export function portOf(type: ComponentType): { name: string; port: number } {

@@ -1,12 +1,16 @@
 // The containers of the example manifests run `dynamo <command> <args>`: every such command line must
-// parse against that command's real options, so the examples cannot drift from the CLI.
+// parse against that command's real options, so the examples cannot drift from the CLI. The
+// disaggregated example must also reconcile into workers of the right roles.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { dynamoComponentDeployment, dynamoGraphDeployment } from '../../src/api/k8s/index.js';
 import { COMMON_OPTIONS } from '../../src/cli/command.js';
 import { COMMANDS } from '../../src/cli/commands/index.js';
 import { parseOptions } from '../../src/cli/options.js';
+import { desiredDeployment } from '../../src/operator/desired/component.js';
+import { desiredComponents } from '../../src/operator/desired/graph.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
 
@@ -40,5 +44,31 @@ describe('example manifests', () => {
     expect(entry, `dynamo ${name}`).toBeDefined();
     const command = await (entry as NonNullable<typeof entry>).load();
     expect(() => parseOptions({ ...command.options, ...COMMON_OPTIONS }, rest, {})).not.toThrow();
+  });
+});
+
+describe('examples/dgd-disagg.yaml', () => {
+  type Env = { name: string; value?: string }[];
+  const [doc] = loadAll(readFileSync(join(EXAMPLES, 'dgd-disagg.yaml'), 'utf8'));
+  const dgd = dynamoGraphDeployment.parse(doc);
+  const deployments = desiredComponents(dgd).map((o) =>
+    desiredDeployment(dynamoComponentDeployment.parse(o), {}),
+  );
+  const modeOf = (name: string) => {
+    const d = deployments.find((x) => x.metadata.name === name);
+    const env = (d?.spec as { template: { spec: { containers: { env: Env }[] } } } | undefined)?.template.spec
+      .containers[0]?.env;
+    return env?.find((e) => e.name === 'DYN_DISAGGREGATION_MODE')?.value;
+  };
+
+  it('reconciles into prefill and decode workers beside a frontend', () => {
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      'disagg-frontend',
+      'disagg-onnxdecodeworker',
+      'disagg-onnxprefillworker',
+    ]);
+    expect(modeOf('disagg-onnxprefillworker')).toBe('prefill');
+    expect(modeOf('disagg-onnxdecodeworker')).toBe('decode');
+    expect(modeOf('disagg-frontend')).toBeUndefined();
   });
 });

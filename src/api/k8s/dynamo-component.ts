@@ -2,6 +2,7 @@
 // Used as the value of DynamoGraphDeployment `spec.services` and as the spec of a DynamoComponentDeployment.
 // Objects are loose: a field we do not support is kept (and the webhook warns about it), not dropped.
 import { z } from 'zod';
+import type { DisaggregationMode } from '../disagg.js';
 import { envVar, probe, quantity, stringMap } from './common.js';
 
 export const COMPONENT_TYPES = ['frontend', 'worker', 'prefill', 'decode', 'planner'] as const;
@@ -63,6 +64,11 @@ export type ExtraPodSpec = z.infer<typeof extraPodSpec>;
 
 export const componentSpec = z.looseObject({
   componentType: componentType,
+  /**
+   * Dynamo's sub-role of a component: a free string in its v1alpha1 (an enum would refuse manifests
+   * Dynamo accepts). `prefill`/`decode` on a worker set its role; any other value is warned about.
+   */
+  subComponentType: z.string().optional(),
   replicas: z.int().min(0, 'must not be negative').optional(),
   resources: resources.optional(),
   envs: z.array(envVar).optional(),
@@ -95,12 +101,34 @@ export const serviceReplicaStatus = z.object({
 });
 export type ServiceReplicaStatus = z.infer<typeof serviceReplicaStatus>;
 
+/** The subComponentType values dynamo-ts acts on (Dynamo's disaggregated examples use these two). */
+export const SUB_COMPONENT_TYPES = ['prefill', 'decode'] as const;
+
+/**
+ * The role (`dynamo worker --disaggregation-mode`, DESIGN §12) of a service's worker processes, from
+ * `componentType: prefill|decode` or Dynamo's `componentType: worker` + `subComponentType: prefill|decode`;
+ * `agg` for any other worker, undefined for a service that runs no worker (frontend, planner).
+ * A componentType prefill|decode wins over a contradicting subComponentType: the webhook refuses that pair.
+ */
+export function workerRole(
+  spec: Pick<ComponentSpec, 'componentType' | 'subComponentType'>,
+): DisaggregationMode | undefined {
+  switch (spec.componentType) {
+    case 'prefill':
+    case 'decode':
+      return spec.componentType;
+    case 'worker':
+      return spec.subComponentType === 'prefill' || spec.subComponentType === 'decode'
+        ? spec.subComponentType
+        : 'agg';
+    default:
+      return undefined;
+  }
+}
+
 // Fields of Dynamo's v1alpha1 that dynamo-ts accepts but does not act on: the webhook warns about them.
-export const UNSUPPORTED_COMPONENT_FIELDS = [
-  'multinode',
-  'subComponentType',
-  'globalDynamoNamespace',
-] as const;
+// (subComponentType is typed and checked by value: see workerRole and the DGD validator.)
+export const UNSUPPORTED_COMPONENT_FIELDS = ['multinode', 'globalDynamoNamespace'] as const;
 export const DEPRECATED_COMPONENT_FIELDS: Readonly<Record<string, string>> = {
   autoscaling: 'deprecated: use scalingAdapter with an HPA or KEDA instead',
   dynamoNamespace: 'deprecated and ignored: the Dynamo namespace is derived from the graph',

@@ -1,9 +1,17 @@
 // DCD → Deployment + Service (+ Ingress), as pure functions (unit-tested). The pod gets the runtime's
 // env (DESIGN §5: DYN_NAMESPACE, DYN_COMPONENT, ETCD_ENDPOINTS, NATS_SERVER, POD_NAME, POD_NAMESPACE),
 // Dynamo's default port and probes for its kind, the component's resources, volumes and shared memory.
-import type { DynamoComponentDeployment, EnvVar, Probe, Resources } from '../../api/k8s/index.js';
+// A worker also gets its role and KV data plane (DESIGN §12: DYN_DISAGGREGATION_MODE, POD_IP,
+// DYN_KV_DATA_PLANE_PORT).
+import {
+  type DynamoComponentDeployment,
+  type EnvVar,
+  type Probe,
+  type Resources,
+  workerRole,
+} from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
-import { dynamoComponent, LABEL, MANAGED_BY, modelHash, portOf } from '../naming.js';
+import { dynamoComponent, KV_DATA_PORT, LABEL, MANAGED_BY, modelHash, portOf } from '../naming.js';
 import { ownerRef } from './graph.js';
 
 export interface WorkloadOptions {
@@ -43,13 +51,53 @@ export function selectorLabels(dcd: DynamoComponentDeployment): Record<string, s
 export function componentLabels(dcd: DynamoComponentDeployment): Record<string, string> {
   const name = dcd.metadata.name ?? '';
   const graph = dcd.metadata.labels?.[LABEL.graph];
+  const role = workerRole(dcd.spec);
   return {
     [LABEL.managedBy]: MANAGED_BY,
     [LABEL.component]: name,
     [LABEL.componentType]: dcd.spec.componentType,
+    // Dynamo's label, for either spelling of the role (componentType or subComponentType), so one
+    // selector finds all prefill (or decode) pods.
+    ...(role === 'prefill' || role === 'decode' ? { [LABEL.subComponentType]: role } : {}),
     [LABEL.namespace]: dcd.spec.dynamoNamespace,
     ...(graph ? { [LABEL.graph]: graph } : {}),
   };
+}
+
+/**
+ * A worker's role and KV data plane (DESIGN §12). Its blocks are pulled worker to worker at the pod's
+ * own IP (advertised in its discovery record), never through a Service: a Service would balance a pull
+ * onto a pod that does not hold the blocks. The port is fixed so the container can declare it.
+ */
+export function workerEnv(dcd: DynamoComponentDeployment): EnvVar[] {
+  const role = workerRole(dcd.spec);
+  if (role === undefined) return [];
+  return [
+    { name: 'DYN_DISAGGREGATION_MODE', value: role },
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'DYN_KV_DATA_PLANE_PORT', value: String(KV_DATA_PORT.port) },
+  ];
+}
+
+/**
+ * The container's ports: Dynamo's one for its kind, and the KV data plane of workers that serve blocks,
+ * on the port the process will listen on (`env`, the merged list: a service may set its own).
+ */
+export function containerPorts(
+  dcd: DynamoComponentDeployment,
+  env: readonly EnvVar[],
+): { name: string; containerPort: number; protocol: 'TCP' }[] {
+  const port = portOf(dcd.spec.componentType);
+  const role = workerRole(dcd.spec);
+  // Declared where blocks are served: prefill and agg workers. A decode worker only pulls (it still gets
+  // DYN_KV_DATA_PLANE_PORT: whether to listen is the worker's decision, not the pod's).
+  const servesKv = role === 'prefill' || role === 'agg';
+  const set = Number(env.find((e) => e.name === 'DYN_KV_DATA_PLANE_PORT')?.value);
+  const kvPort = Number.isInteger(set) && set >= 1 && set <= 65535 ? set : KV_DATA_PORT.port;
+  return [
+    { name: port.name, containerPort: port.port, protocol: 'TCP' },
+    ...(servesKv ? [{ name: KV_DATA_PORT.name, containerPort: kvPort, protocol: 'TCP' as const }] : []),
+  ];
 }
 
 /** Dynamo's defaults: a frontend is live on /live and ready on /health of :8000, a worker the same on :9090. */
@@ -107,6 +155,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     (spec.backendFramework === 'onnx' || spec.backendFramework === 'mocker')
       ? [{ name: 'DYN_ENGINE', value: spec.backendFramework }]
       : []),
+    ...workerEnv(dcd),
   ];
   const env = mergeEnv(runtimeEnv, spec.graphEnvs, spec.envs, mainContainer?.env);
 
@@ -139,7 +188,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     ...(args ? { args } : command ? {} : { args: defaultArgs(dcd) }),
     env,
     ...(spec.envFromSecret ? { envFrom: [{ secretRef: { name: spec.envFromSecret } }] } : {}),
-    ports: [{ name: port.name, containerPort: port.port, protocol: 'TCP' }],
+    ports: containerPorts(dcd, env),
     livenessProbe: spec.livenessProbe ?? probes.liveness,
     readinessProbe: spec.readinessProbe ?? probes.readiness,
     ...(requests || limits

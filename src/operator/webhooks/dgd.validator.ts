@@ -6,6 +6,7 @@ import {
   DNS_LABEL,
   type DynamoGraphDeployment,
   dynamoGraphDeployment,
+  SUB_COMPONENT_TYPES,
   UNSUPPORTED_COMPONENT_FIELDS,
 } from '../../api/k8s/index.js';
 import { componentName } from '../naming.js';
@@ -31,7 +32,34 @@ function serviceRules(graph: string, name: string, s: ComponentSpec): string[] {
   if (s.sharedMemory && s.sharedMemory.disabled !== true && s.sharedMemory.size === undefined) {
     out.push(`${at}.sharedMemory.size: required when shared memory is not disabled`);
   }
+  // A prefill service marked decode (or the reverse): acting on either role would be a guess.
+  const sub = s.subComponentType;
+  if (
+    (s.componentType === 'prefill' || s.componentType === 'decode') &&
+    isSubComponentType(sub) &&
+    sub !== s.componentType
+  ) {
+    out.push(`${at}.subComponentType: "${sub}" contradicts componentType "${s.componentType}"`);
+  }
   return out;
+}
+
+const isSubComponentType = (v: string | undefined): v is (typeof SUB_COMPONENT_TYPES)[number] =>
+  (SUB_COMPONENT_TYPES as readonly (string | undefined)[]).includes(v);
+
+/** subComponentType is acted on for prefill/decode workers only; any other use is kept and warned about. */
+function subComponentTypeWarning(name: string, s: ComponentSpec): string | undefined {
+  const sub = s.subComponentType;
+  // Go's omitempty: Dynamo writes "" for unset.
+  if (sub === undefined || sub === '') return undefined;
+  const at = `spec.services.${name}.subComponentType`;
+  if (s.componentType === 'frontend' || s.componentType === 'planner') {
+    return `${at}: "${sub}" is acted on for workers only; ignored`;
+  }
+  if (!isSubComponentType(sub)) {
+    return `${at}: "${sub}" not supported by dynamo-ts (only ${SUB_COMPONENT_TYPES.join(', ')}); ignored`;
+  }
+  return undefined;
 }
 
 function createRules(dgd: DynamoGraphDeployment): string[] {
@@ -49,8 +77,13 @@ function createRules(dgd: DynamoGraphDeployment): string[] {
   return out;
 }
 
-function warnings(obj: unknown): string[] {
+/** Warnings for a parsed graph (`dgd`) and the object as sent (`obj`, with the fields zod does not know). */
+function warnings(dgd: DynamoGraphDeployment, obj: unknown): string[] {
   const out: string[] = [];
+  for (const [name, s] of Object.entries(dgd.spec.services)) {
+    const w = subComponentTypeWarning(name, s);
+    if (w) out.push(w);
+  }
   for (const path of unknownFields(dynamoGraphDeployment, obj)) {
     const field = path.split('.').at(-1) ?? path;
     const deprecated = DEPRECATED_COMPONENT_FIELDS[field];
@@ -69,7 +102,7 @@ export class DgdValidator implements Validator {
     const dgd = parseOrDeny(dynamoGraphDeployment, obj);
     const reasons = createRules(dgd);
     if (reasons.length > 0) throw new AdmissionDenied(reasons);
-    return warnings(obj);
+    return warnings(dgd, obj);
   }
 
   validateUpdate(oldObj: unknown, nextObj: unknown, user: AdmissionUser): string[] {
@@ -110,6 +143,6 @@ export class DgdValidator implements Validator {
     }
     if (reasons.length > 0) throw new AdmissionDenied(reasons);
     // The user was warned when they wrote the fields; the operator's own writes would only echo that.
-    return user.isOperator ? [] : warnings(nextObj);
+    return user.isOperator ? [] : warnings(next, nextObj);
   }
 }

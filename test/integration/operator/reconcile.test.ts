@@ -124,7 +124,10 @@ describe('operator reconciles on a real API server', () => {
       ETCD_ENDPOINTS: 'http://etcd.test:2379',
       NATS_SERVER: 'nats://nats.test:4222',
     });
-    expect(container?.ports).toEqual([{ name: 'system', containerPort: 9090, protocol: 'TCP' }]);
+    expect(container?.ports).toEqual([
+      { name: 'system', containerPort: 9090, protocol: 'TCP' },
+      { name: 'kv-data', containerPort: 9999, protocol: 'TCP' },
+    ]);
 
     const service = await eventually('frontend Service', () => client.get(RT.service, ns, 'agg-frontend'));
     expect((service.spec as { ports: { port: number }[] }).ports[0]?.port).toBe(8000);
@@ -157,6 +160,47 @@ describe('operator reconciles on a real API server', () => {
       (e) => (e.involvedObject as { name?: string }).name === 'agg',
     );
     expect(events.map((e) => e.reason)).toContain('AllServicesReady');
+  });
+
+  it('turns the disaggregated example into prefill and decode workers the API server accepts', async () => {
+    await client.create(DGD_RT, withNs(example('dgd-disagg.yaml')[0] ?? {}));
+    type Container = {
+      env: { name: string; value?: string; valueFrom?: unknown }[];
+      ports: { name: string; containerPort: number }[];
+    };
+    const worker = async (name: string) => {
+      const d = await eventually(`${name} Deployment`, () => client.get(RT.deployment, ns, name));
+      const template = (
+        d.spec as {
+          template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[] } };
+        }
+      ).template;
+      const c = template.spec.containers[0];
+      return {
+        env: Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom])),
+        ports: (c?.ports ?? []).map((p) => `${p.name}:${p.containerPort}`),
+        role: template.metadata.labels['nvidia.com/dynamo-sub-component-type'],
+      };
+    };
+    const prefill = await worker('disagg-onnxprefillworker');
+    const decode = await worker('disagg-onnxdecodeworker');
+    for (const [w, mode] of [
+      [prefill, 'prefill'],
+      [decode, 'decode'],
+    ] as const) {
+      expect(w.env).toMatchObject({
+        DYN_DISAGGREGATION_MODE: mode,
+        DYN_ENGINE: 'onnx',
+        // Stored as sent: the API server accepted the downward-API field.
+        POD_IP: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } },
+        DYN_KV_DATA_PLANE_PORT: '9999',
+      });
+      expect(w.role).toBe(mode);
+    }
+    expect(prefill.ports).toEqual(['system:9090', 'kv-data:9999']);
+    expect(decode.ports).toEqual(['system:9090']);
+    const frontend = await worker('disagg-frontend');
+    expect(frontend.env.DYN_DISAGGREGATION_MODE).toBeUndefined();
   });
 
   it('scales a service through its adapter, which then owns its replicas', async () => {

@@ -121,7 +121,16 @@ describe('DCD → Deployment, Service, Ingress', () => {
       DYN_ENGINE: 'onnx',
       DYN_LOG: 'info',
     });
-    expect(c?.ports).toEqual([{ name: 'system', containerPort: 9090, protocol: 'TCP' }]);
+    // An aggregated worker: its role, and the KV data plane it serves blocks on (pod IP, fixed port).
+    expect(env).toMatchObject({
+      DYN_DISAGGREGATION_MODE: 'agg',
+      POD_IP: { fieldRef: { fieldPath: 'status.podIP' } },
+      DYN_KV_DATA_PLANE_PORT: '9999',
+    });
+    expect(c?.ports).toEqual([
+      { name: 'system', containerPort: 9090, protocol: 'TCP' },
+      { name: 'kv-data', containerPort: 9999, protocol: 'TCP' },
+    ]);
     expect(c?.livenessProbe.httpGet).toEqual({ path: '/live', port: 'system' });
     expect(c?.readinessProbe.httpGet).toEqual({ path: '/health', port: 'system' });
     expect(c?.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
@@ -178,6 +187,88 @@ describe('DCD → Deployment, Service, Ingress', () => {
       { name: 'DYN_COMPONENT', value: 'mine' },
     ]);
     expect(() => desiredDeployment(dcd, {})).toThrow(InvalidComponentError);
+  });
+
+  describe('worker roles (disaggregated serving)', () => {
+    const roles = components(
+      dynamoGraphDeployment.parse({
+        apiVersion: 'nvidia.com/v1alpha1',
+        kind: 'DynamoGraphDeployment',
+        metadata: { name: 'pd', namespace: 'ns', uid: 'u' },
+        spec: {
+          backendFramework: 'onnx',
+          services: {
+            Frontend: { componentType: 'frontend' },
+            Planner: { componentType: 'planner' },
+            Agg: { componentType: 'worker' },
+            SubPrefill: { componentType: 'worker', subComponentType: 'prefill' },
+            SubDecode: { componentType: 'worker', subComponentType: 'decode' },
+            Prefill: { componentType: 'prefill' },
+            Decode: { componentType: 'decode' },
+            Odd: { componentType: 'worker', subComponentType: 'main' },
+            Pinned: {
+              componentType: 'worker',
+              subComponentType: 'prefill',
+              envs: [{ name: 'DYN_KV_DATA_PLANE_PORT', value: '7000' }],
+            },
+          },
+        },
+      }),
+    );
+    const byService = (service: string) => {
+      const dcd = roles.find((d) => d.spec.serviceName === service);
+      if (!dcd) throw new Error(`no ${service}`);
+      const d = desiredDeployment(dcd, opts);
+      const c = podSpec(d).spec.containers[0];
+      return {
+        env: Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom])),
+        ports: (c?.ports ?? []).map((p) => p.name),
+        containerPorts: c?.ports ?? [],
+        labels: podSpec(d).metadata.labels,
+        serviceLabels: desiredService(dcd).metadata.labels ?? {},
+        servicePorts: (desiredService(dcd).spec as { ports: { name: string }[] }).ports.map((p) => p.name),
+      };
+    };
+    const SUB = 'nvidia.com/dynamo-sub-component-type';
+
+    it.each([
+      ['Agg', 'agg', ['system', 'kv-data']],
+      ['SubPrefill', 'prefill', ['system', 'kv-data']],
+      ['Prefill', 'prefill', ['system', 'kv-data']],
+      ['SubDecode', 'decode', ['system']],
+      ['Decode', 'decode', ['system']],
+      ['Odd', 'agg', ['system', 'kv-data']],
+    ])('%s runs as %s, with POD_IP and the data plane port', (service, mode, ports) => {
+      const w = byService(service);
+      expect(w.env).toMatchObject({
+        DYN_DISAGGREGATION_MODE: mode,
+        POD_IP: { fieldRef: { fieldPath: 'status.podIP' } },
+        DYN_KV_DATA_PLANE_PORT: '9999',
+        DYN_ENGINE: 'onnx',
+      });
+      expect(w.ports).toEqual(ports);
+      expect(w.labels[SUB]).toBe(mode === 'agg' ? undefined : mode);
+      expect(w.serviceLabels[SUB]).toBe(mode === 'agg' ? undefined : mode);
+      // Blocks are pulled at a pod's own IP: a Service never balances the data plane.
+      expect(w.servicePorts).toEqual(['system']);
+    });
+
+    it('gives frontends and planners no role and no data plane', () => {
+      for (const service of ['Frontend', 'Planner']) {
+        const w = byService(service);
+        expect(Object.keys(w.env)).not.toContain('DYN_DISAGGREGATION_MODE');
+        expect(Object.keys(w.env)).not.toContain('POD_IP');
+        expect(Object.keys(w.env)).not.toContain('DYN_KV_DATA_PLANE_PORT');
+        expect(w.ports).not.toContain('kv-data');
+        expect(w.labels[SUB]).toBeUndefined();
+      }
+    });
+
+    it("lets the service's own env win over the injected one, and declares the port it names", () => {
+      const w = byService('Pinned');
+      expect(w.env).toMatchObject({ DYN_DISAGGREGATION_MODE: 'prefill', DYN_KV_DATA_PLANE_PORT: '7000' });
+      expect(w.containerPorts).toContainEqual({ name: 'kv-data', containerPort: 7000, protocol: 'TCP' });
+    });
   });
 
   it('merges env lists by name, later winning', () => {

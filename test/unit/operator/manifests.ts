@@ -12,6 +12,7 @@ export function example(file: string): Record<string, unknown>[] {
 
 export const EXAMPLE_FILES = [
   'dgd-agg.yaml',
+  'dgd-disagg.yaml',
   'dgd-kv-routed.yaml',
   'dgd-mocker-scale.yaml',
   'dynamo-model.yaml',
@@ -86,6 +87,13 @@ export const INVALID_CREATES: InvalidCase[] = [
     name: 'unknown componentType',
     manifest: dgd('bad-component', { services: { Frontend: { ...frontend, componentType: 'router' } } }),
     message: 'spec.services.Frontend.componentType',
+  },
+  {
+    name: 'subComponentType contradicting componentType',
+    manifest: dgd('bad-role', {
+      services: { Frontend: frontend, Prefill: { componentType: 'prefill', subComponentType: 'decode' } },
+    }),
+    message: 'spec.services.Prefill.subComponentType: "decode" contradicts componentType "prefill"',
   },
   {
     name: 'env without name',

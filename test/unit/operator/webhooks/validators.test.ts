@@ -78,6 +78,34 @@ describe('validating webhooks', () => {
     expect(new DgdValidator().validateCreate(pod)).toEqual([]);
   });
 
+  it('acts on subComponentType prefill|decode of workers without a warning, and warns about any other use', () => {
+    const m = dgd('roles', {
+      services: {
+        Frontend: { componentType: 'frontend' },
+        Prefill: { componentType: 'worker', subComponentType: 'prefill' },
+        Decode: { componentType: 'worker', subComponentType: 'decode' },
+        NativePrefill: { componentType: 'prefill', subComponentType: 'prefill' },
+        NativeDecode: { componentType: 'decode' },
+        Unset: { componentType: 'worker', subComponentType: '' },
+      },
+    });
+    expect(new DgdValidator().validateCreate(m)).toEqual([]);
+
+    const odd = dgd('odd', {
+      services: {
+        Frontend: { componentType: 'frontend', subComponentType: 'prefill' },
+        Worker: { componentType: 'worker', subComponentType: 'main' },
+      },
+    });
+    expect(new DgdValidator().validateCreate(odd)).toEqual([
+      'spec.services.Frontend.subComponentType: "prefill" is acted on for workers only; ignored',
+      'spec.services.Worker.subComponentType: "main" not supported by dynamo-ts (only prefill, decode); ignored',
+    ]);
+    // The operator's own writes do not echo them; a user's update does.
+    expect(new DgdValidator().validateUpdate(odd, odd, OPERATOR)).toEqual([]);
+    expect(new DgdValidator().validateUpdate(odd, odd, USER)).toHaveLength(2);
+  });
+
   describe('on update', () => {
     const base = dgd('u', {
       backendFramework: 'onnx',
