@@ -161,6 +161,26 @@ describe('disaggregated serving on the mocker', () => {
     const text = await metrics();
     expect(counter(text, 'dynamo_frontend_model_migration_total', 'migration_type="kv_transfer"')).toBe(1);
   });
+  it('releases the prefill pin when the client goes away before the decode worker pulled', async () => {
+    const slow = mocker({ noDelay: false, speedupRatio: 1000, kvTransferBandwidth: 0.00002 });
+    const { d, client } = await deploy(slow, { prefill: 1, decode: 1 });
+    const prefill = d.workers.find((w) => w.card.disaggregationMode === 'prefill')?.engine as unknown as {
+      pinCount: number;
+    };
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: d.modelName, messages: [{ role: 'user', content: LONG }], max_tokens: 8, stream: true },
+      { signal: controller.signal },
+    );
+    // The first token comes from the prefill worker; the decode worker is still in its (slow) pull.
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content !== undefined) break;
+    }
+    expect(prefill.pinCount).toBe(1);
+    controller.abort();
+    for (let i = 0; i < 500 && prefill.pinCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(prefill.pinCount).toBe(0);
+  });
 });
 
 describe('disaggregated serving on the ONNX engine', () => {
