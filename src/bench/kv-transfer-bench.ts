@@ -14,8 +14,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BlockHash, hex64, type KvBlockLayout, kvLayerBlockBytes } from '../api/index.js';
+import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
 import { DEFAULT_TCP_KV_OPTIONS, type KvPullSource, TcpKvDataPlane } from '../runtime/index.js';
 import { createLogger } from '../runtime/logger.js';
+import { measureDisaggTtft } from './disagg-ttft.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +25,8 @@ const { values } = parseArgs({
     'tiny-pulls': { type: 'string', default: '300' },
     'large-mib': { type: 'string', default: '256' },
     'large-rounds': { type: 'string', default: '5' },
+    'ttft-requests': { type: 'string', default: '20' },
+    'ttft-prompt-tokens': { type: 'string', default: '1024' },
   },
 });
 const TINY_PULLS = Number(values['tiny-pulls']);
@@ -331,7 +335,19 @@ async function bench(): Promise<void> {
       },
     };
     await plane.close();
-    console.log(JSON.stringify(result));
+
+    // What disaggregation adds to a 1k-token request, end to end through the frontend.
+    const ttft = await measureDisaggTtft({
+      modelDir: await ensureTinyModel(userCacheDir()),
+      promptTokens: Number(values['ttft-prompt-tokens']),
+      requests: Number(values['ttft-requests']),
+      log,
+    });
+    for (const way of ['agg', 'disagg'] as const)
+      console.log(
+        `${ttft.promptTokens}-token request, ${way}: first token p50 ${ttft[way].firstTokenMs.p50} ms, second p50 ${ttft[way].secondTokenMs.p50} ms`,
+      );
+    console.log(JSON.stringify({ ...result, disaggregatedRequest: ttft }));
   } finally {
     // Closing its stdin ends the serving process (cleanly: a --cpu-prof run then writes its profile).
     const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -2,11 +2,9 @@
 // instance id) over one in-memory hub — or over etcd + NATS when given, so that more workers can join
 // as separate `dynamo worker` processes. This is the one place that composes the frontend and the
 // workers: nothing below cli may import both (DESIGN §4).
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { DisaggregationMode } from '../api/index.js';
 import { type Frontend, type FrontendConfig, startFrontend } from '../frontend/index.js';
-import { ensureTinyModel } from '../llm/tiny-model/tiny-model.js';
+import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
 import { createRuntime, type Logger, MemoryHub, type Runtime } from '../runtime/index.js';
 import { startWorker, type Worker, type WorkerConfig } from '../worker/index.js';
 
@@ -25,11 +23,6 @@ export interface AllInOneConfig {
   natsServer?: string | undefined;
   /** How long in-flight requests may run on after the stop signal. */
   gracefulShutdownMs: number;
-}
-
-/** Where `dynamo run` keeps what it generates (the tiny model): $XDG_CACHE_HOME/dynamo-ts. */
-export function userCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dynamo-ts');
 }
 
 export interface AllInOne {

@@ -45,7 +45,13 @@ export interface RuntimeOptions {
   /** How long the first etcd / NATS connection is retried before startup fails (10 s by default). */
   startupWaitMs?: number;
   /** Where a worker's KV data plane listens (with NATS: TCP; in memory otherwise). DESIGN §12. */
-  kvDataPlane?: { host?: string; port?: number; advertiseHost?: string };
+  kvDataPlane?: {
+    /** TCP even without NATS (processes' KV moved over sockets in one process: benchmarks). */
+    tcp?: boolean;
+    host?: string;
+    port?: number;
+    advertiseHost?: string;
+  };
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -125,10 +131,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         maxPayloadBytes,
       });
       eventPlane = new NatsEventPlane(nc, metrics, log.child({ component: 'event-plane' }));
-      kvDataPlane = new TcpKvDataPlane({
-        log: log.child({ component: 'kv-data-plane' }),
-        ...options.kvDataPlane,
-      });
+      kvDataPlane = tcpKvDataPlane(options);
       closeTransport = async () => {
         await nc.drain().catch(() => nc.close());
       };
@@ -142,7 +145,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         },
       );
       eventPlane = new MemoryEventPlane(hub.events, log.child({ component: 'event-plane' }));
-      kvDataPlane = new MemoryKvDataPlane(hub.kv);
+      kvDataPlane = options.kvDataPlane?.tcp ? tcpKvDataPlane(options) : new MemoryKvDataPlane(hub.kv);
     }
   } catch (err) {
     await discovery.close();
@@ -159,6 +162,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     closeTransport,
   );
+}
+
+function tcpKvDataPlane(options: RuntimeOptions): KvDataPlane {
+  const { tcp: _tcp, ...listen } = options.kvDataPlane ?? {};
+  return new TcpKvDataPlane({ log: options.log.child({ component: 'kv-data-plane' }), ...listen });
 }
 
 /** Instances that leave discovery (lease lost) end the in-flight calls made to them. */

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { seededRandom } from '../seeded-random.js';
 import { GraphBuilder } from './graph-builder.js';
@@ -329,6 +330,11 @@ export function sha256Hex(data: Uint8Array | string): string {
  * `tiny-model-<seed>-v<version>`. Concurrent callers race safely: each writes a private temporary
  * directory and renames it into place; a loser's rename fails and it uses the winner's copy.
  */
+/** Where `dynamo run` keeps what it generates (the tiny model): $XDG_CACHE_HOME/dynamo-ts. */
+export function userCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dynamo-ts');
+}
+
 export async function ensureTinyModel(cacheDir: string, seed = 1): Promise<string> {
   const dir = join(cacheDir, `tiny-model-${seed}-v${TINY_MODEL_VERSION}`);
   const ready = await access(join(dir, 'model.onnx')).then(
