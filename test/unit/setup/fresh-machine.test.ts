@@ -43,6 +43,17 @@ describe('scripts/check-system-tools.sh', () => {
   });
 });
 
+describe('make run', () => {
+  it('sets up only what serving needs: the WASM toolchain, npm, the build — no Go builds, no test services', () => {
+    // -B: as on a fresh clone, every step that would run; -n: print, run nothing.
+    const r = run('make', ['-nB', 'run']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^scripts\/install-system-packages\.sh$/m);
+    expect(r.stdout).not.toMatch(/build-kube-tools|--all|\bgo (build|install)\b/);
+    expect(r.stdout).toMatch(/node bin\/dynamo\.js run/);
+  });
+});
+
 // The machine's own Node.js (what a newcomer types `node` for) is not the pinned one.
 const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => {
   if (!existsSync(p)) return false;
