@@ -1,6 +1,8 @@
 // The load generator of `dynamo bench`: plays a planned workload against any OpenAI-compatible endpoint
 // (POST /v1/completions, token-id prompts, streamed, usage included) and measures, per request, the
-// time to first token, the end-to-end latency and the prompt tokens served from cache.
+// time to first token, the end-to-end latency, the prompt tokens served from cache and the gaps between
+// streamed chunks (inter-token latency as vLLM's benchmark_serving measures it: one gap per SSE chunk
+// that carries text after the first; a server that coalesces tokens sends fewer, larger chunks).
 //
 // Open loop: a request is sent at its planned time whether or not earlier ones finished (a follow-up
 // chat turn waits for its predecessor's answer instead). A progress bar goes to stderr.
@@ -16,6 +18,8 @@ export interface RequestResult {
   promptTokens: number;
   cachedTokens: number;
   outputTokens: number;
+  /** ms between consecutive text-carrying chunks after the first one. */
+  itlMs?: number[];
 }
 
 export interface RunOptions {
@@ -77,6 +81,9 @@ async function send(options: RunOptions, r: PlannedRequest, queuedAt: number): P
     cachedTokens: 0,
     outputTokens: 0,
   };
+  const gaps: number[] = [];
+  result.itlMs = gaps;
+  let lastChunkAt = Number.NaN;
   try {
     const response = await fetch(`${options.url}/v1/completions`, {
       method: 'POST',
@@ -111,8 +118,13 @@ async function send(options: RunOptions, r: PlannedRequest, queuedAt: number): P
           const chunk: unknown = JSON.parse(data);
           if (!isChunk(chunk)) continue;
           if (chunk.error) throw new Error(chunk.error.message ?? 'error event');
+          const now = performance.now();
           if (Number.isNaN(result.ttftMs) && (chunk.choices?.length ?? 0) > 0) {
-            result.ttftMs = performance.now() - queuedAt;
+            result.ttftMs = now - queuedAt;
+          }
+          if (chunk.choices?.some((c) => c.text !== undefined && c.text !== '')) {
+            if (!Number.isNaN(lastChunkAt)) gaps.push(now - lastChunkAt);
+            lastChunkAt = now;
           }
           const usage = chunk.usage;
           if (usage) {
@@ -203,7 +215,7 @@ export async function runWorkload(
   return results;
 }
 
-function stats(values: number[]): Stats {
+export function stats(values: readonly number[]): Stats {
   if (values.length === 0) return { mean: Number.NaN, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN };
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;

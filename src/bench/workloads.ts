@@ -7,6 +7,8 @@
 // multi-turn: `sessions` chats of `turns` turns starting at Poisson arrivals; turn t's prompt is the
 // conversation so far (system prompt, earlier user turns and assistant replies) plus a new user turn;
 // a session sends its next turn when the previous one is answered.
+// random (as inference-perf's `random`): `requests` unrelated prompts of `inputLen` tokens, nothing
+// shared, Poisson arrivals at `rate` — the long-prompt load of disaggregated serving.
 import { z } from 'zod';
 import { computeBlockHashes } from '../wasm/index.js';
 
@@ -38,7 +40,19 @@ export const multiTurnSchema = z.object({
 });
 export type MultiTurnWorkload = z.infer<typeof multiTurnSchema>;
 
-export type Workload = SharedPrefixWorkload | MultiTurnWorkload;
+export const randomSchema = z.object({
+  kind: z.literal('random'),
+  requests: z.number().int().positive(),
+  /** Tokens of each prompt. */
+  inputLen: z.number().int().positive(),
+  outputLen: z.number().int().positive(),
+  /** Requests per second (Poisson). */
+  rate: z.number().positive(),
+  seed: z.number().int(),
+});
+export type RandomWorkload = z.infer<typeof randomSchema>;
+
+export type Workload = SharedPrefixWorkload | MultiTurnWorkload | RandomWorkload;
 
 /** One request of a workload. `after`: the index of the request whose answer it waits for. */
 export interface PlannedRequest {
@@ -95,6 +109,17 @@ export function planWorkload(w: Workload): PlannedRequest[] {
       promptTokens: [...(systems[group] as number[]), ...tokens(random, w.questionLen)],
       maxTokens: w.outputLen,
       group,
+    }));
+  }
+  if (w.kind === 'random') {
+    const times = poissonTimes(random, w.requests, w.rate);
+    return times.map((atMs, index) => ({
+      index,
+      atMs,
+      after: null,
+      promptTokens: tokens(random, w.inputLen),
+      maxTokens: w.outputLen,
+      group: index,
     }));
   }
   const starts = poissonTimes(random, w.sessions, w.rate);

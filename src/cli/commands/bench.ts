@@ -1,12 +1,20 @@
 import { z } from 'zod';
 import {
+  benchTopologies,
+  everySplit,
+  type Split,
+  type Topology,
+  type TopologyRun,
+  topologyName,
+} from '../../bench/disagg-bench.js';
+import {
   type BenchReport,
   benchPolicies,
   type Deployment,
   type PolicyRun,
 } from '../../bench/routing-bench.js';
 import type { Workload } from '../../bench/workloads.js';
-import { DEFAULT_BODY_LIMIT_BYTES } from '../../frontend/index.js';
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_DISAGG_OPTIONS } from '../../frontend/index.js';
 import { ROUTER_MODES } from '../../router/index.js';
 import type { Logger } from '../../runtime/index.js';
 import { defaultTokenizerDir } from '../../worker/index.js';
@@ -15,23 +23,71 @@ import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
 import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
 
-// The router's flags apply to every deployment of a comparison; the policy itself comes from --compare.
+// The router's flags apply to every deployment of a comparison; the policy itself comes from --compare
+// (kv for agg,disagg).
 const { routerMode: _policy, ...BENCH_ROUTER_OPTIONS } = ROUTER_OPTIONS;
 const int = (min: number) => z.coerce.number().int().min(min);
-const policies = z
+const POLICIES = ROUTER_MODES.filter((m) => m !== 'direct');
+const TOPOLOGIES = ['agg', 'disagg'] as const;
+type Policy = (typeof POLICIES)[number];
+type Comparison =
+  | { kind: 'policies'; policies: Policy[] }
+  | { kind: 'topologies'; agg: boolean; disagg: boolean };
+const isPolicy = (v: string): v is Policy => (POLICIES as readonly string[]).includes(v);
+const isTopology = (v: string): v is (typeof TOPOLOGIES)[number] =>
+  (TOPOLOGIES as readonly string[]).includes(v);
+// Router policies (one deployment each) or topologies (aggregated and disaggregated), never both.
+const comparison = z.string().transform((s, ctx): Comparison => {
+  const names = s.split(',').map((p) => p.trim());
+  if (names.length > 0 && names.every(isPolicy)) return { kind: 'policies', policies: names };
+  if (names.length > 0 && names.every(isTopology)) {
+    return { kind: 'topologies', agg: names.includes('agg'), disagg: names.includes('disagg') };
+  }
+  const unknown = names.filter((n) => !isPolicy(n) && !isTopology(n));
+  ctx.addIssue({
+    code: 'custom',
+    message: `${unknown.length > 0 ? `unknown ${unknown.map((n) => `'${n}'`).join(', ')}; ` : ''}expected router policies (${POLICIES.join(',')}) or topologies (${TOPOLOGIES.join(',')}), not both`,
+  });
+  return z.NEVER;
+});
+// --splits 1:3,2:2: prefill and decode workers of each disaggregated deployment.
+const splits = z
   .string()
   .transform((s) => s.split(',').map((p) => p.trim()))
-  .pipe(z.array(z.enum(ROUTER_MODES).exclude(['direct'])).min(1));
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^\d+:\d+$/, 'expected <prefill>:<decode>, e.g. 1:3')
+        .transform((p) => p.split(':').map(Number) as [number, number])
+        .refine(([p, d]) => p >= 1 && d >= 1, 'each split needs a prefill and a decode worker'),
+    ),
+  );
+
+/**
+ * The disaggregated comparison's defaults: a long-prompt load near the saturation of 4 aggregated mocker
+ * workers (default timing). Measured with `--compare agg` at 16, 20, 24, 28, 32 and 40 req/s: output
+ * tokens/s stop following the offered load at about 6.1k (24 req/s × 256), where TTFT starts to queue
+ * (docs/architecture.md). 720 requests: 30 s of arrivals, a whole comparison in about 3 minutes.
+ */
+export const DISAGG_BENCH_DEFAULTS = {
+  inputLen: 4096,
+  outputLen: 256,
+  rate: 24,
+  requests: 720,
+} as const;
+const ROUTING_DEFAULTS = { outputLen: 16, rate: 4, numGpuBlocks: 512 } as const;
 
 export const command = defineCommand({
   name: 'bench',
   summary:
-    'load generator: TTFT and prefix-cache hit rate against an OpenAI endpoint, or router policies compared',
+    'load generator: TTFT and prefix-cache hit rate against an OpenAI endpoint, router policies or aggregated vs disaggregated serving compared',
   details: [
     'Examples:',
     '  dynamo bench --url http://127.0.0.1:8000 --rate 4',
     '  dynamo bench --compare kv,round-robin,random --workers 4 --engine mocker --out bench.json --svg ttft.svg',
     '  dynamo bench --compare kv,random --workload multi-turn --sessions 32 --turns 4',
+    '  dynamo bench --compare agg,disagg --workers 4 --out disagg.json',
     '',
     'Prompts are token ids sent to POST /v1/completions (streamed, usage included): the hit rate is',
     "the workers' own count of cached prompt tokens. With --compare, a frontend and --workers mocker",
@@ -42,6 +98,16 @@ export const command = defineCommand({
     'The default shared-prefix workload (4 system prompts of 16k tokens, 48 questions each, 4 req/s)',
     "outgrows one worker's KV cache (--num-gpu-blocks) but fits the cluster's: what kv routing is for.",
     'How the result moves with load, prompt families and --kv-overlap-score-weight: docs/architecture.md.',
+    '',
+    '--compare agg,disagg starts --workers aggregated mocker workers, then every prefill/decode split of',
+    'the same count (--splits to choose: 1:3,2:2,3:1 for 4), and plays one long-prompt workload against',
+    `each (random: ${DISAGG_BENCH_DEFAULTS.requests} prompts of ${DISAGG_BENCH_DEFAULTS.inputLen} tokens, ${DISAGG_BENCH_DEFAULTS.outputLen} output tokens, Poisson at ${DISAGG_BENCH_DEFAULTS.rate} req/s, near`,
+    "the aggregated deployment's saturation with the mocker's default timing). Per deployment: TTFT,",
+    'inter-token latency over every gap between streamed chunks of every request (p50, p99), output',
+    "tokens/s, and the frontend's count of remote and local prefills. The best split is the one with the",
+    'lowest ITL p99 among those keeping ≥ 0.9× the aggregated throughput (else the highest throughput);',
+    "ratios.itlP99DisaggOverAgg and ratios.throughputDisaggOverAgg are its, ratios.splits every split's.",
+    'Measured figures and how the rate was chosen: docs/architecture.md.',
   ].join('\n'),
   options: {
     url: {
@@ -59,14 +125,39 @@ export const command = defineCommand({
     },
     compare: {
       flag: 'compare',
-      schema: policies.optional(),
-      description: `start a deployment per policy and compare them (${ROUTER_MODES.filter((m) => m !== 'direct').join(',')})`,
-      placeholder: '<policies>',
+      schema: comparison.optional(),
+      description: `start a deployment per policy (${POLICIES.join(',')}) or topology (${TOPOLOGIES.join(',')}) and compare them`,
+      placeholder: '<names>',
     },
     workers: {
       flag: 'workers',
       schema: int(1).max(64).default(4),
-      description: 'compare: workers per deployment',
+      description: 'compare: workers per deployment (agg,disagg: split between prefill and decode)',
+      placeholder: '<n>',
+    },
+    splits: {
+      flag: 'splits',
+      schema: splits.optional(),
+      description:
+        'disagg: prefill:decode worker counts to try, each summing to --workers (default: every split)',
+      placeholder: '<p:d,...>',
+    },
+    maxLocalPrefillLength: {
+      flag: 'max-local-prefill-length',
+      schema: int(0).default(DEFAULT_DISAGG_OPTIONS.maxLocalPrefillLength),
+      description: "disagg: the frontend's bound under which a decode worker prefills a prompt itself",
+      placeholder: '<tokens>',
+    },
+    kvTransferBandwidth: {
+      flag: 'kv-transfer-bandwidth',
+      schema: z.coerce.number().positive().optional(),
+      description: "disagg: the mocker's simulated KV link in GB/s (default: the mocker's, 25)",
+      placeholder: '<GB/s>',
+    },
+    maxNumBatchedTokens: {
+      flag: 'max-num-batched-tokens',
+      schema: int(1).optional(),
+      description: "compare: each mocker worker's token budget per step (default: the mocker's, 8192)",
       placeholder: '<n>',
     },
     engine: {
@@ -83,8 +174,8 @@ export const command = defineCommand({
     },
     numGpuBlocks: {
       flag: 'num-gpu-blocks',
-      schema: int(1).default(512),
-      description: "compare: each mocker worker's KV capacity in blocks",
+      schema: int(1).optional(),
+      description: `compare: each mocker worker's KV capacity in blocks (default ${ROUTING_DEFAULTS.numGpuBlocks}; agg,disagg: the mocker's, 16384)`,
       placeholder: '<n>',
     },
     blockSize: {
@@ -95,8 +186,9 @@ export const command = defineCommand({
     },
     workload: {
       flag: 'workload',
-      schema: z.enum(['shared-prefix', 'multi-turn']).default('shared-prefix'),
-      description: 'shared-prefix (as inference-perf) or multi-turn chat',
+      schema: z.enum(['shared-prefix', 'multi-turn', 'random']).optional(),
+      description:
+        'shared-prefix (as inference-perf; the default), multi-turn chat, or random (unrelated prompts; agg,disagg default)',
       placeholder: '<kind>',
     },
     groups: {
@@ -129,6 +221,18 @@ export const command = defineCommand({
       description: 'tokens of each system prompt (default 16384 for shared-prefix, 1024 for multi-turn)',
       placeholder: '<n>',
     },
+    requests: {
+      flag: 'requests',
+      schema: int(1).default(DISAGG_BENCH_DEFAULTS.requests),
+      description: 'random: prompts',
+      placeholder: '<n>',
+    },
+    inputLen: {
+      flag: 'input-len',
+      schema: int(1).default(DISAGG_BENCH_DEFAULTS.inputLen),
+      description: 'random: tokens of each prompt',
+      placeholder: '<n>',
+    },
     questionLen: {
       flag: 'question-len',
       schema: int(1).default(128),
@@ -137,14 +241,14 @@ export const command = defineCommand({
     },
     outputLen: {
       flag: 'output-len',
-      schema: int(1).default(16),
-      description: 'tokens generated per request',
+      schema: int(1).optional(),
+      description: `tokens generated per request (default ${ROUTING_DEFAULTS.outputLen}; agg,disagg: ${DISAGG_BENCH_DEFAULTS.outputLen})`,
       placeholder: '<n>',
     },
     rate: {
       flag: 'rate',
-      schema: z.coerce.number().positive().default(4),
-      description: 'arrivals per second (Poisson): requests, or conversations for multi-turn',
+      schema: z.coerce.number().positive().optional(),
+      description: `arrivals per second (Poisson): requests, or conversations for multi-turn (default ${ROUTING_DEFAULTS.rate}; agg,disagg: ${DISAGG_BENCH_DEFAULTS.rate})`,
       placeholder: '<r>',
     },
     seed: {
@@ -174,52 +278,72 @@ export const command = defineCommand({
     ...BENCH_ROUTER_OPTIONS,
   },
   async run(o, { log, signal }) {
+    const topologies = o.compare?.kind === 'topologies' ? o.compare : undefined;
+    if (o.splits && !topologies?.disagg)
+      throw new UsageError('--splits needs --compare disagg (or agg,disagg)');
+    const kind = o.workload ?? (topologies ? 'random' : 'shared-prefix');
+    const defaults = topologies ? DISAGG_BENCH_DEFAULTS : ROUTING_DEFAULTS;
+    const outputLen = o.outputLen ?? defaults.outputLen;
+    const rate = o.rate ?? defaults.rate;
     // Multi-turn prompts grow by every turn on top of it, so its system prompt is shorter.
-    const systemPromptLen = o.systemPromptLen ?? (o.workload === 'shared-prefix' ? 16_384 : 1024);
+    const systemPromptLen = o.systemPromptLen ?? (kind === 'shared-prefix' ? 16_384 : 1024);
+    const common = { outputLen, rate, seed: o.seed };
     const workload: Workload =
-      o.workload === 'shared-prefix'
+      kind === 'shared-prefix'
         ? {
-            kind: 'shared-prefix',
+            kind,
             groups: o.groups,
             promptsPerGroup: o.promptsPerGroup,
             systemPromptLen,
             questionLen: o.questionLen,
-            outputLen: o.outputLen,
-            rate: o.rate,
-            seed: o.seed,
+            ...common,
           }
-        : {
-            kind: 'multi-turn',
-            sessions: o.sessions,
-            turns: o.turns,
-            systemPromptLen,
-            questionLen: o.questionLen,
-            outputLen: o.outputLen,
-            rate: o.rate,
-            seed: o.seed,
-          };
+        : kind === 'multi-turn'
+          ? {
+              kind,
+              sessions: o.sessions,
+              turns: o.turns,
+              systemPromptLen,
+              questionLen: o.questionLen,
+              ...common,
+            }
+          : { kind, requests: o.requests, inputLen: o.inputLen, ...common };
+    if (topologies) {
+      const report = await benchTopologies(topologyRuns(log, o, topologies), {
+        workload,
+        maxConcurrency: o.maxConcurrency,
+        rate: {
+          requestsPerSec: rate,
+          offeredOutputTokensPerSec: rate * outputLen,
+          chosen: o.rate === undefined ? 'default' : 'given',
+        },
+        deployment: {
+          workers: o.workers,
+          engine: o.engine,
+          mocker: mockerSettings(o, 'topologies'),
+          router: routerReport(o),
+          disagg: { maxLocalPrefillLength: o.maxLocalPrefillLength },
+        },
+        progress: process.stderr,
+        signal,
+        ...(o.out ? { out: o.out } : {}),
+      });
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      return 0;
+    }
     let runs: PolicyRun[];
     let deployment: Record<string, unknown> | undefined;
-    if (o.compare) {
+    if (o.compare?.kind === 'policies') {
       const router = routerSettings({ ...o, routerMode: 'kv' });
-      const { mode: _mode, ...routerReport } = router;
-      deployment = {
-        workers: o.workers,
-        engine: o.engine,
-        mocker: { speedupRatio: o.speedupRatio, numGpuBlocks: o.numGpuBlocks },
-        router: routerReport,
-      };
-      runs = o.compare.map((mode) => ({
+      const mocker = mockerSettings(o, 'policies');
+      deployment = { workers: o.workers, engine: o.engine, mocker, router: routerReport(o) };
+      runs = o.compare.policies.map((mode: Policy) => ({
         name: mode,
         deploy: () =>
-          deploy(log, {
+          deploy(log.child({ bench: mode }, { level: 'warn' }), {
             workers: o.workers,
             router: { ...router, mode },
-            mocker: {
-              speedupRatio: o.speedupRatio,
-              numGpuBlocks: o.numGpuBlocks,
-              blockSize: o.blockSize,
-            },
+            mocker: { ...mocker, blockSize: o.blockSize },
           }),
       }));
     } else if (o.url) {
@@ -244,6 +368,67 @@ export const command = defineCommand({
   },
 });
 
+type BenchValues = Parameters<(typeof command)['run']>[0];
+
+/** The mocker knobs a comparison sets; unset ones are the mocker's defaults (numGpuBlocks: see ROUTING_DEFAULTS). */
+function mockerSettings(o: BenchValues, kind: Comparison['kind']) {
+  const numGpuBlocks = o.numGpuBlocks ?? (kind === 'policies' ? ROUTING_DEFAULTS.numGpuBlocks : undefined);
+  return {
+    speedupRatio: o.speedupRatio,
+    ...(numGpuBlocks !== undefined ? { numGpuBlocks } : {}),
+    ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
+    ...(kind === 'topologies' && o.kvTransferBandwidth !== undefined
+      ? { kvTransferBandwidth: o.kvTransferBandwidth }
+      : {}),
+  };
+}
+
+function routerReport(o: BenchValues) {
+  const { mode: _mode, ...rest } = routerSettings({ ...o, routerMode: 'kv' });
+  return rest;
+}
+
+/** agg (when compared) first, then each split; every split must use --workers workers. */
+function topologyRuns(
+  log: Logger,
+  o: BenchValues,
+  compare: Extract<Comparison, { kind: 'topologies' }>,
+): TopologyRun[] {
+  const topologies: Topology[] = [];
+  if (compare.agg) topologies.push({ kind: 'agg', workers: o.workers });
+  if (compare.disagg) {
+    const chosen: Split[] = o.splits
+      ? o.splits.map(([p, d]) => ({ kind: 'disagg' as const, prefillWorkers: p, decodeWorkers: d }))
+      : everySplit(o.workers);
+    for (const t of chosen) {
+      if (t.prefillWorkers + t.decodeWorkers !== o.workers) {
+        throw new UsageError(
+          `--splits: ${t.prefillWorkers}:${t.decodeWorkers} does not use --workers ${o.workers} workers (the comparison is at equal worker count)`,
+        );
+      }
+    }
+    if (chosen.length === 0) throw new UsageError('--compare disagg needs --workers 2 or more');
+    topologies.push(...chosen);
+  }
+  const router = { ...routerSettings({ ...o, routerMode: 'kv' }) };
+  const mocker = { ...mockerSettings(o, 'topologies'), blockSize: o.blockSize };
+  return topologies.map((topology) => ({
+    topology,
+    deploy: () =>
+      deploy(log.child({ bench: topologyName(topology) }, { level: 'warn' }), {
+        workers: topology.kind === 'agg' ? topology.workers : 0,
+        ...(topology.kind === 'disagg'
+          ? {
+              disagg: { prefillWorkers: topology.prefillWorkers, decodeWorkers: topology.decodeWorkers },
+              frontendDisagg: { maxLocalPrefillLength: o.maxLocalPrefillLength, strict: false },
+            }
+          : {}),
+        router,
+        mocker,
+      }),
+  }));
+}
+
 async function firstModel(url: string): Promise<string> {
   const response = await fetch(`${url}/v1/models`);
   const body = z.object({ data: z.array(z.object({ id: z.string() })) }).safeParse(await response.json());
@@ -254,16 +439,18 @@ async function firstModel(url: string): Promise<string> {
 
 interface DeploySpec {
   workers: number;
+  disagg?: { prefillWorkers: number; decodeWorkers: number };
+  frontendDisagg?: { maxLocalPrefillLength: number; strict: boolean };
   router: ReturnType<typeof routerSettings>;
-  mocker: { speedupRatio: number; numGpuBlocks: number; blockSize: number };
+  mocker: ReturnType<typeof mockerSettings> & { blockSize: number };
 }
 
 /** A frontend and mocker workers in this process, on an in-memory runtime, on a free port. */
-async function deploy(log: Logger, spec: DeploySpec): Promise<Deployment> {
-  const quiet = log.child({ bench: spec.router.mode }, { level: 'warn' });
+async function deploy(quiet: Logger, spec: DeploySpec): Promise<Deployment> {
   const deployment = await startAllInOne(
     {
       workers: spec.workers,
+      disagg: spec.disagg,
       worker: { engine: { kind: 'mocker', tokenizerDir: defaultTokenizerDir(), ...spec.mocker } },
       frontend: {
         host: '127.0.0.1',
@@ -272,6 +459,7 @@ async function deploy(log: Logger, spec: DeploySpec): Promise<Deployment> {
         busyStatusCode: 529,
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         router: spec.router,
+        ...(spec.frontendDisagg ? { disagg: spec.frontendDisagg } : {}),
       },
       gracefulShutdownMs: 5_000,
     },
