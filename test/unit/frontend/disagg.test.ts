@@ -6,9 +6,10 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AllInOne, type AllInOneConfig, startAllInOne } from '../../../src/cli/all-in-one.js';
-import { DEFAULT_BODY_LIMIT_BYTES, type DisaggOptions } from '../../../src/frontend/index.js';
+import { DEFAULT_BODY_LIMIT_BYTES, type DisaggOptions, startFrontend } from '../../../src/frontend/index.js';
+import { createRuntime, MemoryHub } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
-import { defaultTokenizerDir, type WorkerConfig } from '../../../src/worker/index.js';
+import { defaultTokenizerDir, startWorker, type WorkerConfig } from '../../../src/worker/index.js';
 import { tinyModelDir } from '../../harness/tiny-model.js';
 
 const log = createLogger({ level: 'silent' });
@@ -161,6 +162,39 @@ describe('disaggregated serving on the mocker', () => {
     const text = await metrics();
     expect(counter(text, 'dynamo_frontend_model_migration_total', 'migration_type="kv_transfer"')).toBe(1);
   });
+  it('migrates a stream whose decode worker dies to another decode worker, prefilled again', async () => {
+    const paced = mocker({ noDelay: false, speedupRatio: 20 });
+    const { d, client, metrics } = await deploy(paced, { prefill: 1, decode: 2 }, {}, 2);
+    const stream = await client.chat.completions.create({
+      model: d.modelName,
+      messages: [{ role: 'user', content: LONG }],
+      max_tokens: 40,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let chunks = 0;
+    let completion = 0;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content !== undefined && ++chunks === 5) {
+        // Kill the decode worker that is streaming it.
+        const busy = d.workers.find(
+          (w) => w.card.disaggregationMode === 'decode' && w.engine.loadMetrics().runningRequests > 0,
+        );
+        expect(busy).toBeDefined();
+        await busy?.close();
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) completion = chunk.usage.completion_tokens;
+    }
+    expect({ finish, completion }).toEqual({ finish: 'length', completion: 40 });
+    const text = await metrics();
+    expect(counter(text, 'dynamo_frontend_model_migration_total', 'migration_type="ongoing_request"')).toBe(
+      1,
+    );
+    expect(counter(text, 'dynamo_frontend_disagg_remote_prefill_total')).toBe(2);
+  });
+
   it('releases the prefill pin when the client goes away before the decode worker pulled', async () => {
     const slow = mocker({ noDelay: false, speedupRatio: 1000, kvTransferBandwidth: 0.00002 });
     const { d, client } = await deploy(slow, { prefill: 1, decode: 1 });
@@ -180,6 +214,58 @@ describe('disaggregated serving on the mocker', () => {
     controller.abort();
     for (let i = 0; i < 500 && prefill.pinCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(prefill.pinCount).toBe(0);
+  });
+});
+
+describe('instance sets', () => {
+  it('routes to every component that serves a model, not only the first that registered', async () => {
+    const hub = new MemoryHub();
+    const stops: (() => Promise<void>)[] = [];
+    try {
+      const workerRuntimes = [];
+      for (const component of ['backend', 'backend2']) {
+        const runtime = await createRuntime({ log, memory: hub });
+        const worker = await startWorker({ component, ...mocker() }, runtime, log);
+        stops.push(
+          () => worker.close(),
+          () => runtime.close(),
+        );
+        workerRuntimes.push(runtime);
+      }
+      const runtime = await createRuntime({ log, memory: hub });
+      const frontend = await startFrontend(
+        { host: '127.0.0.1', port: 0, migrationLimit: 0, busyStatusCode: 529, bodyLimitBytes: 1 << 20 },
+        runtime,
+        log,
+      );
+      stops.unshift(
+        () => frontend.close(),
+        () => runtime.close(),
+      );
+      const model = () => frontend.app.services.registry.get('mocker');
+      for (let i = 0; i < 500 && (model()?.instances.size ?? 0) < 2; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(model()?.sets.size).toBe(2);
+      const client = new OpenAI({ baseURL: `${frontend.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      // Distinct prompts: nothing cached pulls them to one worker.
+      await Promise.all(
+        Array.from({ length: 24 }, (_, i) => ask(client, 'mocker', `question ${i}: ${'why '.repeat(i)}`, 2)),
+      );
+      // Each worker's own count of the generate requests it served.
+      const served = await Promise.all(
+        workerRuntimes.map(async (r) =>
+          counter(
+            await r.metrics.registry.metrics(),
+            'dynamo_component_requests_total',
+            'dynamo_endpoint="generate"',
+          ),
+        ),
+      );
+      expect(served.reduce((a, b) => a + b, 0)).toBe(24);
+      expect(Math.min(...served)).toBeGreaterThanOrEqual(3);
+    } finally {
+      for (const stop of stops) await stop();
+    }
   });
 });
 
