@@ -6,4 +6,5 @@ export * from './kv-events.js';
 export * from './load-metrics.js';
 export * from './model-card.js';
 export * from './names.js';
+export * from './planner-profile.js';
 export * from './request-plane.js';
