@@ -30,6 +30,14 @@ export function adapterName(graph: string, service: string): string {
   return `${graph}-${service.toLowerCase()}`;
 }
 
+/**
+ * The ServiceAccount, Role and RoleBinding of a planner service: the component's own name (distinct
+ * kinds, so no clash with its Deployment; unique per graph and service, so two planners never share rights).
+ */
+export function plannerAccountName(graph: string, service: string): string {
+  return componentName(graph, service);
+}
+
 /** Dynamo namespace of a graph: `^[a-z0-9_-]+$` (DESIGN §5), unique per Kubernetes namespace and graph. */
 export function dynamoNamespace(k8sNamespace: string, graph: string): string {
   return `${k8sNamespace}-${graph}`.toLowerCase().replace(/[^a-z0-9_-]/g, '-');

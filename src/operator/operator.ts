@@ -27,6 +27,8 @@ export interface OperatorConfig {
   defaultImage?: string;
   etcdEndpoints?: string;
   natsServer?: string;
+  /** PROMETHEUS_ENDPOINT given to planner pods. */
+  prometheusEndpoint?: string;
   installCrds: boolean;
   leaderElect: boolean;
   leaderElectionId: string;
@@ -114,6 +116,9 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
   const services = manager.informer(RT.service, managed);
   const ingresses = manager.informer(RT.ingress, managed);
   const pvcs = manager.informer(RT.pvc, managed);
+  const serviceAccounts = manager.informer(RT.serviceAccount, managed);
+  const roles = manager.informer(RT.role, managed);
+  const roleBindings = manager.informer(RT.roleBinding, managed);
   const pods = manager.informer(RT.pod, LABEL.baseModelHash);
 
   const common = { metrics, log, workers: config.workers };
@@ -121,12 +126,25 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
     new Controller({
       ...common,
       name: 'dynamographdeployment',
-      reconciler: new GraphReconciler({ client, graphs, components, adapters, pvcs, events }),
+      reconciler: new GraphReconciler({
+        client,
+        graphs,
+        components,
+        adapters,
+        pvcs,
+        serviceAccounts,
+        roles,
+        roleBindings,
+        events,
+      }),
     })
       .watchFor(graphs)
       .watch(components, ownerKey('DynamoGraphDeployment'))
       .watch(adapters, ownerKey('DynamoGraphDeployment'))
-      .watch(pvcs, ownerKey('DynamoGraphDeployment')),
+      .watch(pvcs, ownerKey('DynamoGraphDeployment'))
+      .watch(serviceAccounts, ownerKey('DynamoGraphDeployment'))
+      .watch(roles, ownerKey('DynamoGraphDeployment'))
+      .watch(roleBindings, ownerKey('DynamoGraphDeployment')),
     new Controller({
       ...common,
       name: 'dynamocomponentdeployment',
@@ -141,6 +159,7 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
           defaultImage: config.defaultImage,
           etcdEndpoints: config.etcdEndpoints,
           natsServer: config.natsServer,
+          prometheusEndpoint: config.prometheusEndpoint,
         },
       }),
     })

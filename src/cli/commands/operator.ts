@@ -56,6 +56,13 @@ export const command = defineCommand({
       description: 'NATS_SERVER given to the pods',
       placeholder: '<url>',
     },
+    prometheusEndpoint: {
+      flag: 'prometheus-endpoint',
+      env: 'PROMETHEUS_ENDPOINT',
+      schema: z.url().optional(),
+      description: 'PROMETHEUS_ENDPOINT given to planner pods (where they read the load)',
+      placeholder: '<url>',
+    },
     installCrds: {
       flag: 'install-crds',
       kind: 'boolean',
@@ -188,6 +195,7 @@ export const command = defineCommand({
         defaultImage: o.defaultImage,
         etcdEndpoints: o.etcdEndpoints,
         natsServer: o.natsServer,
+        prometheusEndpoint: o.prometheusEndpoint,
         installCrds: o.installCrds,
         leaderElect: o.leaderElect,
         leaderElectionId: o.leaderElectionId,

@@ -2,7 +2,7 @@
 // env (DESIGN §5: DYN_NAMESPACE, DYN_COMPONENT, ETCD_ENDPOINTS, NATS_SERVER, POD_NAME, POD_NAMESPACE),
 // Dynamo's default port and probes for its kind, the component's resources, volumes and shared memory.
 // A worker also gets its role and KV data plane (DESIGN §12: DYN_DISAGGREGATION_MODE, POD_IP,
-// DYN_KV_DATA_PLANE_PORT).
+// DYN_KV_DATA_PLANE_PORT); a planner its graph, Prometheus and its own ServiceAccount (DESIGN §13, §14).
 import {
   type DynamoComponentDeployment,
   type EnvVar,
@@ -11,7 +11,15 @@ import {
   workerRole,
 } from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
-import { dynamoComponent, KV_DATA_PORT, LABEL, MANAGED_BY, modelHash, portOf } from '../naming.js';
+import {
+  dynamoComponent,
+  KV_DATA_PORT,
+  LABEL,
+  MANAGED_BY,
+  modelHash,
+  plannerAccountName,
+  portOf,
+} from '../naming.js';
 import { ownerRef } from './graph.js';
 
 export interface WorkloadOptions {
@@ -19,6 +27,8 @@ export interface WorkloadOptions {
   defaultImage?: string;
   etcdEndpoints?: string;
   natsServer?: string;
+  /** PROMETHEUS_ENDPOINT given to planners (`--prometheus-endpoint`), where they read the load. */
+  prometheusEndpoint?: string;
 }
 
 /** A component that cannot be made into a pod; retrying cannot help until its spec changes. */
@@ -100,6 +110,35 @@ export function containerPorts(
   ];
 }
 
+/**
+ * A planner's graph (DYN_PARENT_DGD_K8S_NAME, Dynamo's name: the connector reads and scales that DGD)
+ * and Prometheus. Only for a DCD of a graph: one made by hand has no graph, and no ServiceAccount.
+ */
+export function plannerEnv(dcd: DynamoComponentDeployment, options: WorkloadOptions): EnvVar[] {
+  if (dcd.spec.componentType !== 'planner') return [];
+  const graph = dcd.metadata.labels?.[LABEL.graph];
+  return [
+    ...(graph ? [{ name: 'DYN_PARENT_DGD_K8S_NAME', value: graph }] : []),
+    ...(options.prometheusEndpoint
+      ? [{ name: 'PROMETHEUS_ENDPOINT', value: options.prometheusEndpoint }]
+      : []),
+  ];
+}
+
+/**
+ * The ServiceAccount a pod runs as. A graph's planner talks to the API server (its connector), so it runs
+ * as the account the graph's reconciler made for it and mounts its token; other pods are left as they
+ * were (DESIGN §14 wants no token in them: issue 19's work). The service's own extraPodSpec still wins.
+ */
+export function podAccount(dcd: DynamoComponentDeployment): Record<string, unknown> {
+  const graph = dcd.metadata.labels?.[LABEL.graph];
+  if (dcd.spec.componentType !== 'planner' || !graph) return {};
+  return {
+    serviceAccountName: plannerAccountName(graph, dcd.spec.serviceName),
+    automountServiceAccountToken: true,
+  };
+}
+
 /** Dynamo's defaults: a frontend is live on /live and ready on /health of :8000, a worker the same on :9090. */
 export function defaultProbes(dcd: DynamoComponentDeployment): { liveness: Probe; readiness: Probe } {
   const port = portOf(dcd.spec.componentType).name;
@@ -122,6 +161,10 @@ function defaultArgs(dcd: DynamoComponentDeployment): string[] | undefined {
     case 'prefill':
     case 'decode':
       return ['worker'];
+    // A graph's planner gets its mode and services in its DCD (desired/graph.ts); one made by hand
+    // still runs the planner, which then names what it lacks.
+    case 'planner':
+      return ['planner'];
     default:
       return undefined;
   }
@@ -156,6 +199,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
       ? [{ name: 'DYN_ENGINE', value: spec.backendFramework }]
       : []),
     ...workerEnv(dcd),
+    ...plannerEnv(dcd, options),
   ];
   const env = mergeEnv(runtimeEnv, spec.graphEnvs, spec.envs, mainContainer?.env);
 
@@ -227,6 +271,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
           ...(spec.extraPodMetadata?.annotations ? { annotations: spec.extraPodMetadata.annotations } : {}),
         },
         spec: {
+          ...podAccount(dcd),
           ...podExtra,
           containers: [main, ...extraContainers],
           ...(allVolumes.length > 0 ? { volumes: allVolumes } : {}),

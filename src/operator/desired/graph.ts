@@ -1,5 +1,6 @@
 // DGD → its children, as pure functions of the graph (no I/O, unit-tested): one DCD per service, one
-// scaling adapter per service with scalingAdapter.enabled, one PVC per `spec.pvcs` entry with create.
+// scaling adapter per service with scalingAdapter.enabled, one PVC per `spec.pvcs` entry with create,
+// and a ServiceAccount + Role + RoleBinding per planner service (planner.ts says what they grant).
 import {
   ADAPTER_KIND,
   type ComponentSpec,
@@ -9,7 +10,16 @@ import {
   GROUP_VERSION,
 } from '../../api/k8s/index.js';
 import type { KubeObject, OwnerReference } from '../kube/types.js';
-import { adapterName, componentName, dynamoNamespace, FINALIZER, LABEL, MANAGED_BY } from '../naming.js';
+import {
+  adapterName,
+  componentName,
+  dynamoNamespace,
+  FINALIZER,
+  LABEL,
+  MANAGED_BY,
+  plannerAccountName,
+} from '../naming.js';
+import { isPlanner, plannerArgs, plannerRules } from './planner.js';
 
 export function ownerRef(owner: {
   apiVersion: string;
@@ -33,6 +43,19 @@ export function graphLabels(graph: string): Record<string, string> {
 /** Replicas of a service: its own, 1 when unset (the defaulting webhook writes the same). */
 export const replicasOf = (service: ComponentSpec): number => service.replicas ?? 1;
 
+/**
+ * A planner that names neither command nor args runs `plannerArgs` (the graph's mode and services, which
+ * its DCD alone does not know): written into the DCD, so `kubectl get dcd -o yaml` shows what runs.
+ */
+function withPlannerArgs(dgd: DynamoGraphDeployment, service: ComponentSpec): ComponentSpec {
+  const main = service.extraPodSpec?.mainContainer;
+  if (!isPlanner(service) || main?.args !== undefined || main?.command !== undefined) return service;
+  return {
+    ...service,
+    extraPodSpec: { ...service.extraPodSpec, mainContainer: { ...main, args: plannerArgs(dgd) } },
+  };
+}
+
 export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
   const graph = dgd.metadata.name ?? '';
   const namespace = dgd.metadata.namespace ?? 'default';
@@ -40,7 +63,7 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
   return Object.entries(dgd.spec.services).map(([serviceName, service]) => {
     const name = componentName(graph, serviceName);
     const spec: DcdSpec = {
-      ...service,
+      ...withPlannerArgs(dgd, service),
       replicas: replicasOf(service),
       serviceName,
       dynamoNamespace: dynNs,
@@ -102,4 +125,36 @@ export function desiredPvcs(dgd: DynamoGraphDeployment): KubeObject[] {
         resources: { requests: { storage: String(p.size ?? '') } },
       },
     }));
+}
+
+const RBAC_GROUP_VERSION = 'rbac.authorization.k8s.io/v1';
+
+/** ServiceAccount + Role + RoleBinding per planner service, owned by the graph (deleted with it). */
+export function desiredPlannerRbac(dgd: DynamoGraphDeployment): KubeObject[] {
+  const graph = dgd.metadata.name ?? '';
+  const namespace = dgd.metadata.namespace ?? 'default';
+  const planners = Object.entries(dgd.spec.services).filter(([, s]) => isPlanner(s));
+  if (planners.length === 0) return [];
+  const rules = plannerRules(dgd);
+  return planners.flatMap(([serviceName]) => {
+    const name = plannerAccountName(graph, serviceName);
+    const metadata = {
+      name,
+      namespace,
+      labels: { ...graphLabels(graph), [LABEL.component]: componentName(graph, serviceName) },
+      ownerReferences: [ownerRef(dgd)],
+    };
+    return [
+      // Its token is mounted by the planner's pod alone (desiredDeployment: automountServiceAccountToken).
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata },
+      { apiVersion: RBAC_GROUP_VERSION, kind: 'Role', metadata, rules },
+      {
+        apiVersion: RBAC_GROUP_VERSION,
+        kind: 'RoleBinding',
+        metadata,
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace }],
+      },
+    ];
+  });
 }

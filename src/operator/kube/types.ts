@@ -64,6 +64,27 @@ export const RT = {
     namespaced: true,
   },
   secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  serviceAccount: {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
+  role: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'roles',
+    kind: 'Role',
+    namespaced: true,
+  },
+  roleBinding: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
   event: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
   ingress: {

@@ -1,16 +1,17 @@
 // DynamoGraphDeployment → one DCD per service, a scaling adapter per service that enables one, the
-// PVCs it asks to create; status aggregated from its DCDs. Deletion: the finalizer holds the graph
+// PVCs it asks to create, a ServiceAccount + Role + RoleBinding per planner service; status aggregated
+// from its DCDs. Deletion: the finalizer holds the graph
 // until the operator has deleted its children itself (a cluster's garbage collector would also follow
 // the ownerReferences, but the operator does not rely on one running).
 import { type DgdStatus, type DynamoGraphDeployment, dynamoGraphDeployment } from '../../api/k8s/index.js';
 import type { ReconcileResult, Reconciler } from '../controller.js';
 import { TerminalError } from '../controller.js';
-import { desiredAdapters, desiredComponents, desiredPvcs } from '../desired/graph.js';
+import { desiredAdapters, desiredComponents, desiredPlannerRbac, desiredPvcs } from '../desired/graph.js';
 import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
 import type { EventRecorder } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Informer } from '../kube/informer.js';
-import { type KubeObject, keyOf, type ObjectKey, RT } from '../kube/types.js';
+import { type KubeObject, keyOf, type ObjectKey, type ResourceType, RT } from '../kube/types.js';
 import { LABEL } from '../naming.js';
 import { AdmissionDenied } from '../webhooks/admission.js';
 import { DgdValidator } from '../webhooks/dgd.validator.js';
@@ -24,6 +25,10 @@ export interface GraphReconcilerDeps {
   components: Informer;
   adapters: Informer;
   pvcs: Informer;
+  /** The planners' accounts and rights (managed-by label), one informer per kind. */
+  serviceAccounts: Informer;
+  roles: Informer;
+  roleBindings: Informer;
   events: EventRecorder;
 }
 
@@ -34,6 +39,15 @@ const isReady = (o: KubeObject | undefined): boolean =>
 
 export class GraphReconciler implements Reconciler {
   constructor(private readonly deps: GraphReconcilerDeps) {}
+
+  /** Each RBAC kind a planner gets, with its informer. */
+  private rbacKinds(): [string, ResourceType, Informer][] {
+    return [
+      ['ServiceAccount', RT.serviceAccount, this.deps.serviceAccounts],
+      ['Role', RT.role, this.deps.roles],
+      ['RoleBinding', RT.roleBinding, this.deps.roleBindings],
+    ];
+  }
 
   private children(dgd: KubeObject, informer: Informer): KubeObject[] {
     return informer.list(
@@ -70,6 +84,16 @@ export class GraphReconciler implements Reconciler {
       if (!pvcs.get(keyOf(pvc))) {
         await client.apply(RT.pvc, pvc);
         created++;
+      }
+    }
+    // A planner's account and rights before its DCD: its pod names the ServiceAccount.
+    const rbac = desiredPlannerRbac(dgd);
+    for (const [kind, rt, informer] of this.rbacKinds()) {
+      const wanted = rbac.filter((o) => o.kind === kind);
+      await Promise.all(wanted.map((o) => applyChild(client, rt, o, informer.get(keyOf(o)))));
+      const names = new Set(wanted.map((o) => o.metadata.name));
+      for (const stale of this.children(obj, informer).filter((o) => !names.has(o.metadata.name))) {
+        await client.delete(rt, stale.metadata.namespace, stale.metadata.name);
       }
     }
     const applied = await Promise.all(
@@ -169,6 +193,9 @@ export class GraphReconciler implements Reconciler {
       ...this.children(obj, components).map((o) => [DCD_RT, o] as const),
       ...this.children(obj, adapters).map((o) => [ADAPTER_RT, o] as const),
       ...this.children(obj, pvcs).map((o) => [RT.pvc, o] as const),
+      ...this.rbacKinds().flatMap(([, rt, informer]) =>
+        this.children(obj, informer).map((o) => [rt, o] as const),
+      ),
     ];
     for (const [rt, child] of left) {
       if (!child.metadata.deletionTimestamp)
