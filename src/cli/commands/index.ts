@@ -48,6 +48,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     'serve a model on this machine: a frontend and N workers in one process',
     () => import('./run.js'),
   ),
+  entry(
+    'profile',
+    "measure an engine's capacity (prefill TTFT, decode ITL) and write the planner's profile",
+    () => import('./profile.js'),
+  ),
+  entry(
+    'planner',
+    'scale prefill/decode (or aggregated) workers to meet TTFT and ITL targets (SLA planner)',
+    () => import('./planner.js'),
+  ),
   entry('crds', 'print the CustomResourceDefinitions generated from the schemas', () => import('./crds.js')),
   entry(
     'bench',

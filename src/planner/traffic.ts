@@ -1,0 +1,89 @@
+// What the frontends served in the last interval, from their `dynamo_frontend_*` metrics as Prometheus
+// holds them (DESIGN §13). Histograms are averaged as Dynamo does: the sum of the increases of `_sum`
+// over the sum of the increases of `_count`, so idle frontends weigh nothing and busy ones their share.
+//
+// Filter: by `model`, or none. Our frontend's series carry no namespace label (Dynamo's carry
+// `dynamo_namespace`); a frontend serves one namespace's models or all of them, so a model name is the
+// planner's unit. Without a model (`dynamo planner` without --model, the operator's default) every
+// `dynamo_frontend_*` series Prometheus holds is summed: right when that Prometheus (or the extra
+// matchers) sees only the graph's frontend, which serves the graph's one model. Extra label matchers
+// (e.g. a Kubernetes `namespace` added by the scrape config) can be given. Counts: `dynamo_frontend_requests_total` counts requests when they end (our frontend has no
+// `requests_started`), so a window sees completed requests, as Dynamo's fallback does.
+import { combine, type Metric } from './metric.js';
+import type { PrometheusClient } from './prometheus.js';
+
+export interface TrafficObservation {
+  /** Requests per second over the window. */
+  requestRate: Metric;
+  /** Mean prompt tokens. */
+  isl: Metric;
+  /** Mean output tokens. */
+  osl: Metric;
+  /** Mean time to first token, ms. */
+  ttftMs: Metric;
+  /** Mean inter-token latency, ms. */
+  itlMs: Metric;
+  /** Cached prompt tokens / prompt tokens, 0..1. */
+  kvHitRate: Metric;
+}
+
+export interface TrafficSource {
+  /** The last `windowSeconds` of traffic; never throws (failures are unknown metrics). */
+  observe(windowSeconds: number): Promise<TrafficObservation>;
+}
+
+/** A PromQL label value in double quotes. */
+export function quoteLabel(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+/** The PromQL of each input (exported for tests and docs). */
+export function trafficQueries(
+  model: string | undefined,
+  windowSeconds: number,
+  extraMatchers: readonly string[] = [],
+) {
+  const matchers = [...(model === undefined ? [] : [`model=${quoteLabel(model)}`]), ...extraMatchers];
+  const sel = matchers.length === 0 ? '' : `{${matchers.join(',')}}`;
+  const w = `[${Math.max(1, Math.round(windowSeconds))}s]`;
+  const inc = (name: string) => `sum(increase(dynamo_frontend_${name}${sel}${w}))`;
+  const mean = (h: string) => `${inc(`${h}_sum`)} / ${inc(`${h}_count`)}`;
+  return {
+    requests: inc('requests_total'),
+    isl: mean('input_sequence_tokens'),
+    osl: mean('output_sequence_tokens'),
+    ttft: mean('time_to_first_token_seconds'),
+    itl: mean('inter_token_latency_seconds'),
+    kvHitRate: `${inc('cached_tokens_sum')} / ${inc('input_sequence_tokens_sum')}`,
+  };
+}
+
+export class PrometheusTraffic implements TrafficSource {
+  constructor(
+    private readonly client: PrometheusClient,
+    /** undefined: every model's series (no model matcher). */
+    private readonly model: string | undefined,
+    private readonly extraMatchers: readonly string[] = [],
+  ) {}
+
+  async observe(windowSeconds: number): Promise<TrafficObservation> {
+    const q = trafficQueries(this.model, windowSeconds, this.extraMatchers);
+    const c = this.client;
+    const [requests, isl, osl, ttft, itl, kvHitRate] = await Promise.all([
+      c.scalar(q.requests),
+      c.scalar(q.isl),
+      c.scalar(q.osl),
+      c.scalar(q.ttft),
+      c.scalar(q.itl),
+      c.scalar(q.kvHitRate),
+    ]);
+    return {
+      requestRate: combine([requests], (n) => n / windowSeconds),
+      isl,
+      osl,
+      ttftMs: combine([ttft], (s) => s * 1000),
+      itlMs: combine([itl], (s) => s * 1000),
+      kvHitRate: combine([kvHitRate], (v) => Math.min(1, Math.max(0, v))),
+    };
+  }
+}

@@ -1,0 +1,216 @@
+// The Planner's loops with a fake connector: ticks are called directly (no timers, no clock figures).
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { unknown } from '../../../src/planner/metric.js';
+import { Planner, type PlannerConfig, type ScalingMode } from '../../../src/planner/planner.js';
+import { PlannerMetrics } from '../../../src/planner/planner-metrics.js';
+import { createLogger } from '../../../src/runtime/logger.js';
+import { ENGINE, FakeConnector, FakeLoads, FakeTraffic, report, traffic, UNKNOWN_TRAFFIC } from './fakes.js';
+
+const log = createLogger({ level: 'silent' });
+
+function setup(
+  options: { scaling?: ScalingMode; mode?: 'agg' | 'disagg'; budget?: number; min?: number } = {},
+) {
+  const mode = options.mode ?? 'disagg';
+  const config: PlannerConfig = {
+    mode,
+    scaling: options.scaling ?? 'active',
+    services:
+      mode === 'agg'
+        ? [{ role: 'agg', name: 'Worker', component: 'worker' }]
+        : [
+            { role: 'prefill', name: 'Prefill', component: 'prefill' },
+            { role: 'decode', name: 'Decode', component: 'backend' },
+          ],
+    targets: { ttftMs: 500, itlMs: 50 },
+    adjustmentIntervalMs: 60_000,
+    loadIntervalMs: 5_000,
+    predictor: { kind: 'constant' },
+    limits: { minReplicas: options.min ?? 1, maxReplicas: 10, maxGpuBudget: options.budget },
+    scaleDownRatio: 0.5,
+  };
+  const connector = new FakeConnector(mode === 'agg' ? { Worker: 1 } : { Prefill: 1, Decode: 1 });
+  const source = new FakeTraffic();
+  const loads = new FakeLoads();
+  const registry = new Registry();
+  const metrics = new PlannerMetrics(registry);
+  const planner = new Planner(config, { connector, engine: ENGINE, traffic: source, loads, metrics, log });
+  return { planner, connector, source, loads, registry };
+}
+
+describe('throughput loop', () => {
+  it('rising demand scales up, falling demand scales down, to the formulas', async () => {
+    const { planner, connector, source } = setup();
+    source.next = traffic(10); // prefill 30 000 / 10 000 = 3; decode 1 500 / 2 000 → 1
+    let d = await planner.throughputTick();
+    expect(d.map((x) => [x.service, x.reason, x.target])).toEqual([
+      ['Prefill', 'scale_up', 3],
+      ['Decode', 'no_change', 1],
+    ]);
+    source.next = traffic(40); // prefill 12, capped at 10; decode 6 000 / 2 000 = 3
+    d = await planner.throughputTick();
+    expect(d.map((x) => [x.reason, x.target, x.constraints])).toEqual([
+      ['scale_up', 10, ['max_replicas']],
+      ['scale_up', 3, []],
+    ]);
+    source.next = traffic(1);
+    d = await planner.throughputTick();
+    expect(d.map((x) => [x.reason, x.target])).toEqual([
+      ['scale_down', 1],
+      ['scale_down', 1],
+    ]);
+    expect(connector.scaled).toEqual([
+      { name: 'Prefill', replicas: 3 },
+      { name: 'Prefill', replicas: 10 },
+      { name: 'Decode', replicas: 3 },
+      { name: 'Prefill', replicas: 1 },
+      { name: 'Decode', replicas: 1 },
+    ]);
+    expect(source.windows).toEqual([60, 60, 60]);
+  });
+
+  it('unknown traffic decides nothing and says why; the loop keeps going', async () => {
+    const { planner, connector, source, registry } = setup();
+    source.next = UNKNOWN_TRAFFIC;
+    const d = await planner.throughputTick();
+    expect(d.map((x) => [x.reason, x.target])).toEqual([
+      ['no_traffic_data', undefined],
+      ['no_traffic_data', undefined],
+    ]);
+    expect(connector.scaled).toEqual([]);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^dynamo_planner_observed_requests_per_second NaN$/im);
+    expect(text).toContain('dynamo_planner_input_unknown_total{input="rate",reason="unreachable"} 1');
+    expect(text).toContain(
+      'dynamo_planner_throughput_scaling_decision{dynamo_planner_throughput_scaling_decision="no_traffic_data"} 1',
+    );
+    source.next = traffic(10);
+    expect((await planner.throughputTick())[0]?.reason).toBe('scale_up');
+  });
+
+  it('known rate with unknown ISL is no_sequence_data, not zero demand', async () => {
+    const { planner, connector, source } = setup();
+    source.next = { ...traffic(10), isl: unknown('no_samples'), osl: unknown('no_samples') };
+    const d = await planner.throughputTick();
+    expect(d.map((x) => x.reason)).toEqual(['no_sequence_data', 'no_sequence_data']);
+    expect(connector.scaled).toEqual([]);
+  });
+
+  it('no new action on a service until its previous one is ready', async () => {
+    const { planner, connector, source } = setup();
+    connector.instantReady = false;
+    source.next = traffic(10);
+    await planner.throughputTick();
+    source.next = traffic(20);
+    const d = await planner.throughputTick();
+    expect(d[0]).toMatchObject({ reason: 'scaling_in_progress', current: 3, ready: 1 });
+    expect(d[0]?.target).toBeUndefined();
+    // Decode is not held back by Prefill: it moves on its own (20 × 150 / 2 000 = 1.5 → 2).
+    expect(d[1]).toMatchObject({ reason: 'scale_up', target: 2 });
+    expect(connector.scaled).toEqual([
+      { name: 'Prefill', replicas: 3 },
+      { name: 'Decode', replicas: 2 },
+    ]);
+  });
+
+  it('advisory mode decides and reports, scales nothing', async () => {
+    const { planner, connector, source, registry } = setup({ scaling: 'advisory' });
+    source.next = traffic(10);
+    const d = await planner.throughputTick();
+    expect(d[0]).toMatchObject({ reason: 'scale_up', target: 3, scaled: false });
+    expect(connector.scaled).toEqual([]);
+    const text = await registry.metrics();
+    expect(text).toContain('dynamo_planner_advisory_mode 1');
+    expect(text).toContain('dynamo_planner_target_replicas{service="Prefill"} 3');
+    expect(text).toContain('dynamo_planner_predicted_num_prefill_replicas 3');
+  });
+
+  it('a budget that cannot fit the minimum: clear reason, no scaling', async () => {
+    const { planner, connector, source } = setup({ budget: 1 });
+    source.next = traffic(10);
+    const d = await planner.throughputTick();
+    expect(d.map((x) => x.reason)).toEqual(['budget_infeasible', 'budget_infeasible']);
+    expect(d[0]?.detail).toContain('above --max-gpu-budget 1');
+    expect(connector.scaled).toEqual([]);
+  });
+
+  it('a missing service or an unreachable API: service_unavailable, retried next tick', async () => {
+    const { planner, connector, source } = setup();
+    source.next = traffic(10);
+    connector.failServices = 'DynamoGraphDeployment ns/g: API server unreachable (ECONNREFUSED)';
+    const d = await planner.throughputTick();
+    expect(d.map((x) => x.reason)).toEqual(['service_unavailable', 'service_unavailable']);
+    expect(d[0]?.detail).toContain('ECONNREFUSED');
+    connector.failServices = undefined;
+    expect((await planner.throughputTick())[0]?.reason).toBe('scale_up');
+  });
+
+  it('a failing scale call is reported and retried next tick', async () => {
+    const { planner, connector, source } = setup();
+    const scale = connector.scale.bind(connector);
+    connector.scale = async () => {
+      throw new Error('forbidden');
+    };
+    source.next = traffic(10);
+    expect((await planner.throughputTick())[0]).toMatchObject({
+      reason: 'scale_failed',
+      detail: 'forbidden',
+    });
+    connector.scale = scale;
+    expect((await planner.throughputTick())[0]).toMatchObject({ reason: 'scale_up', scaled: true });
+  });
+});
+
+describe('load loop', () => {
+  it('+1 when every engine misses, −1 when all are well under, never below the throughput target', async () => {
+    const { planner, connector, source, loads } = setup({ mode: 'agg' });
+    source.next = traffic(2, 3000, 150); // agg: 2 × (0.3 + 0.075) = 0.75 → 1
+    await planner.throughputTick();
+    // Busy: ITL 10 + 60 = 70 ms > 50 on the only engine.
+    loads.byComponent.set('worker', [report(1, { runningRequests: 60 })]);
+    let d = await planner.loadTick();
+    expect(d[0]).toMatchObject({ loop: 'load', reason: 'scale_up', target: 2 });
+    // Two engines, one busy, one idle: hold.
+    loads.byComponent.set('worker', [report(1, { runningRequests: 60 }), report(2)]);
+    d = await planner.loadTick();
+    expect(d[0]).toMatchObject({ reason: 'no_change', target: 2 });
+    // Both idle: TTFT 300 ms is above 50 % of 500 → hold (agg engines judged on both).
+    loads.byComponent.set('worker', [report(1), report(2)]);
+    expect((await planner.loadTick())[0]?.reason).toBe('no_change');
+    // Short prompts: well under on both → −1, back to the throughput target 1.
+    source.next = traffic(2, 1000, 150);
+    await planner.throughputTick(); // observes ISL 1000; target stays 1? agg: 2 × (0.1 + 0.075) → 1
+    connector.state.set('Worker', { name: 'Worker', replicas: 2, readyReplicas: 2, gpusPerReplica: 1 });
+    // (the throughput tick above scaled Worker to 1; put it back to 2 to exercise the load rule)
+    loads.byComponent.set('worker', [report(1), report(2)]);
+    d = await planner.loadTick();
+    expect(d[0]).toMatchObject({ reason: 'scale_down', target: 1 });
+    // At the throughput target: −1 is capped.
+    loads.byComponent.set('worker', [report(1)]);
+    d = await planner.loadTick();
+    expect(d[0]).toMatchObject({ reason: 'scale_down_capped_by_throughput', target: 1 });
+  });
+
+  it('no reports, or a worker count that does not match the ready replicas: nothing', async () => {
+    const { planner, connector, source, loads } = setup();
+    source.next = traffic(1);
+    await planner.throughputTick();
+    let d = await planner.loadTick();
+    expect(d.map((x) => x.reason)).toEqual(['no_load_data', 'no_load_data']);
+    loads.byComponent.set('prefill', [report(1), report(2)]);
+    loads.byComponent.set('backend', [report(3, { runningRequests: 100 })]);
+    connector.state.set('Decode', { name: 'Decode', replicas: 2, readyReplicas: 2, gpusPerReplica: 1 });
+    d = await planner.loadTick();
+    expect(d.map((x) => x.reason)).toEqual(['worker_count_mismatch', 'worker_count_mismatch']);
+    expect(connector.scaled).toEqual([]);
+  });
+
+  it('without any ISL/OSL observed, the load loop cannot estimate', async () => {
+    const { planner, loads } = setup();
+    loads.byComponent.set('prefill', [report(1)]);
+    loads.byComponent.set('backend', [report(2)]);
+    const d = await planner.loadTick();
+    expect(d.map((x) => x.reason)).toEqual(['no_sequence_data', 'no_sequence_data']);
+  });
+});
