@@ -2,11 +2,29 @@
 // instance id) over one in-memory hub — or over etcd + NATS when given, so that more workers can join
 // as separate `dynamo worker` processes. This is the one place that composes the frontend and the
 // workers: nothing below cli may import both (DESIGN §4).
-import type { DisaggregationMode } from '../api/index.js';
+//
+// Workers are kept in one pool per role (agg, or prefill and decode): `scaleWorkers(role, n)` starts
+// workers or stops them gracefully (unregister, drain, close), which is what the planner's local
+// connector drives with `--planner` (src/planner/local-connector.ts).
+import type { Registry } from 'prom-client';
+import type { DisaggregationMode, ModelCard, PlannerProfile } from '../api/index.js';
 import { type Frontend, type FrontendConfig, startFrontend } from '../frontend/index.js';
 import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
+import type { LocalWorkerPool } from '../planner/local-connector.js';
+import { type LocalPlanner, startLocalPlanner } from '../planner/local-planner.js';
+import type { PlannerConfig } from '../planner/planner.js';
 import { createRuntime, type Logger, MemoryHub, type Runtime } from '../runtime/index.js';
 import { startWorker, type Worker, type WorkerConfig } from '../worker/index.js';
+
+export interface AllInOnePlannerConfig {
+  /** The planner's settings (mode and services follow the deployment's roles). */
+  planner: Omit<PlannerConfig, 'services' | 'mode'>;
+  profile: PlannerProfile;
+  /** Where the planner's metrics go (default: the frontend's registry, served on its /metrics). */
+  registry?: Registry;
+  /** How often the scale-from-zero rule runs (default 1 s). */
+  wakeIntervalMs?: number;
+}
 
 export interface AllInOneConfig {
   frontend: FrontendConfig;
@@ -21,16 +39,127 @@ export interface AllInOneConfig {
   worker: WorkerConfig;
   etcdEndpoints?: string[] | undefined;
   natsServer?: string | undefined;
-  /** How long in-flight requests may run on after the stop signal. */
+  /** How long in-flight requests may run on after the stop signal (or a scale-down). */
   gracefulShutdownMs: number;
+  /** Run the SLA planner over the workers (`dynamo run --planner`). */
+  planner?: AllInOnePlannerConfig | undefined;
 }
+
+export type WorkerRole = DisaggregationMode;
 
 export interface AllInOne {
   readonly frontend: Frontend;
+  /** The workers serving now, every role. */
   readonly workers: readonly Worker[];
   readonly modelName: string;
-  /** Graceful stop: workers unregister and drain, then the frontend closes. */
+  /** One pool per role this deployment runs (agg, or prefill and decode). */
+  readonly pools: readonly WorkerPool[];
+  /** The frontend's metrics registry (`dynamo_frontend_*`). */
+  readonly metricsRegistry: Registry;
+  /** The planner, with --planner. */
+  readonly planner: LocalPlanner | undefined;
+  /** Starts or gracefully stops workers of a role; resolves once started (stops drain on). */
+  scaleWorkers(role: WorkerRole, count: number): Promise<void>;
+  /** Graceful stop: the planner, then workers unregister and drain, then the frontend closes. */
   stop(): Promise<void>;
+}
+
+interface Running {
+  worker: Worker;
+  runtime: Runtime;
+}
+
+/** One role's workers: wanted count, serving workers, and those draining. */
+export class WorkerPool implements LocalWorkerPool {
+  private readonly serving: Running[] = [];
+  private readonly draining = new Set<Promise<void>>();
+  private target = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private lastCard: ModelCard | undefined;
+  private closed = false;
+
+  constructor(
+    readonly role: WorkerRole,
+    readonly namespace: string,
+    readonly component: string,
+    private readonly launch: (index: number) => Promise<Running>,
+    private readonly graceMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  get replicas(): number {
+    return this.target;
+  }
+
+  get readyReplicas(): number {
+    return this.serving.length;
+  }
+
+  get card(): ModelCard | undefined {
+    return this.lastCard;
+  }
+
+  /** Workers that cost a replica now: wanted or serving, and draining. */
+  get provisioned(): number {
+    return Math.max(this.target, this.serving.length) + this.draining.size;
+  }
+
+  get workers(): Worker[] {
+    return this.serving.map((r) => r.worker);
+  }
+
+  /** Sets the wanted count; resolves once started workers serve (or failed) and stops have begun. */
+  scale(replicas: number): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`the ${this.role} pool is stopped`));
+    this.target = replicas;
+    const run = this.chain.then(() => this.reconcile());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops every worker (gracefully) and refuses further scaling. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+    this.target = 0;
+    while (this.serving.length > 0) this.drain(this.serving.pop() as Running);
+    await Promise.allSettled([...this.draining]);
+  }
+
+  private async reconcile(): Promise<void> {
+    // The newest workers go first; they leave the count of serving ones at once (no new requests).
+    while (this.serving.length > this.target) this.drain(this.serving.pop() as Running);
+    const missing = this.target - this.serving.length;
+    if (missing <= 0) return;
+    const started = await Promise.allSettled(
+      Array.from({ length: missing }, (_, i) => this.launch(this.serving.length + i)),
+    );
+    const failures: unknown[] = [];
+    for (const s of started) {
+      if (s.status === 'fulfilled') {
+        this.serving.push(s.value);
+        this.lastCard = s.value.worker.card;
+      } else failures.push(s.reason);
+    }
+    if (failures.length > 0) {
+      // What could not start is no longer wanted: the planner sees replicas = ready and may try again.
+      this.target -= failures.length;
+      this.log.error(
+        { role: this.role, err: failures[0], failed: failures.length },
+        'starting workers failed',
+      );
+      throw failures[0];
+    }
+  }
+
+  private drain(r: Running): void {
+    const done = (async () => {
+      await r.runtime.shutdown(this.graceMs);
+      await r.worker.close();
+    })().catch((err: unknown) => this.log.warn({ err, role: this.role }, 'stopping a worker failed'));
+    this.draining.add(done);
+    void done.finally(() => this.draining.delete(done));
+  }
 }
 
 export async function startAllInOne(config: AllInOneConfig, log: Logger): Promise<AllInOne> {
@@ -46,40 +175,53 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     ...(config.etcdEndpoints?.length ? { etcdEndpoints: config.etcdEndpoints } : {}),
     ...(config.natsServer ? { natsServer: config.natsServer } : {}),
   };
-  const runtimes: Runtime[] = [];
-  const workers: Worker[] = [];
-  let frontendRuntime: Runtime | undefined;
-  let frontend: Frontend | undefined;
-  // Workers drain first (their streams finish through the frontend), then the frontend goes.
-  const stop = async () => {
-    await Promise.allSettled(runtimes.map((r) => r.shutdown(config.gracefulShutdownMs)));
-    await Promise.allSettled(workers.map((w) => w.close()));
-    await frontend?.close();
-    await frontendRuntime?.close();
-  };
   const roles: { mode: DisaggregationMode; count: number; component?: string }[] = config.disagg
     ? [
         { mode: 'prefill', count: config.disagg.prefillWorkers, component: 'prefill' },
         { mode: 'decode', count: config.disagg.decodeWorkers },
       ]
     : [{ mode: 'agg', count: config.workers }];
-  try {
-    for (const role of roles) {
-      for (let i = 0; i < role.count; i++) {
-        const workerLog = log.child({
-          worker: workers.length,
-          ...(config.disagg ? { role: role.mode } : {}),
-        });
-        const runtime = await createRuntime({ ...runtimeOptions, log: workerLog });
-        runtimes.push(runtime);
-        const roleConfig: WorkerConfig = {
-          ...worker,
-          disaggregationMode: role.mode,
-          ...(role.component ? { component: role.component } : {}),
-        };
-        workers.push(await startWorker(roleConfig, runtime, workerLog));
+  let launched = 0;
+  const pools = roles.map((role) => {
+    const roleConfig: WorkerConfig = {
+      ...worker,
+      disaggregationMode: role.mode,
+      ...(role.component ? { component: role.component } : {}),
+    };
+    const launch = async (): Promise<Running> => {
+      const workerLog = log.child({ worker: launched++, ...(config.disagg ? { role: role.mode } : {}) });
+      const runtime = await createRuntime({ ...runtimeOptions, log: workerLog });
+      try {
+        return { worker: await startWorker(roleConfig, runtime, workerLog), runtime };
+      } catch (err) {
+        await runtime.close();
+        throw err;
       }
-    }
+    };
+    return new WorkerPool(
+      role.mode,
+      roleConfig.namespace ?? 'dynamo',
+      roleConfig.component ?? 'backend',
+      launch,
+      config.gracefulShutdownMs,
+      log,
+    );
+  });
+  let frontendRuntime: Runtime | undefined;
+  let frontend: Frontend | undefined;
+  let plannerRuntime: Runtime | undefined;
+  let planner: LocalPlanner | undefined;
+  // The planner first (it must not scale what is stopping), then workers drain (their streams finish
+  // through the frontend), then the frontend goes.
+  const stop = async () => {
+    await planner?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the planner failed'));
+    await plannerRuntime?.close();
+    await Promise.allSettled(pools.map((p) => p.close()));
+    await frontend?.close();
+    await frontendRuntime?.close();
+  };
+  try {
+    for (const [i, role] of roles.entries()) await pools[i]?.scale(role.count);
     const frontendLog = log.child({ component: 'frontend' });
     frontendRuntime = await createRuntime({ ...runtimeOptions, log: frontendLog });
     frontend = await startFrontend(config.frontend, frontendRuntime, frontendLog);
@@ -87,5 +229,49 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     await stop();
     throw err;
   }
-  return { frontend, workers, modelName: workers[0]?.card.name ?? '', stop };
+  const all = () => pools.flatMap((p) => p.workers);
+  const modelName = pools.map((p) => p.card?.name).find((n) => n !== undefined) ?? '';
+  const registry = frontendRuntime.metrics.registry;
+  if (config.planner) {
+    try {
+      const plannerLog = log.child({ component: 'planner' });
+      plannerRuntime = await createRuntime({ ...runtimeOptions, log: plannerLog });
+      planner = await startLocalPlanner({
+        planner: { ...config.planner.planner, mode: config.disagg ? 'disagg' : 'agg' },
+        profile: config.planner.profile,
+        pools,
+        model: modelName,
+        frontendRegistry: registry,
+        runtime: plannerRuntime,
+        transport: config.natsServer ? 'nats' : 'memory',
+        registry: config.planner.registry ?? registry,
+        log: plannerLog,
+        ...(config.planner.wakeIntervalMs !== undefined
+          ? { wakeIntervalMs: config.planner.wakeIntervalMs }
+          : {}),
+      });
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  }
+  return {
+    frontend,
+    get workers() {
+      return all();
+    },
+    modelName,
+    pools,
+    metricsRegistry: registry,
+    planner,
+    async scaleWorkers(role, count) {
+      const pool = pools.find((p) => p.role === role);
+      if (pool === undefined)
+        throw new RangeError(
+          `this deployment has no ${role} workers (roles: ${pools.map((p) => p.role).join(', ')})`,
+        );
+      await pool.scale(count);
+    },
+    stop,
+  };
 }

@@ -15,6 +15,8 @@ export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   CONTEXT_TOO_LONG: { status: 413, type: 'invalid_request_error' },
   NO_WORKER_FOR_MODEL: { status: 503, type: 'service_unavailable' },
+  /** A parked model (scaled to zero) got no worker within --worker-wait-timeout. */
+  WORKER_WAIT_TIMEOUT: { status: 503, type: 'service_unavailable' },
   /** A disaggregated model with no prefill worker to take the request, under --disagg-strict. */
   DISAGG_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
   /** All workers busy; the status is configurable (--busy-status-code), 529 by default as Dynamo. */

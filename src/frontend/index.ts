@@ -11,6 +11,7 @@ import { FrontendMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { createServices } from './plugins/services.plugin.js';
 import { Responder } from './respond.js';
+import { DEFAULT_WORKER_WAIT, WaitingRoom, type WorkerWaitOptions } from './waiting-room.js';
 
 export interface FrontendConfig {
   host: string;
@@ -28,10 +29,13 @@ export interface FrontendConfig {
   router?: Partial<RouterSettings> | undefined;
   /** Disaggregated serving (models with prefill and decode workers); the defaults for what is absent. */
   disagg?: Partial<DisaggOptions> | undefined;
+  /** Requests for a parked model (scaled to zero) wait for a worker; DEFAULT_WORKER_WAIT for what is absent. */
+  workerWait?: Partial<WorkerWaitOptions> | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 export { DEFAULT_DISAGG_OPTIONS, type DisaggOptions } from './engine-client.js';
+export { DEFAULT_WORKER_WAIT, type WorkerWaitOptions } from './waiting-room.js';
 
 export interface Frontend {
   readonly app: FastifyInstance;
@@ -50,19 +54,26 @@ export async function startFrontend(
   runtime: Runtime,
   log: Logger,
 ): Promise<Frontend> {
+  let waitingRoom: WaitingRoom | undefined;
   const registry = new ModelRegistry({
     runtime,
     resources: new ModelResourceCache(),
     router: { ...DEFAULT_ROUTER_SETTINGS, ...config.router },
     registry: runtime.metrics.registry,
     log: log.child({ component: 'models' }),
+    onChange: (model) => waitingRoom?.changed(model),
   });
-  const metrics = new FrontendMetrics(runtime.metrics.registry, () =>
-    registry.list().map((m) => ({
-      model: m.name,
-      depth: [...m.sets.values()].reduce((n, s) => n + s.router.queueDepth, 0),
-    })),
+  const metrics = new FrontendMetrics(
+    runtime.metrics.registry,
+    () =>
+      registry.list().map((m) => ({
+        model: m.name,
+        depth: [...m.sets.values()].reduce((n, s) => n + s.router.queueDepth, 0),
+      })),
+    // Every listed model, 0 included: a planner reading the gauge tells "nobody waits" from "no data".
+    () => registry.list().map((m) => ({ model: m.name, depth: waitingRoom?.count(m.name) ?? 0 })),
   );
+  waitingRoom = new WaitingRoom(registry, metrics, { ...DEFAULT_WORKER_WAIT, ...config.workerWait });
   await registry.start(config.namespace);
   const engine = new EngineClient(
     runtime.requestPlane,
@@ -75,7 +86,7 @@ export async function startFrontend(
     },
     log.child({ component: 'engine-client' }),
   );
-  const services = createServices(registry, new Responder(engine, metrics), metrics);
+  const services = createServices(registry, new Responder(engine, metrics), metrics, waitingRoom);
   const app = await buildApp({
     services,
     log: log.child({ component: 'http' }),

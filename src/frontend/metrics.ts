@@ -17,6 +17,9 @@ const PREFIX = 'dynamo_frontend_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
 
+/** How a wait for a worker of a parked model (scale to zero) ended. */
+export type WorkerWaitOutcome = 'served' | 'timeout' | 'rejected' | 'gone' | 'cancelled';
+
 /** One request's observations; `finish` is called once. */
 export interface RequestObserver {
   firstToken(): void;
@@ -40,13 +43,19 @@ export class FrontendMetrics {
   readonly disconnects: Counter<'model'>;
   private readonly remotePrefills: Counter<'model'>;
   private readonly localPrefills: Counter<'model' | 'reason'>;
+  private readonly workerWaits: Counter<'model' | 'outcome'>;
+  private readonly workerWaitSeconds: Histogram<'model'>;
   /** The same counts as localPrefills, for /health (prom-client counters are not meant to be read). */
   private readonly localPrefillCounts = new Map<string, Record<LocalPrefillReason, number>>();
 
-  /** @param queues the requests each model's routers hold back, read at scrape time (`_queued_requests`). */
+  /**
+   * @param queues the requests each model's routers hold back, read at scrape time (`_queued_requests`).
+   * @param waiting the requests waiting for a worker of a parked model (`_waiting_for_worker`).
+   */
   constructor(
     readonly registry: Registry,
     queues: () => Iterable<{ model: string; depth: number }>,
+    waiting: () => Iterable<{ model: string; depth: number }> = () => [],
   ) {
     const registers = [registry];
     this.requests = new Counter({
@@ -70,6 +79,30 @@ export class FrontendMetrics {
         this.reset();
         for (const q of queues()) this.labels(q.model).set(q.depth);
       },
+    });
+    // Scale to zero (waiting-room.ts): the planner wakes a parked service on this gauge.
+    new Gauge({
+      name: `${PREFIX}waiting_for_worker`,
+      help: 'Requests waiting for a worker of a model that has none (scaled to zero)',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of waiting()) this.labels(w.model).set(w.depth);
+      },
+    });
+    this.workerWaits = new Counter({
+      name: `${PREFIX}worker_wait_total`,
+      help: 'Requests that waited for a worker of a model scaled to zero, by outcome',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    this.workerWaitSeconds = new Histogram({
+      name: `${PREFIX}worker_wait_seconds`,
+      help: 'How long served requests waited for a worker of a model scaled to zero',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
     });
     const hist = (name: string, help: string, buckets: number[]) =>
       new Histogram({ name: `${PREFIX}${name}`, help, labelNames: ['model'], buckets, registers });
@@ -107,6 +140,11 @@ export class FrontendMetrics {
       labelNames: ['model', 'reason'],
       registers,
     });
+  }
+
+  workerWait(model: string, outcome: WorkerWaitOutcome, seconds: number): void {
+    this.workerWaits.labels(model, outcome).inc();
+    if (outcome === 'served') this.workerWaitSeconds.labels(model).observe(seconds);
   }
 
   remotePrefill(model: string): void {

@@ -4,6 +4,11 @@
 // a prefill and a decode component, or by two aggregated components, has several sets, and every set
 // is routed to. A model appears with its first set and goes with its last; its tokenizer and chat
 // template are fetched lazily from a worker, once per checksum.
+//
+// Parked models (scale to zero, src/runtime/standby.ts): a standby card (endpoint `standby`, registered
+// under the planner's lease) keeps a model listed while it has no instance set; no router is built for
+// it. Requests for a parked model wait in the frontend (waiting-room.ts) until a set that decodes has an
+// instance. `onChange` tells the waiting room whenever a model's instances or sets change.
 import type { Registry } from 'prom-client';
 import type {
   DisaggregationMode,
@@ -16,7 +21,7 @@ import type {
 import { ENDPOINTS, modelFileSchema } from '../api/index.js';
 import type { ModelResourceCache, ModelResources } from '../llm/model-resources.js';
 import { createRouter, type Router, type RouterSettings } from '../router/index.js';
-import type { Logger, Runtime, Watch } from '../runtime/index.js';
+import { isStandbyEndpoint, type Logger, type Runtime, type Watch } from '../runtime/index.js';
 
 export class InstanceSet {
   constructor(
@@ -46,6 +51,10 @@ function setKey(endpoint: EndpointId, mode: DisaggregationMode): string {
 export class ServedModel {
   /** By endpoint and role. */
   readonly sets = new Map<string, InstanceSet>();
+  /** Standby cards by endpoint and role: the model is kept listed by them while it has no set. */
+  readonly standby = new Map<string, ModelCard>();
+  /** The last standby card removed: the card while the set that replaced it is still being set up. */
+  lastStandby: ModelCard | undefined;
 
   constructor(readonly name: string) {}
 
@@ -56,8 +65,21 @@ export class ServedModel {
       if (set.mode !== 'prefill') return set.card;
       fallback ??= set.card;
     }
+    fallback ??= this.standby.values().next().value ?? this.lastStandby;
     if (fallback === undefined) throw new Error(`model ${this.name} has no instance set`);
     return fallback;
+  }
+
+  /** Whether a request can be routed now: an instance of a set that decodes (agg or decode). */
+  get routable(): boolean {
+    for (const set of this.sets.values()) if (set.mode !== 'prefill' && set.instances.size > 0) return true;
+    return false;
+  }
+
+  /** Listed through a standby card and not routable: requests wait for a worker (scale to zero). */
+  get parked(): boolean {
+    // No set at all: a standby card just gave way to a set that is still being set up (or none left).
+    return (this.standby.size > 0 || this.sets.size === 0) && !this.routable;
   }
 
   /** The sets of one role. */
@@ -93,6 +115,8 @@ export interface ModelRegistryOptions {
   /** The frontend's metrics registry: the routers' metrics go there too. */
   registry: Registry;
   log: Logger;
+  /** Called with a model's name whenever its sets, standby cards or instances change. */
+  onChange?: (model: string) => void;
 }
 
 export class ModelRegistry {
@@ -107,7 +131,10 @@ export class ModelRegistry {
   async start(namespace: string | undefined): Promise<void> {
     const pending: Promise<void>[] = [];
     this.modelWatch = await this.options.runtime.discovery.watchModels((event) => {
-      if (event.kind === 'added') pending.push(this.addSet(event.card, event.endpoint));
+      if (isStandbyEndpoint(event.endpoint)) {
+        if (event.kind === 'added') this.addStandby(event.card, event.endpoint);
+        else this.removeStandby(event.name, event.endpoint, event.mode);
+      } else if (event.kind === 'added') pending.push(this.addSet(event.card, event.endpoint));
       else void this.removeSet(event.name, event.endpoint, event.mode);
     }, namespace);
     await Promise.all(pending);
@@ -132,6 +159,39 @@ export class ModelRegistry {
     const models = [...this.models.values()];
     this.models.clear();
     await Promise.all(models.map((m) => m.close()));
+  }
+
+  private changed(model: string): void {
+    this.options.onChange?.(model);
+  }
+
+  private addStandby(card: ModelCard, endpoint: EndpointId): void {
+    let model = this.models.get(card.name);
+    if (model === undefined) {
+      model = new ServedModel(card.name);
+      this.models.set(card.name, model);
+    }
+    model.standby.set(setKey(endpoint, card.disaggregationMode), card);
+    this.options.log.info(
+      { model: card.name, endpoint },
+      'standby card: the model stays listed without workers',
+    );
+    this.changed(card.name);
+  }
+
+  private removeStandby(name: string, endpoint: EndpointId, mode: DisaggregationMode): void {
+    const model = this.models.get(name);
+    const key = setKey(endpoint, mode);
+    const card = model?.standby.get(key);
+    if (model === undefined || card === undefined) return;
+    model.standby.delete(key);
+    model.lastStandby = card;
+    // A worker's set being set up keeps the model (its standby card goes as soon as the worker is up,
+    // possibly before this frontend has its router): no 404 in between, waiters stay.
+    if (model.sets.size === 0 && model.standby.size === 0 && !this.startingFor(name))
+      this.models.delete(name);
+    this.options.log.info({ model: name, endpoint }, 'standby card removed');
+    this.changed(name);
   }
 
   private async addSet(card: ModelCard, endpoint: EndpointId): Promise<void> {
@@ -165,8 +225,10 @@ export class ModelRegistry {
             // Still the same registration (not removed or replaced meanwhile)?
             if (checking.get(id) !== event.instance) return;
             checking.delete(id);
-            if (served?.name === card.name && served.disaggregationMode === mode)
+            if (served?.name === card.name && served.disaggregationMode === mode) {
               instances.set(id, event.instance);
+              this.changed(card.name);
+            }
           },
           (err: unknown) => log.warn({ err, model: card.name, instance: id }, 'reading a model card failed'),
         );
@@ -187,6 +249,7 @@ export class ModelRegistry {
       }
       await model.sets.get(setKey(endpoint, mode))?.close();
       model.sets.set(setKey(endpoint, mode), set);
+      this.changed(card.name);
       log.info(
         { model: card.name, endpoint, mode, sets: model.sets.size, router: this.options.router.mode },
         'model instance set added',
@@ -195,7 +258,19 @@ export class ModelRegistry {
       log.error({ err, model: card.name, endpoint, mode }, 'setting up a model instance set failed');
     } finally {
       if (this.starting.get(startKey) === state) this.starting.delete(startKey);
+      // Kept for this set only (removeStandby): none came, so the model goes unless something else holds it.
+      const model = this.models.get(card.name);
+      if (model && model.sets.size === 0 && model.standby.size === 0 && !this.startingFor(card.name)) {
+        this.models.delete(card.name);
+        this.changed(card.name);
+      }
     }
+  }
+
+  /** Whether a set of the model is being set up. */
+  private startingFor(name: string): boolean {
+    for (const key of this.starting.keys()) if (key.startsWith(`${name}\u0000`)) return true;
+    return false;
   }
 
   private async removeSet(name: string, endpoint: EndpointId, mode: DisaggregationMode): Promise<void> {
@@ -205,7 +280,8 @@ export class ModelRegistry {
     const set = model?.sets.get(setKey(endpoint, mode));
     if (model === undefined || set === undefined) return;
     model.sets.delete(setKey(endpoint, mode));
-    if (model.sets.size === 0) this.models.delete(name);
+    if (model.sets.size === 0 && model.standby.size === 0) this.models.delete(name);
+    this.changed(name);
     await set.close();
     this.options.log.info(
       { model: name, endpoint, mode, sets: model.sets.size },

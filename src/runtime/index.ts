@@ -287,4 +287,5 @@ export type {
   StreamTuning,
 } from './request-plane.js';
 export { DEFAULT_STREAM_TUNING } from './request-plane.js';
+export { isStandbyEndpoint, registerStandby, STANDBY_ENDPOINT, standbyInstance } from './standby.js';
 export { DEFAULT_TCP_KV_OPTIONS, TcpKvDataPlane, type TcpKvDataPlaneOptions } from './tcp-kv-data-plane.js';

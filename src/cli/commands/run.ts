@@ -4,6 +4,13 @@ import { startAllInOne } from '../all-in-one.js';
 import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
 import { UsageError } from '../options.js';
+import {
+  loadProfile,
+  PLANNER_OPTIONS,
+  plannerSettings,
+  WORKER_WAIT_OPTIONS,
+  workerWaitSettings,
+} from '../planner-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
 import {
   HTTP_OPTIONS,
@@ -23,6 +30,14 @@ export const command = defineCommand({
     '  dynamo run --engine mocker --workers 4 --speedup-ratio 10',
     '  dynamo run --prefill-workers 1 --decode-workers 1     # disaggregated prefill/decode',
     '  dynamo run --etcd http://127.0.0.1:2379 --nats nats://127.0.0.1:4222   # others may join',
+    '  dynamo run --engine mocker --planner --profile mocker.json --ttft 300 --itl 30 \\',
+    '      --adjustment-interval 10 --min-replicas 0 --max-replicas 4   # SLA planner, scale to zero',
+    '',
+    "--planner runs the SLA planner (as `dynamo planner`) over this process's workers: it reads the",
+    "frontend's own metrics (no Prometheus) and the workers' load reports, and starts or gracefully",
+    'stops workers of each role (agg, or prefill and decode). With --min-replicas 0 a role may go to zero',
+    'workers: the model stays listed and its requests wait (--worker-wait-queue, --worker-wait-timeout)',
+    'until the planner has started a worker for them, or get a 503 naming the model and the wait.',
   ].join('\n'),
   options: {
     ...HTTP_OPTIONS,
@@ -68,12 +83,24 @@ export const command = defineCommand({
     speedupRatio: SPEEDUP_RATIO_OPTION,
     ...FRONTEND_OPTIONS,
     ...ROUTER_OPTIONS,
+    planner: {
+      flag: 'planner',
+      env: 'DYN_PLANNER',
+      kind: 'boolean',
+      schema: z.boolean().default(false),
+      description: 'run the SLA planner over the workers (needs --profile)',
+    },
+    ...PLANNER_OPTIONS,
+    ...WORKER_WAIT_OPTIONS,
   },
   async run(o, { log, signal }) {
     if (o.prefillWorkers > 0 && o.decodeWorkers === 0)
       throw new UsageError('--prefill-workers needs --decode-workers: prefill workers do not decode');
     const disagg =
       o.decodeWorkers > 0 ? { prefillWorkers: o.prefillWorkers, decodeWorkers: o.decodeWorkers } : undefined;
+    const planner = o.planner
+      ? { planner: plannerSettings(o), profile: await loadProfile(o.profile) }
+      : undefined;
     const engine =
       o.engine === 'onnx'
         ? { kind: 'onnx' as const, modelDir: o.modelDir ?? '' }
@@ -83,7 +110,8 @@ export const command = defineCommand({
         workers: o.workers,
         disagg,
         worker: { namespace: o.namespace, ...(o.modelName ? { modelName: o.modelName } : {}), engine },
-        frontend: frontendConfig(o),
+        frontend: { ...frontendConfig(o), workerWait: workerWaitSettings(o) },
+        planner,
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
         gracefulShutdownMs: 10_000,
@@ -94,6 +122,9 @@ export const command = defineCommand({
     const serving = disagg
       ? `${disagg.prefillWorkers} prefill and ${disagg.decodeWorkers} decode ${o.engine} worker(s)`
       : `${o.workers} ${o.engine} worker(s)`;
+    const planning = planner
+      ? ` (planner: ${o.minReplicas}–${o.maxReplicas} per role, TTFT ${o.ttft} ms, ITL ${o.itl} ms${o.advisory ? ', advisory' : ''})`
+      : '';
     const body = JSON.stringify({
       model: deployment.modelName,
       messages: [{ role: 'user', content: 'Hello!' }],
@@ -102,7 +133,7 @@ export const command = defineCommand({
     process.stderr.write(
       [
         '',
-        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}. Try:`,
+        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}${planning}. Try:`,
         '',
         `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`,
         '',

@@ -10,7 +10,7 @@ export async function chatCompletionsRoute(app: FastifyInstance): Promise<void> 
     { schema: { body: chatCompletionRequestSchema } },
     async (request, reply) => {
       const body = request.body as ChatCompletionRequest;
-      const { model, resources } = await app.services.resolve(body.model, 'chat');
+      const { model, resources } = await app.services.resolve(body.model, 'chat', reply.raw);
       const pre = preprocessOrThrow(() => preprocessChat(body, model.card, resources));
       return app.services.responder.respond(request, reply, {
         endpoint: 'chat_completions',

@@ -7,7 +7,7 @@ import { preprocessOrThrow } from '../prompt-errors.js';
 export async function completionsRoute(app: FastifyInstance): Promise<void> {
   app.post('/v1/completions', { schema: { body: completionRequestSchema } }, async (request, reply) => {
     const body = request.body as CompletionRequest;
-    const { model, resources } = await app.services.resolve(body.model, 'completions');
+    const { model, resources } = await app.services.resolve(body.model, 'completions', reply.raw);
     const pre = preprocessOrThrow(() => preprocessCompletion(body, model.card, resources));
     return app.services.responder.respond(request, reply, {
       endpoint: 'completions',

@@ -2,6 +2,8 @@
 // otherwise (a load balancer's readiness). Each instance says its role; a disaggregated model (one with
 // decode workers) says how many prefill and decode workers it has and how often it prefilled on the
 // decode worker instead, by reason: a local fallback is never silent. /live: the process answers.
+// A parked model (scaled to zero, kept listed by a standby card) counts as served: its requests wait
+// here for a worker, so a load balancer must keep sending them (it is what wakes the planner).
 import type { FastifyInstance } from 'fastify';
 
 export async function healthRoute(app: FastifyInstance): Promise<void> {
@@ -28,11 +30,13 @@ export async function healthRoute(app: FastifyInstance): Promise<void> {
         decode_workers: m.instanceCount('decode'),
         local_prefills: metrics.localPrefillsOf(m.name),
       }));
-    const healthy = instances.length > 0;
+    const parked = models.filter((m) => m.parked).map((m) => m.name);
+    const healthy = instances.length > 0 || parked.length > 0;
     return reply.code(healthy ? 200 : 503).send({
       status: healthy ? 'healthy' : 'unhealthy',
       models: models.map((m) => m.name),
       instances,
+      ...(parked.length > 0 ? { parked } : {}),
       ...(disaggregated.length > 0 ? { disaggregation: disaggregated } : {}),
     });
   });

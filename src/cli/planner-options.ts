@@ -1,0 +1,138 @@
+// The SLA planner's options, declared once for `dynamo run --planner` (and meant for `dynamo planner`
+// too: src/cli/commands/planner.ts declares the same flags, with the same names, env and defaults, and
+// can spread PLANNER_OPTIONS instead), plus the frontend's scale-to-zero waiting room.
+import { z } from 'zod';
+import { type PlannerProfile, readProfile } from '../api/index.js';
+import { DEFAULT_WORKER_WAIT, type WorkerWaitOptions } from '../frontend/index.js';
+import type { PlannerConfig } from '../planner/planner.js';
+import { PREDICTOR_KINDS } from '../planner/predictors.js';
+import { type OptionValues, UsageError } from './options.js';
+
+const positive = z.coerce.number().positive();
+const count = (def: number) => z.coerce.number().int().min(0).default(def);
+
+/** What the planner decides with, whatever it scales (Kubernetes or local workers). */
+export const PLANNER_OPTIONS = {
+  profile: {
+    flag: 'profile',
+    env: 'DYN_PLANNER_PROFILE',
+    schema: z.string().min(1, 'a profile is required').optional(),
+    description: 'engine capacity profile written by `dynamo profile` (required)',
+    placeholder: '<file>',
+  },
+  adjustmentInterval: {
+    flag: 'adjustment-interval',
+    env: 'DYN_PLANNER_ADJUSTMENT_INTERVAL',
+    schema: positive.default(180),
+    description: 'seconds between throughput decisions (also the traffic window)',
+    placeholder: '<s>',
+  },
+  loadInterval: {
+    flag: 'load-interval',
+    schema: z.coerce.number().min(0).default(5),
+    description: 'seconds between load-loop decisions (0: no load loop)',
+    placeholder: '<s>',
+  },
+  ttft: { flag: 'ttft', schema: positive.default(500), description: 'TTFT target, ms', placeholder: '<ms>' },
+  itl: { flag: 'itl', schema: positive.default(50), description: 'ITL target, ms', placeholder: '<ms>' },
+  loadPredictor: {
+    flag: 'load-predictor',
+    schema: z.enum(PREDICTOR_KINDS).default('constant'),
+    description: `next-interval predictor: ${PREDICTOR_KINDS.join(', ')}`,
+    placeholder: '<kind>',
+  },
+  loadPredictorSeason: {
+    flag: 'load-predictor-season',
+    schema: z.coerce.number().int().min(2).optional(),
+    description: 'seasonal predictor: intervals per season (e.g. 480 for a day at 180 s)',
+    placeholder: '<n>',
+  },
+  scaleDownRatio: {
+    flag: 'load-scale-down-ratio',
+    schema: z.coerce.number().gt(0).lt(1).default(0.5),
+    description: 'load loop: remove a replica when every engine is below this share of the targets',
+    placeholder: '<r>',
+  },
+  minReplicas: {
+    flag: 'min-replicas',
+    schema: count(1),
+    description: 'fewest replicas per service (0: scale to zero; the model stays listed, requests wait)',
+    placeholder: '<n>',
+  },
+  maxReplicas: {
+    flag: 'max-replicas',
+    schema: count(8),
+    description: 'most replicas per service',
+    placeholder: '<n>',
+  },
+  maxGpuBudget: {
+    flag: 'max-gpu-budget',
+    schema: z.coerce.number().int().min(0).optional(),
+    description: "most GPUs of the sized services together (each replica: its service's GPUs, 1 when none)",
+    placeholder: '<n>',
+  },
+  advisory: {
+    flag: 'advisory',
+    env: 'DYN_PLANNER_ADVISORY',
+    kind: 'boolean',
+    schema: z.boolean().default(false),
+    description: 'decide, log and export metrics; scale nothing (Dynamo: --no-operation)',
+  },
+} as const;
+
+/** The frontend's waiting room for models scaled to zero (`dynamo run`; `dynamo frontend` may spread it). */
+export const WORKER_WAIT_OPTIONS = {
+  workerWaitQueue: {
+    flag: 'worker-wait-queue',
+    env: 'DYN_WORKER_WAIT_QUEUE',
+    schema: count(DEFAULT_WORKER_WAIT.maxWaiting),
+    description: 'requests that may wait per model while it has no worker (scaled to zero); 0: 503 at once',
+    placeholder: '<n>',
+  },
+  workerWaitTimeout: {
+    flag: 'worker-wait-timeout',
+    env: 'DYN_WORKER_WAIT_TIMEOUT',
+    schema: positive.default(DEFAULT_WORKER_WAIT.timeoutMs / 1000),
+    description: 'seconds a request waits for a worker of a model scaled to zero before its 503',
+    placeholder: '<s>',
+  },
+} as const;
+
+export type PlannerValues = OptionValues<typeof PLANNER_OPTIONS>;
+
+/** The planner's settings from its flags (services and mode are the caller's). */
+export function plannerSettings(o: PlannerValues): Omit<PlannerConfig, 'services' | 'mode'> {
+  if (o.loadPredictor === 'seasonal' && o.loadPredictorSeason === undefined)
+    throw new UsageError('--load-predictor seasonal needs --load-predictor-season <intervals>');
+  if (o.minReplicas > o.maxReplicas)
+    throw new UsageError(`--min-replicas ${o.minReplicas} is above --max-replicas ${o.maxReplicas}`);
+  return {
+    scaling: o.advisory ? 'advisory' : 'active',
+    targets: { ttftMs: o.ttft, itlMs: o.itl },
+    adjustmentIntervalMs: o.adjustmentInterval * 1000,
+    loadIntervalMs: o.loadInterval * 1000,
+    predictor: {
+      kind: o.loadPredictor,
+      ...(o.loadPredictorSeason === undefined ? {} : { seasonLength: o.loadPredictorSeason }),
+    },
+    limits: { minReplicas: o.minReplicas, maxReplicas: o.maxReplicas, maxGpuBudget: o.maxGpuBudget },
+    scaleDownRatio: o.scaleDownRatio,
+  };
+}
+
+export function workerWaitSettings(o: OptionValues<typeof WORKER_WAIT_OPTIONS>): WorkerWaitOptions {
+  return { maxWaiting: o.workerWaitQueue, timeoutMs: o.workerWaitTimeout * 1000 };
+}
+
+/** Reads and validates a profile; a UsageError naming the file and the cause otherwise. */
+export async function loadProfile(path: string | undefined): Promise<PlannerProfile> {
+  if (path === undefined)
+    throw new UsageError(
+      '--profile (or DYN_PLANNER_PROFILE): the planner needs a profile (write one with `dynamo profile`)',
+    );
+  try {
+    return await readProfile(path);
+  } catch (err) {
+    throw new UsageError(`--profile: ${(err as Error).message}`);
+  }
+}
