@@ -5,8 +5,10 @@
 //
 // The only translations from container to process are what a pod has and this machine has not: its own
 // network namespace (the container's ports — HTTP/system and the KV data plane — become free ports; the
-// pod IP is 127.0.0.1), the model volume (`/models/<name>` becomes the tiny model's directory) and the
-// harness's addresses, which the operator hands to every pod.
+// pod IP is 127.0.0.1), the model volume (`/models/<name>` becomes the tiny model's directory), other
+// volumes a caller materialises (a ConfigMap's files: their mount path becomes a local directory), the
+// pod's ServiceAccount token (a kubeconfig holding it) and the harness's addresses, which the operator
+// hands to every pod.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,6 +39,8 @@ const Container = z.object({
     )
     .default([]),
   ports: z.array(z.object({ name: z.string(), containerPort: z.number() })),
+  volumeMounts: z.array(z.object({ name: z.string(), mountPath: z.string() })).default([]),
+  readinessProbe: z.object({ httpGet: z.object({ path: z.string() }).optional() }).optional(),
 });
 export const Deployment = z.object({
   metadata: z.object({
@@ -47,7 +51,18 @@ export const Deployment = z.object({
     replicas: z.number(),
     template: z.object({
       metadata: z.object({ labels: z.record(z.string(), z.string()) }),
-      spec: z.object({ containers: z.array(Container).min(1) }),
+      spec: z.object({
+        containers: z.array(Container).min(1),
+        serviceAccountName: z.string().optional(),
+        volumes: z
+          .array(
+            z.looseObject({
+              name: z.string(),
+              configMap: z.object({ name: z.string(), optional: z.boolean().optional() }).optional(),
+            }),
+          )
+          .default([]),
+      }),
     }),
   }),
 });
@@ -59,13 +74,33 @@ export interface Pod {
   port: number;
 }
 
+export interface ReplicaOptions {
+  /**
+   * Volume mount paths of the container → directories of this machine: an arg or env value naming a
+   * path under a mount names the same path under its directory.
+   */
+  mounts?: Readonly<Record<string, string>>;
+  /** What the pod gets from outside its spec (KUBECONFIG for its ServiceAccount's token), set last. */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** `value` with a mounted container path mapped to its directory here (else unchanged). */
+function mapMounted(value: string, mounts: Readonly<Record<string, string>>): string {
+  for (const [mountPath, dir] of Object.entries(mounts)) {
+    if (value === mountPath || value.startsWith(`${mountPath}/`)) return dir + value.slice(mountPath.length);
+  }
+  return value;
+}
+
 /** One replica of a Deployment as a local process: its container's args and env, its ports remapped. */
 export async function runReplica(
   deployment: Deployment,
   replica: number,
   namespace: string,
   modelDir: string,
+  options: ReplicaOptions = {},
 ): Promise<Pod> {
+  const mounts = options.mounts ?? {};
   const container = deployment.spec.template.spec.containers[0];
   if (!container) throw new Error(`${deployment.metadata.name}: no container`);
   // The image's entrypoint is `dynamo` (Dockerfile): a container naming a command of its own is not ours.
@@ -80,7 +115,7 @@ export async function runReplica(
   for (const e of container.env) {
     const value = e.valueFrom ? fieldRefs[e.valueFrom.fieldRef.fieldPath] : e.value;
     if (value === undefined) throw new Error(`${podName}: env ${e.name} cannot be resolved outside a pod`);
-    env[e.name] = value;
+    env[e.name] = mapMounted(value, mounts);
   }
   // The operator gives each port through env (DYN_HTTP_PORT / DYN_SYSTEM_PORT, DYN_KV_DATA_PLANE_PORT):
   // remap those entries to free ports of this machine.
@@ -93,13 +128,19 @@ export async function runReplica(
     port ??= free;
   }
   if (port === undefined) throw new Error(`${podName}: no container port`);
-  const args = container.args.map((a) => (MODEL_MOUNT.test(a) ? modelDir : a));
-  const proc = await startDynamo(args, env, podName);
+  const args = container.args.map((a) => (MODEL_MOUNT.test(a) ? modelDir : mapMounted(a, mounts)));
+  const proc = await startDynamo(args, { ...env, ...options.env }, podName);
   return { proc, port };
 }
 
-/** The operator out of cluster, its webhooks called back by URL, watching one namespace. */
-export async function startOperator(namespace: string): Promise<DynamoProcess> {
+/**
+ * The operator out of cluster, its webhooks called back by URL, watching one namespace; `extraArgs`
+ * as the chart's values would add (e.g. `--prometheus-endpoint`).
+ */
+export async function startOperator(
+  namespace: string,
+  extraArgs: readonly string[] = [],
+): Promise<DynamoProcess> {
   const [health, metrics, webhook] = [await freePort(), await freePort(), await freePort()];
   const operator = await startDynamo(
     [
@@ -116,6 +157,7 @@ export async function startOperator(namespace: string): Promise<DynamoProcess> {
       '--local-webhooks',
       `--webhook-port=${webhook}`,
       `--webhook-config-name=e2e-${namespace}`,
+      ...extraArgs,
     ],
     {},
     'operator',

@@ -72,3 +72,51 @@ describe('examples/dgd-disagg.yaml', () => {
     expect(modeOf('disagg-frontend')).toBeUndefined();
   });
 });
+
+describe('examples/dgd-planner.yaml', () => {
+  type Container = {
+    args: string[];
+    env: { name: string; value?: string; valueFrom?: unknown }[];
+    volumeMounts?: { name: string; mountPath: string }[];
+  };
+  const [doc] = loadAll(readFileSync(join(EXAMPLES, 'dgd-planner.yaml'), 'utf8'));
+  const dgd = dynamoGraphDeployment.parse({
+    ...(doc as object),
+    metadata: { name: 'planner', namespace: 'ns' },
+  });
+  const planner = desiredComponents(dgd)
+    .map((o) =>
+      desiredDeployment(dynamoComponentDeployment.parse(o), { prometheusEndpoint: 'http://prom:9090' }),
+    )
+    .find((d) => d.metadata.name === 'planner-planner');
+  if (!planner) throw new Error('no Deployment planner-planner');
+  const pod = (planner.spec as { template: { spec: { containers: Container[]; volumes: unknown[] } } })
+    .template.spec;
+  const main = pod.containers[0] as Container;
+
+  it("runs the operator's planner command line, tuned by env, with the profile mounted", async () => {
+    const [name, ...rest] = main.args;
+    expect(name).toBe('planner');
+    expect(rest).toEqual(['--mode', 'agg', '--agg-service', 'MockerWorker']);
+    const env = Object.fromEntries(
+      main.env.flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])),
+    );
+    const entry = COMMANDS.find((c) => c.name === 'planner');
+    const command = await (entry as NonNullable<typeof entry>).load();
+    const { values } = parseOptions({ ...command.options, ...COMMON_OPTIONS }, rest, env);
+    expect(values).toMatchObject({
+      graph: 'planner',
+      prometheusEndpoint: 'http://prom:9090',
+      profile: '/data/profiling_results/profile.json',
+      minReplicas: 1,
+      maxReplicas: 3,
+      itl: 25,
+    });
+    expect(main.volumeMounts).toEqual([
+      expect.objectContaining({ name: 'planner-profile', mountPath: '/data/profiling_results' }),
+    ]);
+    expect(pod.volumes).toEqual([
+      { name: 'planner-profile', configMap: { name: 'planner-profile', optional: true } },
+    ]);
+  });
+});

@@ -15,6 +15,7 @@ export const EXAMPLE_FILES = [
   'dgd-disagg.yaml',
   'dgd-kv-routed.yaml',
   'dgd-mocker-scale.yaml',
+  'dgd-planner.yaml',
   'dynamo-model.yaml',
 ];
 
