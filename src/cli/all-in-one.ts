@@ -7,7 +7,7 @@
 // workers or stops them gracefully (unregister, drain, close), which is what the planner's local
 // connector drives with `--planner` (src/planner/local-connector.ts).
 import type { Registry } from 'prom-client';
-import type { DisaggregationMode, ModelCard, PlannerProfile } from '../api/index.js';
+import type { DisaggregationMode, LoadMetrics, ModelCard, PlannerProfile } from '../api/index.js';
 import { type Frontend, type FrontendConfig, startFrontend } from '../frontend/index.js';
 import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
 import type { LocalWorkerPool } from '../planner/local-connector.js';
@@ -127,8 +127,14 @@ export class WorkerPool implements LocalWorkerPool {
   }
 
   private async reconcile(): Promise<void> {
-    // The newest workers go first; they leave the count of serving ones at once (no new requests).
-    while (this.serving.length > this.target) this.drain(this.serving.pop() as Running);
+    // The least loaded workers go first (ties: the newest): a stopped worker keeps serving what was
+    // routed to it until it has drained, and counts as provisioned meanwhile, so an idle one costs
+    // nothing and a busy one would hold its queue (and a replica) for seconds. They leave the count of
+    // serving ones at once (no new requests).
+    while (this.serving.length > this.target) {
+      const i = leastLoaded(this.serving.map((r) => r.worker.engine.loadMetrics()));
+      this.drain(this.serving.splice(i, 1)[0] as Running);
+    }
     const missing = this.target - this.serving.length;
     if (missing <= 0) return;
     const started = await Promise.allSettled(
@@ -160,6 +166,32 @@ export class WorkerPool implements LocalWorkerPool {
     this.draining.add(done);
     void done.finally(() => this.draining.delete(done));
   }
+}
+
+/** Index of the least loaded engine (work queued or running, then KV in use); the last on ties. */
+export function leastLoaded(
+  loads: readonly Pick<
+    LoadMetrics,
+    'waitingRequests' | 'runningRequests' | 'pendingPrefillTokens' | 'activeBlocks'
+  >[],
+): number {
+  let best = -1;
+  let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
+  loads.forEach((l, i) => {
+    const key: [number, number, number] = [
+      l.waitingRequests + l.runningRequests,
+      l.pendingPrefillTokens,
+      l.activeBlocks,
+    ];
+    const better =
+      key[0] < bestKey[0] ||
+      (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] <= bestKey[2])));
+    if (better) {
+      best = i;
+      bestKey = key;
+    }
+  });
+  return best;
 }
 
 export async function startAllInOne(config: AllInOneConfig, log: Logger): Promise<AllInOne> {

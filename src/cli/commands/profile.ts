@@ -1,14 +1,20 @@
 import { z } from 'zod';
-import type { WorkerConfig } from '../../worker/index.js';
-import { defaultTokenizerDir } from '../../worker/index.js';
 import { type ProfileGrid, ProfileGridError, progressReporter, writeProfile } from '../../worker/profiler.js';
 import { defineCommand } from '../command.js';
+import { ENGINE_OPTIONS, engineConfig } from '../engine-options.js';
 import { UsageError } from '../options.js';
-import { command as worker } from './worker.js';
+import { MODEL_NAME_OPTION } from '../shared-options.js';
 
-// The engine flags are `dynamo worker`'s own specs, so both commands build the same engine from the
-// same flags, env names and defaults.
-const w = worker.options;
+// The engine flags are `dynamo worker`'s (engine-options.ts), so both commands build the same engine
+// from the same flags, env names and defaults. A profile measures simulated time: no --no-delay.
+const {
+  delay: _delay,
+  kvTransferBandwidth: _bw,
+  kvLayers: _l,
+  kvHeads: _h,
+  kvHeadDim: _d,
+  ...PROFILE_ENGINE_OPTIONS
+} = ENGINE_OPTIONS;
 
 const countList = z
   .string()
@@ -55,20 +61,8 @@ export const command = defineCommand({
       description: 'also draw the curves as an SVG here',
       placeholder: '<file>',
     },
-    engine: w.engine,
-    modelName: w.modelName,
-    modelDir: w.modelDir,
-    tokenizerDir: w.tokenizerDir,
-    device: w.device,
-    threads: w.threads,
-    numGpuBlocks: w.numGpuBlocks,
-    blockSize: w.blockSize,
-    maxNumSeqs: w.maxNumSeqs,
-    maxNumBatchedTokens: w.maxNumBatchedTokens,
-    contextLength: w.contextLength,
-    speedupRatio: w.speedupRatio,
-    prefillCoefficients: w.prefillCoefficients,
-    decodeCoefficients: w.decodeCoefficients,
+    modelName: MODEL_NAME_OPTION,
+    ...PROFILE_ENGINE_OPTIONS,
     isl: {
       flag: 'isl',
       schema: countList.optional(),
@@ -121,33 +115,7 @@ export const command = defineCommand({
   async run(o, { log, signal }) {
     const optional = <K extends string, V>(key: K, value: V | undefined) =>
       (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
-    let engine: WorkerConfig['engine'];
-    if (o.engine === 'onnx') {
-      if (o.modelDir === undefined)
-        throw new UsageError('--model-dir (or DYN_MODEL_DIR): required with --engine onnx');
-      engine = {
-        kind: 'onnx',
-        modelDir: o.modelDir,
-        device: o.device,
-        threads: o.threads,
-        ...optional('totalKvBlocks', o.numGpuBlocks),
-        ...optional('maxNumSeqs', o.maxNumSeqs),
-        ...optional('maxNumBatchedTokens', o.maxNumBatchedTokens),
-      };
-    } else {
-      engine = {
-        kind: 'mocker',
-        tokenizerDir: o.tokenizerDir ?? defaultTokenizerDir(),
-        blockSize: o.blockSize,
-        contextLength: o.contextLength,
-        prefillCoefficients: o.prefillCoefficients,
-        decodeCoefficients: o.decodeCoefficients,
-        speedupRatio: o.speedupRatio,
-        ...optional('numGpuBlocks', o.numGpuBlocks),
-        ...optional('maxNumSeqs', o.maxNumSeqs),
-        ...optional('maxNumBatchedTokens', o.maxNumBatchedTokens),
-      };
-    }
+    const engine = engineConfig(o);
     const grid: ProfileGrid = {
       ...optional('isls', o.isl),
       ...optional('decodeContexts', o.decodeContext),
