@@ -1,6 +1,5 @@
-// The SLA planner's options, declared once for `dynamo run --planner` (and meant for `dynamo planner`
-// too: src/cli/commands/planner.ts declares the same flags, with the same names, env and defaults, and
-// can spread PLANNER_OPTIONS instead), plus the frontend's scale-to-zero waiting room.
+// The SLA planner's options, declared once for `dynamo planner` and `dynamo run --planner`, plus the
+// frontend's scale-to-zero waiting room.
 import { z } from 'zod';
 import { type PlannerProfile, readProfile } from '../api/index.js';
 import { DEFAULT_WORKER_WAIT, type WorkerWaitOptions } from '../frontend/index.js';
@@ -16,27 +15,41 @@ export const PLANNER_OPTIONS = {
   profile: {
     flag: 'profile',
     env: 'DYN_PLANNER_PROFILE',
-    schema: z.string().min(1, 'a profile is required').optional(),
-    description: 'engine capacity profile written by `dynamo profile` (required)',
+    schema: z.string().min(1).optional(),
+    description: 'engine capacity profile written by `dynamo profile`',
     placeholder: '<file>',
   },
   adjustmentInterval: {
     flag: 'adjustment-interval',
     env: 'DYN_PLANNER_ADJUSTMENT_INTERVAL',
     schema: positive.default(180),
-    description: 'seconds between throughput decisions (also the traffic window)',
+    description: 'seconds between throughput decisions (also the Prometheus window)',
     placeholder: '<s>',
   },
   loadInterval: {
     flag: 'load-interval',
+    env: 'DYN_PLANNER_LOAD_INTERVAL',
     schema: z.coerce.number().min(0).default(5),
     description: 'seconds between load-loop decisions (0: no load loop)',
     placeholder: '<s>',
   },
-  ttft: { flag: 'ttft', schema: positive.default(500), description: 'TTFT target, ms', placeholder: '<ms>' },
-  itl: { flag: 'itl', schema: positive.default(50), description: 'ITL target, ms', placeholder: '<ms>' },
+  ttft: {
+    flag: 'ttft',
+    env: 'DYN_PLANNER_TTFT',
+    schema: positive.default(500),
+    description: 'TTFT target, ms',
+    placeholder: '<ms>',
+  },
+  itl: {
+    flag: 'itl',
+    env: 'DYN_PLANNER_ITL',
+    schema: positive.default(50),
+    description: 'ITL target, ms',
+    placeholder: '<ms>',
+  },
   loadPredictor: {
     flag: 'load-predictor',
+    env: 'DYN_PLANNER_LOAD_PREDICTOR',
     schema: z.enum(PREDICTOR_KINDS).default('constant'),
     description: `next-interval predictor: ${PREDICTOR_KINDS.join(', ')}`,
     placeholder: '<kind>',
@@ -55,18 +68,21 @@ export const PLANNER_OPTIONS = {
   },
   minReplicas: {
     flag: 'min-replicas',
+    env: 'DYN_PLANNER_MIN_REPLICAS',
     schema: count(1),
-    description: 'fewest replicas per service (0: scale to zero; the model stays listed, requests wait)',
+    description: 'fewest replicas per service',
     placeholder: '<n>',
   },
   maxReplicas: {
     flag: 'max-replicas',
+    env: 'DYN_PLANNER_MAX_REPLICAS',
     schema: count(8),
     description: 'most replicas per service',
     placeholder: '<n>',
   },
   maxGpuBudget: {
     flag: 'max-gpu-budget',
+    env: 'DYN_PLANNER_MAX_GPU_BUDGET',
     schema: z.coerce.number().int().min(0).optional(),
     description: "most GPUs of the sized services together (each replica: its service's GPUs, 1 when none)",
     placeholder: '<n>',
@@ -104,8 +120,8 @@ export type PlannerValues = OptionValues<typeof PLANNER_OPTIONS>;
 export function plannerSettings(o: PlannerValues): Omit<PlannerConfig, 'services' | 'mode'> {
   if (o.loadPredictor === 'seasonal' && o.loadPredictorSeason === undefined)
     throw new UsageError('--load-predictor seasonal needs --load-predictor-season <intervals>');
-  if (o.minReplicas > o.maxReplicas)
-    throw new UsageError(`--min-replicas ${o.minReplicas} is above --max-replicas ${o.maxReplicas}`);
+  // --min-replicas above --max-replicas is not refused here: `dynamo planner` keeps running and says
+  // budget_infeasible (a pod must not crash-loop on it); `dynamo run` refuses it itself.
   return {
     scaling: o.advisory ? 'advisory' : 'active',
     targets: { ttftMs: o.ttft, itlMs: o.itl },

@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import { createKubeConnector } from '../../planner/kube-connector.js';
 import type { PlannedService } from '../../planner/planner.js';
-import { PREDICTOR_KINDS } from '../../planner/predictors.js';
 import { servePlanner } from '../../planner/serve.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
+import { PLANNER_OPTIONS, plannerSettings } from '../planner-options.js';
 import { NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
 
-const positive = z.coerce.number().positive();
-const count = (def: number) => z.coerce.number().int().min(0).default(def);
 const serviceName = (def: string, description: string) => ({
   schema: z.string().min(1).default(def),
   description,
@@ -56,61 +54,7 @@ export const command = defineCommand({
       description: 'where the services run (a local connector comes with `dynamo run --planner`)',
       placeholder: '<env>',
     },
-    adjustmentInterval: {
-      flag: 'adjustment-interval',
-      env: 'DYN_PLANNER_ADJUSTMENT_INTERVAL',
-      schema: positive.default(180),
-      description: 'seconds between throughput decisions (also the Prometheus window)',
-      placeholder: '<s>',
-    },
-    loadInterval: {
-      flag: 'load-interval',
-      env: 'DYN_PLANNER_LOAD_INTERVAL',
-      schema: z.coerce.number().min(0).default(5),
-      description: 'seconds between load-loop decisions (0: no load loop)',
-      placeholder: '<s>',
-    },
-    ttft: {
-      flag: 'ttft',
-      env: 'DYN_PLANNER_TTFT',
-      schema: positive.default(500),
-      description: 'TTFT target, ms',
-      placeholder: '<ms>',
-    },
-    itl: {
-      flag: 'itl',
-      env: 'DYN_PLANNER_ITL',
-      schema: positive.default(50),
-      description: 'ITL target, ms',
-      placeholder: '<ms>',
-    },
-    loadPredictor: {
-      flag: 'load-predictor',
-      env: 'DYN_PLANNER_LOAD_PREDICTOR',
-      schema: z.enum(PREDICTOR_KINDS).default('constant'),
-      description: `next-interval predictor: ${PREDICTOR_KINDS.join(', ')}`,
-      placeholder: '<kind>',
-    },
-    loadPredictorSeason: {
-      flag: 'load-predictor-season',
-      schema: z.coerce.number().int().min(2).optional(),
-      description: 'seasonal predictor: intervals per season (e.g. 480 for a day at 180 s)',
-      placeholder: '<n>',
-    },
-    scaleDownRatio: {
-      flag: 'load-scale-down-ratio',
-      schema: z.coerce.number().gt(0).lt(1).default(0.5),
-      description: 'load loop: remove a replica when every engine is below this share of the targets',
-      placeholder: '<r>',
-    },
-    profile: {
-      flag: 'profile',
-      env: 'DYN_PLANNER_PROFILE',
-      schema: z.string().min(1).optional(),
-      description:
-        'engine capacity profile written by `dynamo profile`, read again every interval (none: decide nothing)',
-      placeholder: '<file>',
-    },
+    ...PLANNER_OPTIONS,
     prometheusEndpoint: {
       flag: 'prometheus-endpoint',
       env: 'PROMETHEUS_ENDPOINT',
@@ -131,34 +75,6 @@ export const command = defineCommand({
     prefillService: { flag: 'prefill-service', ...serviceName('prefill', 'disagg: the prefill service') },
     decodeService: { flag: 'decode-service', ...serviceName('decode', 'disagg: the decode service') },
     aggService: { flag: 'agg-service', ...serviceName('decode', 'agg: the aggregated worker service') },
-    minReplicas: {
-      flag: 'min-replicas',
-      env: 'DYN_PLANNER_MIN_REPLICAS',
-      schema: count(1),
-      description: 'fewest replicas per service',
-      placeholder: '<n>',
-    },
-    maxReplicas: {
-      flag: 'max-replicas',
-      env: 'DYN_PLANNER_MAX_REPLICAS',
-      schema: count(8),
-      description: 'most replicas per service',
-      placeholder: '<n>',
-    },
-    maxGpuBudget: {
-      flag: 'max-gpu-budget',
-      env: 'DYN_PLANNER_MAX_GPU_BUDGET',
-      schema: z.coerce.number().int().min(0).optional(),
-      description: "most GPUs of the sized services together (each replica: its service's GPUs, 1 when none)",
-      placeholder: '<n>',
-    },
-    advisory: {
-      flag: 'advisory',
-      env: 'DYN_PLANNER_ADVISORY',
-      kind: 'boolean',
-      schema: z.boolean().default(false),
-      description: 'decide, log and export metrics; scale nothing (Dynamo: --no-operation)',
-    },
     noOperation: {
       flag: 'no-operation',
       kind: 'boolean',
@@ -202,8 +118,6 @@ export const command = defineCommand({
       throw new UsageError(
         '--graph (or DYN_PARENT_DGD_K8S_NAME): the DynamoGraphDeployment to scale is required',
       );
-    if (o.loadPredictor === 'seasonal' && o.loadPredictorSeason === undefined)
-      throw new UsageError('--load-predictor seasonal needs --load-predictor-season <intervals>');
     const service = (role: PlannedService['role'], name: string): PlannedService => ({
       role,
       name,
@@ -222,18 +136,10 @@ export const command = defineCommand({
     await servePlanner(
       {
         planner: {
+          ...plannerSettings(o),
           mode: o.mode,
-          scaling: o.advisory || o.noOperation ? 'advisory' : 'active',
           services,
-          targets: { ttftMs: o.ttft, itlMs: o.itl },
-          adjustmentIntervalMs: o.adjustmentInterval * 1000,
-          loadIntervalMs: o.loadInterval * 1000,
-          predictor: {
-            kind: o.loadPredictor,
-            ...(o.loadPredictorSeason === undefined ? {} : { seasonLength: o.loadPredictorSeason }),
-          },
-          limits: { minReplicas: o.minReplicas, maxReplicas: o.maxReplicas, maxGpuBudget: o.maxGpuBudget },
-          scaleDownRatio: o.scaleDownRatio,
+          ...(o.noOperation ? { scaling: 'advisory' as const } : {}),
         },
         profilePath: o.profile,
         prometheusEndpoint: o.prometheusEndpoint,

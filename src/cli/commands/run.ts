@@ -98,6 +98,8 @@ export const command = defineCommand({
       throw new UsageError('--prefill-workers needs --decode-workers: prefill workers do not decode');
     const disagg =
       o.decodeWorkers > 0 ? { prefillWorkers: o.prefillWorkers, decodeWorkers: o.decodeWorkers } : undefined;
+    if (o.planner && o.minReplicas > o.maxReplicas)
+      throw new UsageError(`--min-replicas ${o.minReplicas} is above --max-replicas ${o.maxReplicas}`);
     const planner = o.planner
       ? { planner: plannerSettings(o), profile: await loadProfile(o.profile) }
       : undefined;
