@@ -104,6 +104,20 @@ function parseJson<T>(file: string, text: string, schema: z.ZodType<T>): T {
  * vocabulary, without added special tokens) and the EOS token ids (tokenizer_config's eos_token).
  */
 export function tokenizerFacts(files: ModelFiles): { vocabSize: number; eosTokenIds: number[] } {
+  // Parsing and validating tokenizer.json blocks the event loop for ~250 ms (a 150k-token vocabulary);
+  // `dynamo run` starts workers in the process that serves requests (the planner scales them), where
+  // that stall delayed every request in flight. The facts are a function of the two files' contents.
+  const key = `${files.tokenizerChecksum}:${files.tokenizerConfigChecksum ?? ''}`;
+  const cached = FACTS.get(key);
+  if (cached) return { vocabSize: cached.vocabSize, eosTokenIds: [...cached.eosTokenIds] };
+  const facts = readTokenizerFacts(files);
+  FACTS.set(key, facts);
+  return { vocabSize: facts.vocabSize, eosTokenIds: [...facts.eosTokenIds] };
+}
+
+const FACTS = new Map<string, { vocabSize: number; eosTokenIds: number[] }>();
+
+function readTokenizerFacts(files: ModelFiles): { vocabSize: number; eosTokenIds: number[] } {
   const tokenizer = parseJson(
     'tokenizer.json',
     files.files.get('tokenizer.json')?.content ?? '',
