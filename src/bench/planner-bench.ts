@@ -82,8 +82,10 @@ export interface RunSummary {
   replicaSeconds: number;
   replicas: { min: number; max: number; mean: number };
   durationS: number;
-  /** Every 2 s: provisioned workers (the last sample) and arrivals per second in the bucket. */
-  timeline: { t: number; replicas: number; arrivalsPerS: number }[];
+  /** Share within SLA of the requests arriving in each period of the sine (predictors learn). */
+  byPeriod: number[];
+  /** Every 2 s: provisioned workers (the last sample), arrivals per second and the share of them within SLA. */
+  timeline: { t: number; replicas: number; arrivalsPerS: number; withinSla: number }[];
 }
 
 export interface PlannerBenchReport {
@@ -102,6 +104,8 @@ export interface PlannerBenchReport {
     measuredInS?: number;
     prefillPoints: number;
     decodePoints: number;
+    /** The profile itself (reusable with --profile). */
+    data: PlannerProfile;
   };
   sizing: { staticPeak: number; staticMean: number; capacityRps: number };
   deployment?: Record<string, unknown>;
@@ -189,6 +193,7 @@ export function summarizeRun(
   samples: readonly { t: number; replicas: number }[],
   plan: readonly PlannedRequest[],
   durationS: number,
+  periodS: number = durationS,
 ): RunSummary {
   const ok = results.filter((r) => r.ok);
   const ttftOk = (r: RequestResult) => r.ok && r.ttftMs <= targets.ttftMs;
@@ -205,13 +210,26 @@ export function summarizeRun(
   }
   const counts = samples.map((s) => s.replicas);
   const span = (samples.at(-1)?.t ?? 0) - (samples[0]?.t ?? 0);
+  const within = new Set(results.filter((r) => ttftOk(r) && itlOk(r)).map((r) => r.index));
+  const shareWithin = (from: number, to: number) => {
+    const arrived = plan.filter((r) => r.atMs >= from * 1000 && r.atMs < to * 1000);
+    return arrived.length ? round3(arrived.filter((r) => within.has(r.index)).length / arrived.length) : 1;
+  };
   const timeline: RunSummary['timeline'] = [];
   const bucket = 2;
   for (let t = 0; t < durationS; t += bucket) {
     const last = [...samples].reverse().find((s) => s.t <= t + bucket);
     const arrivals = plan.filter((r) => r.atMs >= t * 1000 && r.atMs < (t + bucket) * 1000).length;
-    timeline.push({ t, replicas: last?.replicas ?? 0, arrivalsPerS: arrivals / bucket });
+    timeline.push({
+      t,
+      replicas: last?.replicas ?? 0,
+      arrivalsPerS: arrivals / bucket,
+      withinSla: shareWithin(t, t + bucket),
+    });
   }
+  const lastArrival = (plan.at(-1)?.atMs ?? 0) / 1000;
+  const byPeriod: number[] = [];
+  for (let t = 0; t <= lastArrival && periodS > 0; t += periodS) byPeriod.push(shareWithin(t, t + periodS));
   const errorKinds: Record<string, number> = {};
   for (const r of results)
     if (!r.ok) {
@@ -234,6 +252,7 @@ export function summarizeRun(
       mean: span > 0 ? Math.round((replicaSeconds / span) * 100) / 100 : (counts[0] ?? 0),
     },
     durationS: Math.round(durationS * 100) / 100,
+    byPeriod,
     timeline,
   };
 }
@@ -277,9 +296,9 @@ async function play(
     }
     sample();
     const durationS = (performance.now() - started) / 1000;
-    const summary = summarizeRun(results, targets, samples, plan, durationS);
+    const summary = summarizeRun(results, targets, samples, plan, durationS, options.load.periodS);
     options.progress?.write(
-      `${name}: ${(summary.slaAttainment * 100).toFixed(1)} % within SLA (TTFT ${(summary.ttftAttainment * 100).toFixed(1)} %, ITL ${(summary.itlAttainment * 100).toFixed(1)} %), ${summary.replicaSeconds} replica-s, replicas ${summary.replicas.min}–${summary.replicas.max}\n`,
+      `${name}: ${(summary.slaAttainment * 100).toFixed(1)} % within SLA (TTFT ${(summary.ttftAttainment * 100).toFixed(1)} %, ITL ${(summary.itlAttainment * 100).toFixed(1)} %), ${summary.replicaSeconds} replica-s, replicas ${summary.replicas.min}–${summary.replicas.max}, by period ${summary.byPeriod.map((v) => `${(v * 100).toFixed(1)} %`).join(' / ')}\n`,
     );
     return summary;
   } finally {
@@ -333,6 +352,7 @@ export async function benchPlanner(options: PlannerBenchOptions): Promise<Planne
       ...(options.profile.kind === 'measure' ? { measuredInS: Math.round(measuredInS * 10) / 10 } : {}),
       prefillPoints: profile.prefill.length,
       decodePoints: profile.decode.length,
+      data: profile,
     },
     sizing: {
       staticPeak: clamp(peak.replicas),

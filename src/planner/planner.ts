@@ -257,12 +257,19 @@ export class Planner {
         reason: engine.reason,
         detail: engine.detail,
       }));
+    // Prompt tokens already queued on the prefill (agg) workers, from their load reports.
+    let backlogTokens = 0;
+    for (const service of this.config.services)
+      if (service.role !== 'decode')
+        for (const r of this.deps.loads?.reports(service.component) ?? [])
+          backlogTokens += r.pendingPrefillTokens;
     const proposals = new Map(
       proposeReplicas(
         this.config.services.map((s) => s.role),
         predicted,
         engine.engine,
         this.config.targets,
+        backlogTokens > 0 ? { tokens: backlogTokens, drainS: windowSeconds } : undefined,
       ).map((p) => [p.role, p]),
     );
     for (const p of proposals.values())

@@ -46,6 +46,10 @@ export const CONSTRAINTS = [
   'gpu_budget',
   /** Raised by the SLA floor: one replica alone misses the TTFT target at this ISL (Dynamo's floor). */
   'ttft_floor',
+  /** Raised for queueing: at 100 % utilisation prompts would wait past the TTFT target (throughput.ts). */
+  'ttft_queueing',
+  /** Raised for prompt tokens already queued on the workers (their load reports), worked off in an interval. */
+  'prefill_backlog',
   /** Even one sequence alone misses the ITL target: sized at concurrency 1, SLA not reachable. */
   'itl_unreachable',
   /** The KV hit rate was unknown: the prompt is counted uncached (more prefill, never less). */

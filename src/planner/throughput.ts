@@ -10,10 +10,24 @@
 //   agg      one engine does both, time-shared: a replica spends demand_p / prefillCapacity of its time
 //            prefilling and demand_d / decodeCapacity decoding, so
 //            need    = max(ceil(demand_p / prefillCapacity + demand_d / decodeCapacity), TTFT floor)
+//   backlog  prompt tokens queued on the workers add  backlog / (prefillCapacity × drain s)  to the
+//            prefill (agg) load: worked off within the next interval (constraint `prefill_backlog`)
 //
 // The TTFT floor is Dynamo's: when one prompt alone takes longer than the target, ask for
 // ceil(ttft / target) replicas (queueing behind others only adds to it). Min, max and the GPU budget
 // are applied later (budget.ts).
+//
+// Queueing headroom (prefill, agg): `need` above runs the replicas at 100 % utilisation, where a queue
+// grows without bound and TTFT with it. A prompt's TTFT is its wait for an engine plus its own prefill
+// (ttftAt), so the replicas must keep the wait within  w = TTFT target − ttftAt(ISL_eff)  for all but a
+// share ε of the requests. The router sends each request to the least loaded worker, so the replicas
+// are one queue with c servers (M/D/c: Poisson arrivals, near-constant engine-seconds per request S):
+//            a = rate × S                       offered load (replica-equivalents)
+//            P(wait > w) ≈ C(c, a) · exp(−2 (c − a) w / S)
+// C(c, a) is Erlang C (the chance to wait at all, exact for M/M/c); the tail is M/M/c's,
+// exp(−(c − a) w / S), with its decay doubled because a deterministic service halves the queueing of an
+// exponential one (Kingman / Cosmetatos: W(M/D/c) ≈ W(M/M/c) / 2). need = the least c > a with
+// P(wait > w) ≤ ε (replicasForWait, constraint `ttft_queueing`).
 import type { EngineModel } from './engine-model.js';
 import type { Metric } from './metric.js';
 import type { Constraint, DecisionReason, Role } from './reasons.js';
@@ -21,6 +35,39 @@ import type { Constraint, DecisionReason, Role } from './reasons.js';
 export interface SlaTargets {
   ttftMs: number;
   itlMs: number;
+}
+
+/** ε: the share of requests the queueing headroom lets wait past the TTFT budget (the SLA goal is 95 %). */
+export const TTFT_MISS_SHARE = 0.05;
+
+/** Erlang C: the chance an arrival waits in an M/M/c queue with offered load a < c (1 when a ≥ c). */
+export function erlangC(c: number, a: number): number {
+  if (!(a > 0)) return 0;
+  if (a >= c) return 1;
+  // Erlang B by its stable recursion, then C from B.
+  let b = 1;
+  for (let k = 1; k <= c; k++) b = (a * b) / (k + a * b);
+  return (c * b) / (c - a * (1 - b));
+}
+
+/**
+ * The least number of replicas c (> a) whose M/D/c wait exceeds `waitBudgetS` for at most a share
+ * `missShare` of the requests: C(c, a) · exp(−2 (c − a) · waitBudgetS / serviceS) ≤ missShare, with
+ * a = rate × serviceS. Without a positive budget or service time: the plain ceil(a).
+ */
+export function replicasForWait(
+  rate: number,
+  serviceS: number,
+  waitBudgetS: number,
+  missShare: number = TTFT_MISS_SHARE,
+): number {
+  const a = rate * serviceS;
+  const plain = Math.ceil(a - 1e-9);
+  if (!(a > 0) || !(serviceS > 0) || !(waitBudgetS > 0)) return Math.max(0, plain);
+  for (let c = Math.max(1, Math.floor(a) + 1); ; c++) {
+    const miss = erlangC(c, a) * Math.exp((-2 * (c - a) * waitBudgetS) / serviceS);
+    if (miss <= missShare) return c;
+  }
 }
 
 /** The next interval as predicted: each a Metric, unknown when its predictor has nothing to go on. */
@@ -33,6 +80,15 @@ export interface PredictedLoad {
   osl: Metric;
   /** Share of prompt tokens served from prefix caches, 0..1. */
   kvHitRate: Metric;
+}
+
+/**
+ * Prompt tokens already routed to the prefill (or agg) workers and not yet computed (their load
+ * reports), with the interval over which to work them off (the next adjustment interval).
+ */
+export interface Backlog {
+  tokens: number;
+  drainS: number;
 }
 
 export type RoleProposal =
@@ -54,8 +110,9 @@ export function proposeReplicas(
   load: PredictedLoad,
   engine: EngineModel,
   targets: SlaTargets,
+  backlog?: Backlog,
 ): RoleProposal[] {
-  return roles.map((role) => proposeRole(role, load, engine, targets));
+  return roles.map((role) => proposeRole(role, load, engine, targets, backlog));
 }
 
 function proposeRole(
@@ -63,6 +120,7 @@ function proposeRole(
   load: PredictedLoad,
   engine: EngineModel,
   targets: SlaTargets,
+  backlog: Backlog | undefined,
 ): RoleProposal {
   const { requestRate } = load;
   if (requestRate.kind === 'unknown')
@@ -103,10 +161,24 @@ function proposeRole(
     decodeSeconds = osl / capacity;
   }
   const perRequest = prefillSeconds + decodeSeconds;
-  let replicas = Math.ceil(rate * perRequest - 1e-9);
+  // A backlog (prompts queued on the workers) is demand too: arrivals alone size for a steady state
+  // that never works it off, and a request routed behind it waits for all of it. Spread over the drain
+  // interval it adds backlog tokens / (prefill capacity × drain s) replica-equivalents.
+  let backlogLoad = 0;
+  if (role !== 'decode' && backlog && backlog.tokens > 0 && backlog.drainS > 0) {
+    backlogLoad = backlog.tokens / engine.prefillCapacity(islEff) / backlog.drainS;
+    constraints.push('prefill_backlog');
+  }
+  const effectiveRate = perRequest > 0 ? rate + backlogLoad / perRequest : rate;
+  let replicas = Math.ceil(effectiveRate * perRequest - 1e-9);
   let ttftMs: number | undefined;
   if (role !== 'decode') {
     ttftMs = engine.ttftAt(islEff);
+    const queued = replicasForWait(effectiveRate, perRequest, (targets.ttftMs - ttftMs) / 1000);
+    if (queued > replicas) {
+      replicas = queued;
+      constraints.push('ttft_queueing');
+    }
     const floor = Math.ceil(ttftMs / targets.ttftMs);
     if (ttftMs > targets.ttftMs && floor > replicas) {
       replicas = floor;

@@ -7,8 +7,14 @@
 // planner's unit. Without a model (`dynamo planner` without --model, the operator's default) every
 // `dynamo_frontend_*` series Prometheus holds is summed: right when that Prometheus (or the extra
 // matchers) sees only the graph's frontend, which serves the graph's one model. Extra label matchers
-// (e.g. a Kubernetes `namespace` added by the scrape config) can be given. Counts: `dynamo_frontend_requests_total` counts requests when they end (our frontend has no
-// `requests_started`), so a window sees completed requests, as Dynamo's fallback does.
+// (e.g. a Kubernetes `namespace` added by the scrape config) can be given.
+//
+// The rate counts ARRIVALS: `dynamo_frontend_requests_total` counts a request when it ends (our frontend
+// has no `requests_started`), and completions saturate at what the current replicas serve, so under
+// overload the planner would never see more demand than it already handles (local-traffic.ts, where
+// this was measured). Arrivals in a window = completed + the growth of in flight:
+//   increase(requests_total[w]) + delta(inflight_requests[w])
+// (`or vector(0)`: a frontend without the gauge yet still gives its completions).
 import { combine, type Metric } from './metric.js';
 import type { PrometheusClient } from './prometheus.js';
 
@@ -49,7 +55,7 @@ export function trafficQueries(
   const inc = (name: string) => `sum(increase(dynamo_frontend_${name}${sel}${w}))`;
   const mean = (h: string) => `${inc(`${h}_sum`)} / ${inc(`${h}_count`)}`;
   return {
-    requests: inc('requests_total'),
+    requests: `${inc('requests_total')} + (sum(delta(dynamo_frontend_inflight_requests${sel}${w})) or vector(0))`,
     isl: mean('input_sequence_tokens'),
     osl: mean('output_sequence_tokens'),
     ttft: mean('time_to_first_token_seconds'),
@@ -78,7 +84,7 @@ export class PrometheusTraffic implements TrafficSource {
       c.scalar(q.kvHitRate),
     ]);
     return {
-      requestRate: combine([requests], (n) => n / windowSeconds),
+      requestRate: combine([requests], (n) => Math.max(0, n) / windowSeconds),
       isl,
       osl,
       ttftMs: combine([ttft], (s) => s * 1000),

@@ -89,7 +89,8 @@ const ROUTING_DEFAULTS = { outputLen: 16, rate: 4, numGpuBlocks: 512 } as const;
 /**
  * `--planner`'s defaults: a mocker at speedup 2 with chunked prefill (512-token steps), 4096-token
  * prompts and 32 output tokens (one replica ≈ 10 req/s), a 10 → 50 req/s sine (5×) of period 20 s,
- * three periods; the planner decides every 2 s (the load loop every 1 s). Targets: TTFT 400 ms and ITL
+ * three periods; the planner decides every 1 s, as the load loop does (at 2 s it reacts a whole step
+ * late on the ramps: docs/architecture.md). Targets: TTFT 400 ms and ITL
  * 30 ms in this wall clock (the simulated GPU's 0.8 s and 60 ms). docs/architecture.md has the figures.
  */
 export const PLANNER_BENCH_DEFAULTS = {
@@ -103,7 +104,7 @@ export const PLANNER_BENCH_DEFAULTS = {
   periods: 3,
   ttftMs: 400,
   itlMs: 30,
-  adjustmentIntervalS: 2,
+  adjustmentIntervalS: 1,
   loadIntervalS: 1,
   maxReplicas: 12,
 } as const;

@@ -42,29 +42,32 @@ function setup(
 describe('throughput loop', () => {
   it('rising demand scales up, falling demand scales down, to the formulas', async () => {
     const { planner, connector, source } = setup();
-    source.next = traffic(10); // prefill 30 000 / 10 000 = 3; decode 1 500 / 2 000 → 1
+    // prefill 30 000 / 10 000 = 3 at 100 %, 5 with queueing headroom (TTFT 300 ms of 500: the
+    // worked numbers in planner-throughput.test.ts); decode 1 500 / 2 000 → 1
+    source.next = traffic(10);
     let d = await planner.throughputTick();
     expect(d.map((x) => [x.service, x.reason, x.target])).toEqual([
-      ['Prefill', 'scale_up', 3],
+      ['Prefill', 'scale_up', 5],
       ['Decode', 'no_change', 1],
     ]);
     source.next = traffic(40); // prefill 12, capped at 10; decode 6 000 / 2 000 = 3
     d = await planner.throughputTick();
     expect(d.map((x) => [x.reason, x.target, x.constraints])).toEqual([
-      ['scale_up', 10, ['max_replicas']],
+      ['scale_up', 10, ['ttft_queueing', 'max_replicas']],
       ['scale_up', 3, []],
     ]);
+    // 1 req/s: a = 0.3, but one replica lets 0.3 · e^(−2·0.7·0.2/0.3) = 12 % wait past 200 ms → 2.
     source.next = traffic(1);
     d = await planner.throughputTick();
     expect(d.map((x) => [x.reason, x.target])).toEqual([
-      ['scale_down', 1],
+      ['scale_down', 2],
       ['scale_down', 1],
     ]);
     expect(connector.scaled).toEqual([
-      { name: 'Prefill', replicas: 3 },
+      { name: 'Prefill', replicas: 5 },
       { name: 'Prefill', replicas: 10 },
       { name: 'Decode', replicas: 3 },
-      { name: 'Prefill', replicas: 1 },
+      { name: 'Prefill', replicas: 2 },
       { name: 'Decode', replicas: 1 },
     ]);
     expect(source.windows).toEqual([60, 60, 60]);
@@ -104,12 +107,12 @@ describe('throughput loop', () => {
     await planner.throughputTick();
     source.next = traffic(20);
     const d = await planner.throughputTick();
-    expect(d[0]).toMatchObject({ reason: 'scaling_in_progress', current: 3, ready: 1 });
+    expect(d[0]).toMatchObject({ reason: 'scaling_in_progress', current: 5, ready: 1 });
     expect(d[0]?.target).toBeUndefined();
     // Decode is not held back by Prefill: it moves on its own (20 × 150 / 2 000 = 1.5 → 2).
     expect(d[1]).toMatchObject({ reason: 'scale_up', target: 2 });
     expect(connector.scaled).toEqual([
-      { name: 'Prefill', replicas: 3 },
+      { name: 'Prefill', replicas: 5 },
       { name: 'Decode', replicas: 2 },
     ]);
   });
@@ -118,12 +121,12 @@ describe('throughput loop', () => {
     const { planner, connector, source, registry } = setup({ scaling: 'advisory' });
     source.next = traffic(10);
     const d = await planner.throughputTick();
-    expect(d[0]).toMatchObject({ reason: 'scale_up', target: 3, scaled: false });
+    expect(d[0]).toMatchObject({ reason: 'scale_up', target: 5, scaled: false });
     expect(connector.scaled).toEqual([]);
     const text = await registry.metrics();
     expect(text).toContain('dynamo_planner_advisory_mode 1');
-    expect(text).toContain('dynamo_planner_target_replicas{service="Prefill"} 3');
-    expect(text).toContain('dynamo_planner_predicted_num_prefill_replicas 3');
+    expect(text).toContain('dynamo_planner_target_replicas{service="Prefill"} 5');
+    expect(text).toContain('dynamo_planner_predicted_num_prefill_replicas 5');
   });
 
   it('a budget that cannot fit the minimum: clear reason, no scaling', async () => {
@@ -165,8 +168,10 @@ describe('throughput loop', () => {
 describe('load loop', () => {
   it('+1 when every engine misses, −1 when all are well under, never below the throughput target', async () => {
     const { planner, connector, source, loads } = setup({ mode: 'agg' });
-    source.next = traffic(2, 3000, 150); // agg: 2 × (0.3 + 0.075) = 0.75 → 1
+    source.next = traffic(2, 3000, 150); // agg: 2 × (0.3 + 0.075) = 0.75 → 1, 2 with queueing headroom
     await planner.throughputTick();
+    // Back to 1 replica (as if the headroom were met) to exercise the load rule from there.
+    connector.state.set('Worker', { name: 'Worker', replicas: 1, readyReplicas: 1, gpusPerReplica: 1 });
     // Busy: ITL 10 + 60 = 70 ms > 50 on the only engine.
     loads.byComponent.set('worker', [report(1, { runningRequests: 60 })]);
     let d = await planner.loadTick();
@@ -198,12 +203,14 @@ describe('load loop', () => {
     await planner.throughputTick();
     let d = await planner.loadTick();
     expect(d.map((x) => x.reason)).toEqual(['no_load_data', 'no_load_data']);
-    loads.byComponent.set('prefill', [report(1), report(2)]);
+    // Prefill is at 2 (1 req/s with queueing headroom), Decode set to 2: one report each.
+    loads.byComponent.set('prefill', [report(1)]);
     loads.byComponent.set('backend', [report(3, { runningRequests: 100 })]);
     connector.state.set('Decode', { name: 'Decode', replicas: 2, readyReplicas: 2, gpusPerReplica: 1 });
     d = await planner.loadTick();
     expect(d.map((x) => x.reason)).toEqual(['worker_count_mismatch', 'worker_count_mismatch']);
-    expect(connector.scaled).toEqual([]);
+    // Only the throughput tick scaled.
+    expect(connector.scaled).toEqual([{ name: 'Prefill', replicas: 2 }]);
   });
 
   it('without any ISL/OSL observed, the load loop cannot estimate', async () => {

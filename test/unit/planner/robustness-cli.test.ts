@@ -58,15 +58,17 @@ describe('dynamo planner options', () => {
 
   it('without a model the queries carry no model matcher', () => {
     const q = trafficQueries(undefined, 5);
-    expect(q.requests).toBe('sum(increase(dynamo_frontend_requests_total[5s]))');
+    expect(q.requests).toBe(
+      'sum(increase(dynamo_frontend_requests_total[5s])) + (sum(delta(dynamo_frontend_inflight_requests[5s])) or vector(0))',
+    );
     expect(q.isl).toBe(
       'sum(increase(dynamo_frontend_input_sequence_tokens_sum[5s])) / sum(increase(dynamo_frontend_input_sequence_tokens_count[5s]))',
     );
     expect(trafficQueries(undefined, 5, ['namespace="a"']).requests).toBe(
-      'sum(increase(dynamo_frontend_requests_total{namespace="a"}[5s]))',
+      'sum(increase(dynamo_frontend_requests_total{namespace="a"}[5s])) + (sum(delta(dynamo_frontend_inflight_requests{namespace="a"}[5s])) or vector(0))',
     );
     expect(trafficQueries('m', 5).requests).toBe(
-      'sum(increase(dynamo_frontend_requests_total{model="m"}[5s]))',
+      'sum(increase(dynamo_frontend_requests_total{model="m"}[5s])) + (sum(delta(dynamo_frontend_inflight_requests{model="m"}[5s])) or vector(0))',
     );
   });
 });

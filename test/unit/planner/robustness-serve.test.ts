@@ -124,7 +124,9 @@ describe('dynamo planner under bad input', () => {
         'service_unavailable',
         10_000,
       );
-      expect(prometheus.queries).toContain('sum(increase(dynamo_frontend_requests_total[1s]))');
+      expect(prometheus.queries).toContain(
+        'sum(increase(dynamo_frontend_requests_total[1s])) + (sum(delta(dynamo_frontend_inflight_requests[1s])) or vector(0))',
+      );
       expect(prometheus.queries.some((q) => q.includes('model='))).toBe(false);
       expect(p.lines.find((l) => l.msg.includes('cannot read the services'))?.err).toContain(
         'service Worker not found',
@@ -133,7 +135,8 @@ describe('dynamo planner under bad input', () => {
       // The service appears (the graph was fixed): the next interval scales it.
       connector.state.set('Worker', { name: 'Worker', replicas: 1, readyReplicas: 1, gpusPerReplica: 1 });
       await waitFor(async () => connector.scaled.length > 0, 'a scale once the service exists', 10_000);
-      expect(connector.scaled[0]).toEqual({ name: 'Worker', replicas: 5 });
+      // 5 at 100 % utilisation, one more for the queueing headroom (throughput.ts).
+      expect(connector.scaled[0]).toEqual({ name: 'Worker', replicas: 6 });
     } finally {
       await p.stop();
       await prometheus.close();
