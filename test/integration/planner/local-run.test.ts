@@ -7,20 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PlannerProfile } from '../../../src/api/index.js';
 import { startDynamo, waitAlive } from '../../harness/dynamo-process.js';
+import { testProfile } from '../../harness/planner-profile.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
-const PROFILE: PlannerProfile = {
-  version: 1,
-  engine: 'mocker',
-  model: 'mocker',
-  createdAt: '2026-12-02T10:00:00.000Z',
-  settings: {
-    blockSize: 64,
-    maxNumSeqs: 256,
-    maxNumBatchedTokens: 8192,
-    totalKvBlocks: 16384,
-    contextLength: 32768,
-  },
+const PROFILE: PlannerProfile = testProfile({
   prefill: [
     { isl: 128, ttftMs: 1.9, tokensPerSecond: 480_000 },
     { isl: 1024, ttftMs: 3.3, tokensPerSecond: 482_000 },
@@ -29,7 +19,7 @@ const PROFILE: PlannerProfile = {
     { contextLength: 512, concurrency: 1, itlMs: 0.6, tokensPerSecond: 1700 },
     { contextLength: 512, concurrency: 8, itlMs: 0.7, tokensPerSecond: 11_000 },
   ],
-};
+});
 
 describe('dynamo run --planner', () => {
   it('serves with the planner over its workers and stops cleanly', async () => {

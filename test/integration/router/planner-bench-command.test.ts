@@ -5,31 +5,24 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testProfile } from '../../harness/planner-profile.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
 const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'dynamo.js');
 
-const PROFILE = {
-  version: 1,
-  engine: 'mocker',
-  model: 'mocker',
-  createdAt: '2026-12-02T10:00:00.000Z',
-  settings: {
-    blockSize: 64,
-    maxNumSeqs: 256,
-    maxNumBatchedTokens: 512,
-    totalKvBlocks: 16384,
-    contextLength: 32768,
+const PROFILE = testProfile(
+  {
+    prefill: [
+      { isl: 128, ttftMs: 1, tokensPerSecond: 4_000 },
+      { isl: 1024, ttftMs: 5, tokensPerSecond: 4_000 },
+    ],
+    decode: [
+      { contextLength: 512, concurrency: 1, itlMs: 0.5, tokensPerSecond: 2000 },
+      { contextLength: 512, concurrency: 8, itlMs: 0.6, tokensPerSecond: 13_000 },
+    ],
   },
-  prefill: [
-    { isl: 128, ttftMs: 1, tokensPerSecond: 4_000 },
-    { isl: 1024, ttftMs: 5, tokensPerSecond: 4_000 },
-  ],
-  decode: [
-    { contextLength: 512, concurrency: 1, itlMs: 0.5, tokensPerSecond: 2000 },
-    { contextLength: 512, concurrency: 8, itlMs: 0.6, tokensPerSecond: 13_000 },
-  ],
-};
+  { maxNumBatchedTokens: 512 },
+);
 
 function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

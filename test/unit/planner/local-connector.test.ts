@@ -5,26 +5,16 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelCard, PlannerProfile } from '../../../src/api/index.js';
-import { type AllInOne, startAllInOne } from '../../../src/cli/all-in-one.js';
+import { type AllInOne, leastLoaded, startAllInOne } from '../../../src/cli/all-in-one.js';
 import { LocalConnector, type LocalWorkerPool } from '../../../src/planner/local-connector.js';
 import { createRuntime, MemoryHub } from '../../../src/runtime/index.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { defaultTokenizerDir } from '../../../src/worker/index.js';
+import { testProfile } from '../../harness/planner-profile.js';
 
 const log = createLogger({ level: 'silent' });
 
-const PROFILE: PlannerProfile = {
-  version: 1,
-  engine: 'mocker',
-  model: 'mocker',
-  createdAt: '2026-12-02T10:00:00.000Z',
-  settings: {
-    blockSize: 64,
-    maxNumSeqs: 256,
-    maxNumBatchedTokens: 8192,
-    totalKvBlocks: 16384,
-    contextLength: 32768,
-  },
+const PROFILE: PlannerProfile = testProfile({
   prefill: [
     { isl: 128, ttftMs: 19, tokensPerSecond: 48_000 },
     { isl: 1024, ttftMs: 33, tokensPerSecond: 48_200 },
@@ -33,7 +23,7 @@ const PROFILE: PlannerProfile = {
     { contextLength: 512, concurrency: 1, itlMs: 6, tokensPerSecond: 170 },
     { contextLength: 512, concurrency: 8, itlMs: 7, tokensPerSecond: 1100 },
   ],
-};
+});
 
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -114,6 +104,22 @@ describe('LocalConnector', () => {
     await connector.close();
     await planner.close();
     await watcher.close();
+  });
+});
+
+describe('leastLoaded (which worker a scale-down stops)', () => {
+  const l = (queued: number, running: number, pending = 0, blocks = 0) => ({
+    waitingRequests: queued,
+    runningRequests: running,
+    pendingPrefillTokens: pending,
+    activeBlocks: blocks,
+  });
+  it('the fewest requests first, then prefill tokens pending, then KV in use; the newest on ties', () => {
+    expect(leastLoaded([l(2, 1), l(0, 1), l(1, 1)])).toBe(1);
+    expect(leastLoaded([l(0, 1, 4096), l(0, 1, 512)])).toBe(1);
+    expect(leastLoaded([l(0, 1, 0, 10), l(0, 1, 0, 40)])).toBe(0);
+    expect(leastLoaded([l(0, 0), l(0, 0), l(0, 0)])).toBe(2);
+    expect(leastLoaded([])).toBe(-1);
   });
 });
 

@@ -4,28 +4,21 @@ import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import type { PlannerProfile } from '../../../src/api/index.js';
 import { createLogger, type Logger } from '../../../src/runtime/logger.js';
+import { testProfile } from '../../harness/planner-profile.js';
 
-export const PROFILE: PlannerProfile = {
-  version: 1,
-  engine: 'mocker',
-  model: 'mocker',
-  createdAt: '2026-12-02T10:00:00.000Z',
-  settings: {
-    blockSize: 16,
-    maxNumSeqs: 8,
-    maxNumBatchedTokens: 8192,
-    totalKvBlocks: 64,
-    contextLength: 2048,
+export const PROFILE: PlannerProfile = testProfile(
+  {
+    prefill: [
+      { isl: 32, ttftMs: 20, tokensPerSecond: 40_000 },
+      { isl: 256, ttftMs: 30, tokensPerSecond: 60_000 },
+    ],
+    decode: [
+      { contextLength: 64, concurrency: 1, itlMs: 10, tokensPerSecond: 100 },
+      { contextLength: 64, concurrency: 4, itlMs: 20, tokensPerSecond: 200 },
+    ],
   },
-  prefill: [
-    { isl: 32, ttftMs: 20, tokensPerSecond: 40_000 },
-    { isl: 256, ttftMs: 30, tokensPerSecond: 60_000 },
-  ],
-  decode: [
-    { contextLength: 64, concurrency: 1, itlMs: 10, tokensPerSecond: 100 },
-    { contextLength: 64, concurrency: 4, itlMs: 20, tokensPerSecond: 200 },
-  ],
-};
+  { blockSize: 16, maxNumSeqs: 8, totalKvBlocks: 64, contextLength: 2048 },
+);
 
 export interface LogLine {
   level: number;
