@@ -2,29 +2,13 @@
 // seeded workload played against each, the JSON report (file and last stdout line) and the SVG plot.
 // The workload makes round-robin thrash: each worker's cache holds one system prompt, and round-robin
 // sends both to both workers; kv keeps each prompt family on one worker.
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runDynamo } from '../../harness/dynamo-process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
-const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'dynamo.js');
-
-function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runBench = (args: readonly string[]) => runDynamo(['bench', ...args]);
 
 describe('dynamo bench --compare', () => {
   it('reports each policy, the oracle, the ratios and the deployment; kv keeps prompt families on their workers', async () => {

@@ -3,7 +3,6 @@
 // played against each, the JSON report (file and last stdout line). Small and fast: the shape of the
 // report is checked, never its wall-clock figures. The pure parts (best split, metrics parsing) are
 // checked on plain data.
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,25 +13,10 @@ import {
   type TopologySummary,
   topologyName,
 } from '../../../src/bench/disagg-bench.js';
+import { runDynamo } from '../../harness/dynamo-process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
-const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'dynamo.js');
-
-function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runBench = (args: readonly string[]) => runDynamo(['bench', ...args]);
 
 const SPLITS = ['1p2d', '2p1d'];
 

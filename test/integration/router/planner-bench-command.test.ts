@@ -1,14 +1,12 @@
 // `dynamo bench --planner` as a user runs it, tiny: a given profile, one short period of a 4× sine on
 // mockers at a high speedup. Only the report's shape is checked (never wall-clock figures): three runs,
 // sizing, the ratios the issue names, and the JSON on the last stdout line equal to the file.
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runDynamo } from '../../harness/dynamo-process.js';
 import { testProfile } from '../../harness/planner-profile.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
-
-const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'dynamo.js');
 
 const PROFILE = testProfile(
   {
@@ -24,21 +22,7 @@ const PROFILE = testProfile(
   { maxNumBatchedTokens: 512 },
 );
 
-function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runBench = (args: readonly string[]) => runDynamo(['bench', ...args]);
 
 describe('dynamo bench --planner', () => {
   it('reports the planner against static peak and static mean, with the ratios', async () => {
