@@ -10,6 +10,14 @@
 //
 // The operator's thin kube client is reused on purpose (docs/architecture.md, Planner service): one
 // client, one way to authenticate (kubeconfig or the pod's rotating token), typed 404s.
+//
+// Scale to zero (withStandby, below): `dynamo planner` wraps this connector so that a service goes to
+// zero replicas only with its model parked — the card its workers registered, read from discovery,
+// registered again as a standby card under the planner's lease (standby-parking.ts) — and the card is
+// removed when a new worker of the service registers. Without etcd (no shared discovery) a service is
+// kept at 1 replica instead: at zero, the model would be unlisted and nothing could wake it.
+
+import type { InstanceId, ModelCard } from '../api/index.js';
 import {
   type DgdStatus,
   type DynamoGraphDeployment,
@@ -20,8 +28,9 @@ import {
 import { isNotFound, KubeApiError, KubeClient } from '../operator/kube/client.js';
 import { adapterName } from '../operator/naming.js';
 import { ADAPTER_RT, DGD_RT } from '../operator/reconcilers/resource-types.js';
-import type { Logger } from '../runtime/logger.js';
+import { type Discovery, isStandbyEndpoint, type Logger, type Watch } from '../runtime/index.js';
 import { ConnectorError, type PlannerConnector, type ServiceState } from './connector.js';
+import { StandbyParking } from './standby-parking.js';
 
 export const PLANNER_FIELD_MANAGER = 'dynamo-planner';
 
@@ -166,6 +175,119 @@ export async function createKubeConnector(options: {
 
     async close() {
       client.close();
+    },
+  };
+}
+
+export interface StandbyOptions {
+  /** The planned services: connector name and the Dynamo component its workers register as. */
+  services: readonly { name: string; component: string }[];
+  /** Dynamo namespace of the workers. */
+  namespace: string;
+  /**
+   * The planner's runtime, when its discovery is the workers' (etcd): it reads their cards, watches for
+   * new workers and holds the standby cards. Undefined: no service goes below 1 replica.
+   */
+  runtime: { discovery: Discovery; instanceId: InstanceId; transport: 'memory' | 'nats' } | undefined;
+  log: Logger;
+}
+
+/** The card a registered worker of the component serves, and the ids of its workers now. */
+export async function workerCard(
+  discovery: Pick<Discovery, 'list' | 'modelCard'>,
+  scope: { namespace: string; component: string },
+): Promise<{ card: ModelCard | undefined; workers: Set<InstanceId> }> {
+  const instances = (await discovery.list(scope)).filter((i) => !isStandbyEndpoint(i));
+  const workers = new Set(instances.map((i) => i.instanceId));
+  for (const i of instances) {
+    const card = await discovery.modelCard(i, i.instanceId);
+    if (card !== undefined) return { card, workers };
+  }
+  return { card: undefined, workers };
+}
+
+/**
+ * `inner` whose scale(name, 0) first parks the service's model (a standby card under the planner's
+ * runtime), or keeps the service at 1 replica and throws a ConnectorError saying why (the planner
+ * records it as scale_failed with that detail) when it cannot: no runtime, no worker card to park.
+ */
+export function withStandby(inner: PlannerConnector, options: StandbyOptions): PlannerConnector {
+  const { runtime, namespace, log } = options;
+  const components = new Map(options.services.map((s) => [s.name, s.component]));
+  const parking = runtime && new StandbyParking({ ...runtime, holder: runtime.instanceId }, log);
+  /** Per parked service: the watch for a new worker. */
+  const watches = new Map<string, Watch>();
+  /** The cause last logged per service kept at 1: logged once per cause, not once per decision. */
+  const kept = new Map<string, string>();
+
+  async function unpark(name: string): Promise<void> {
+    watches.get(name)?.close();
+    watches.delete(name);
+    await parking?.unpark(name);
+  }
+
+  /** Parks the service; the reason it cannot otherwise. */
+  async function park(name: string): Promise<string | undefined> {
+    const component = components.get(name);
+    if (runtime === undefined || parking === undefined)
+      return 'no shared discovery (--etcd / ETCD_ENDPOINTS) to hold a standby card; at zero the model would be unlisted';
+    if (component === undefined) return `service ${name} is not one the planner sizes`;
+    if (parking.has(name)) return undefined;
+    const scope = { namespace, component };
+    const { card, workers } = await workerCard(runtime.discovery, scope);
+    if (!(await parking.park(name, scope, card)))
+      return `no worker of component ${namespace}/${component} has registered a model card to keep listed`;
+    // A worker that was not there when parked (a new pod: a new instance id) serves again.
+    const watch = await runtime.discovery.watchInstances(scope, (event) => {
+      const i = event.instance;
+      if (event.kind === 'added' && !isStandbyEndpoint(i) && !workers.has(i.instanceId))
+        void unpark(name).catch((err: unknown) =>
+          log.error({ err, service: name }, 'planner: removing the standby card failed'),
+        );
+    });
+    if (parking.has(name)) watches.set(name, watch);
+    else watch.close();
+    return undefined;
+  }
+
+  return {
+    services: (names) => inner.services(names),
+
+    async scale(name, replicas) {
+      if (replicas !== 0) {
+        kept.delete(name);
+        return inner.scale(name, replicas);
+      }
+      let why: string | undefined;
+      try {
+        why = await park(name);
+      } catch (err) {
+        await unpark(name).catch(() => {});
+        why = `parking the model failed: ${(err as Error).message}`;
+      }
+      if (why !== undefined) {
+        await inner.scale(name, 1);
+        if (kept.get(name) !== why) {
+          kept.set(name, why);
+          log.warn({ service: name, cause: why }, 'planner: kept at 1 replica instead of 0');
+        }
+        throw new ConnectorError(`kept ${name} at 1 replica, not 0: ${why}`);
+      }
+      kept.delete(name);
+      try {
+        await inner.scale(name, 0);
+      } catch (err) {
+        // The workers stay: so does the model, without a standby card.
+        await unpark(name);
+        throw err;
+      }
+    },
+
+    async close() {
+      for (const w of watches.values()) w.close();
+      watches.clear();
+      await parking?.close();
+      await inner.close();
     },
   };
 }

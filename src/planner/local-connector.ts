@@ -8,11 +8,12 @@
 // Scale to zero (src/runtime/standby.ts): before a pool goes to zero, the connector registers the card
 // its workers registered as a standby card under the planner's own runtime (its lease), so the model
 // stays listed and its requests wait in the frontend; the card is removed once a worker of that pool
-// is serving again.
-import type { InstanceId, ModelCard } from '../api/index.js';
-import { type Discovery, type Logger, registerStandby, standbyInstance } from '../runtime/index.js';
+// is serving again (standby-parking.ts, shared with the Kubernetes planner).
+import type { ModelCard } from '../api/index.js';
+import type { Logger } from '../runtime/index.js';
 import { ConnectorError, type PlannerConnector, type ServiceState } from './connector.js';
 import type { Role } from './reasons.js';
+import { StandbyParking, type StandbyTarget } from './standby-parking.js';
 
 /** One role's in-process workers, as `dynamo run` keeps them. */
 export interface LocalWorkerPool {
@@ -34,21 +35,17 @@ export interface LocalWorkerPool {
 export interface LocalConnectorOptions {
   pools: readonly LocalWorkerPool[];
   /** Where standby cards go (the planner's runtime); without it, scaling to zero unlists the model. */
-  standby?: {
-    discovery: Pick<Discovery, 'register' | 'unregister'>;
-    holder: InstanceId;
-    transport: 'memory' | 'nats';
-  };
+  standby?: StandbyTarget;
   log: Logger;
 }
 
 export class LocalConnector implements PlannerConnector {
   private readonly pools = new Map<string, LocalWorkerPool>();
-  /** Removers of the standby cards registered, by service. */
-  private readonly standby = new Map<string, () => Promise<void>>();
+  private readonly parking: StandbyParking | undefined;
 
   constructor(private readonly options: LocalConnectorOptions) {
     for (const p of options.pools) this.pools.set(p.role, p);
+    this.parking = options.standby && new StandbyParking(options.standby, options.log);
   }
 
   async services(names: readonly string[]): Promise<ServiceState[]> {
@@ -68,12 +65,12 @@ export class LocalConnector implements PlannerConnector {
     if (!Number.isInteger(replicas) || replicas < 0)
       throw new ConnectorError(`replicas must be a whole number ≥ 0, got ${replicas}`);
     const { log } = this.options;
-    if (replicas === 0) await this.park(name, pool);
+    if (replicas === 0) await this.parking?.park(name, pool, pool.card);
     const done = pool.scale(replicas);
     void done.then(
       async () => {
         // Still wanted (no scale to zero since) and serving: the standby card can go.
-        if (pool.replicas > 0 && pool.readyReplicas > 0) await this.unpark(name);
+        if (pool.replicas > 0 && pool.readyReplicas > 0) await this.parking?.unpark(name);
       },
       (err: unknown) => log.error({ err, service: name, replicas }, 'local connector: scaling failed'),
     );
@@ -81,7 +78,7 @@ export class LocalConnector implements PlannerConnector {
 
   /** Removes the standby cards this connector registered (the planner stops). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.standby.keys()].map((name) => this.unpark(name)));
+    await this.parking?.close();
   }
 
   private pool(name: string): LocalWorkerPool {
@@ -91,26 +88,5 @@ export class LocalConnector implements PlannerConnector {
         `no local service ${JSON.stringify(name)}: dynamo run has ${[...this.pools.keys()].join(', ') || 'none'}`,
       );
     return pool;
-  }
-
-  private async park(name: string, pool: LocalWorkerPool): Promise<void> {
-    const { standby, log } = this.options;
-    if (standby === undefined || this.standby.has(name)) return;
-    const card = pool.card;
-    if (card === undefined) {
-      log.warn({ service: name }, 'local connector: no card to keep the model listed at zero workers');
-      return;
-    }
-    const instance = standbyInstance(pool, standby.holder, standby.transport);
-    this.standby.set(name, await registerStandby(standby.discovery, instance, card));
-    log.info({ service: name, model: card.name }, 'scaling to zero: standby card registered');
-  }
-
-  private async unpark(name: string): Promise<void> {
-    const remove = this.standby.get(name);
-    if (remove === undefined) return;
-    this.standby.delete(name);
-    await remove();
-    this.options.log.info({ service: name }, 'a worker serves again: standby card removed');
   }
 }

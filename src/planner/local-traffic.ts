@@ -12,13 +12,12 @@
 // The registry is this process's and alive, so a model without a series has seen no request: a
 // measured zero rate, not an unknown one; a mean over no sample is unknown (no_samples).
 //
-// LocalDemand / PrometheusDemand: scale to zero's signal (planner.ts, "Scale to zero"): requests
-// waiting for a worker and in flight, read here or from Prometheus.
+// LocalDemand: scale to zero's signal (planner.ts, "Scale to zero"): requests waiting for a worker and
+// in flight, read here (PrometheusDemand in traffic.ts reads it from Prometheus).
 import type { Registry } from 'prom-client';
 import { combine, known, type Metric, unknown } from './metric.js';
 import type { DemandSource, ZeroDemand } from './planner.js';
-import type { PrometheusClient } from './prometheus.js';
-import { quoteLabel, type TrafficObservation, type TrafficSource } from './traffic.js';
+import type { TrafficObservation, TrafficSource } from './traffic.js';
 
 const P = 'dynamo_frontend_';
 
@@ -145,28 +144,6 @@ export class LocalDemand implements DemandSource {
       return v === undefined ? unknown('no_data', `no ${P}${name} in this registry`) : known(v.value);
     };
     const [waiting, inflight] = await Promise.all([gauge('waiting_for_worker'), gauge('inflight_requests')]);
-    return { waiting, inflight };
-  }
-}
-
-/**
- * The same signal through Prometheus, for `dynamo planner` (serve.ts may pass it as `demand`). A model
- * whose in-flight series is absent (no request since the frontend started) reads unknown there, so the
- * hold rule keeps one replica: scrape gaps never park a service.
- */
-export class PrometheusDemand implements DemandSource {
-  constructor(
-    private readonly client: PrometheusClient,
-    private readonly model: string,
-    readonly wakeIntervalMs?: number,
-  ) {}
-
-  async demand(): Promise<ZeroDemand> {
-    const sel = `{model=${quoteLabel(this.model)}}`;
-    const [waiting, inflight] = await Promise.all([
-      this.client.scalar(`sum(${P}waiting_for_worker${sel})`),
-      this.client.scalar(`sum(${P}inflight_requests${sel})`),
-    ]);
     return { waiting, inflight };
   }
 }

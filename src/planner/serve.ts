@@ -9,6 +9,10 @@
 // (`dynamo_planner_decisions_total`, the loops' state gauges) and retried every interval; meanwhile
 // nothing is scaled. The profile file is read again every adjustment interval, so one mounted later
 // (a ConfigMap volume) is picked up without a restart.
+//
+// Scale to zero (--min-replicas 0): the connector is wrapped (kube-connector.ts, withStandby) so that a
+// service goes to zero only with its model parked under this process's lease (etcd given), and the
+// wake rule reads the frontends' waiting requests from Prometheus (traffic.ts, PrometheusDemand).
 import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { type PlannerProfile, ProfileError, parseProfile } from '../api/index.js';
@@ -16,11 +20,17 @@ import { createRuntime, type Logger, type Runtime } from '../runtime/index.js';
 import { startSystemServer } from '../runtime/system-server.js';
 import type { PlannerConnector } from './connector.js';
 import { type EngineModel, engineModelFromProfile } from './engine-model.js';
+import { withStandby } from './kube-connector.js';
 import { type LoadSource, subscribeLoadReports } from './load-reports.js';
 import { type EngineAvailability, Planner, type PlannerConfig } from './planner.js';
 import { PlannerMetrics, type ProfileStatus } from './planner-metrics.js';
 import { PrometheusClient } from './prometheus.js';
-import { PrometheusTraffic, type TrafficObservation, type TrafficSource } from './traffic.js';
+import {
+  PrometheusDemand,
+  PrometheusTraffic,
+  type TrafficObservation,
+  type TrafficSource,
+} from './traffic.js';
 
 export interface ServePlannerOptions {
   planner: PlannerConfig;
@@ -205,6 +215,7 @@ export async function servePlanner(
   let runtime: Runtime | undefined;
   let loads: LoadSource | undefined;
   let planner: Planner | undefined;
+  let scaled: PlannerConnector = connector;
   let reread: NodeJS.Timeout | undefined;
   const system = await startSystemServer({
     port: options.systemPort,
@@ -212,13 +223,30 @@ export async function servePlanner(
     ready: () => planner !== undefined,
     log,
   });
+  // Shared discovery: the workers' cards are readable and a standby card is seen by the frontends.
+  const etcd = options.etcdEndpoints?.some((e) => e.trim() !== '') ?? false;
   try {
-    if (options.planner.loadIntervalMs > 0) {
+    if (options.planner.loadIntervalMs > 0 || etcd)
       runtime = await createRuntime({
         log,
-        ...(options.etcdEndpoints?.length ? { etcdEndpoints: options.etcdEndpoints } : {}),
+        ...(etcd && options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}),
         ...(options.natsServer ? { natsServer: options.natsServer } : {}),
       });
+    // Scale to zero parks the model under this process's lease (kube-connector.ts, withStandby).
+    scaled = withStandby(connector, {
+      services: options.planner.services,
+      namespace: options.namespace,
+      runtime:
+        runtime && etcd
+          ? {
+              discovery: runtime.discovery,
+              instanceId: runtime.instanceId,
+              transport: options.natsServer ? 'nats' : 'memory',
+            }
+          : undefined,
+      log,
+    });
+    if (runtime && options.planner.loadIntervalMs > 0) {
       loads = await subscribeLoadReports({
         eventPlane: runtime.eventPlane,
         namespace: options.namespace,
@@ -226,8 +254,9 @@ export async function servePlanner(
         staleAfterMs: options.loadStaleAfterMs,
       });
     }
+    const prometheus = new PrometheusClient({ endpoint: options.prometheusEndpoint });
     const traffic = new LoggedTraffic(
-      new PrometheusTraffic(new PrometheusClient({ endpoint: options.prometheusEndpoint }), options.model),
+      new PrometheusTraffic(prometheus, options.model),
       log,
       options.prometheusEndpoint,
     );
@@ -235,10 +264,11 @@ export async function servePlanner(
     reread = setInterval(() => void profiles.refresh(), options.planner.adjustmentIntervalMs);
     reread.unref();
     planner = new Planner(options.planner, {
-      connector,
+      connector: scaled,
       engine: () => profiles.current(),
       traffic,
       ...(loads ? { loads } : {}),
+      demand: new PrometheusDemand(prometheus, options.model),
       metrics,
       log,
     });
@@ -262,8 +292,9 @@ export async function servePlanner(
     if (reread !== undefined) clearInterval(reread);
     await planner?.stop();
     loads?.close();
+    // Before the runtime: the standby cards are removed through its discovery.
+    await scaled.close();
     await runtime?.close();
-    await connector.close();
     await system.close();
   }
 }

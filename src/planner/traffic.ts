@@ -15,7 +15,11 @@
 // this was measured). Arrivals in a window = completed + the growth of in flight:
 //   increase(requests_total[w]) + delta(inflight_requests[w])
 // (`or vector(0)`: a frontend without the gauge yet still gives its completions).
+//
+// PrometheusDemand: scale to zero's signal (planner.ts, "Scale to zero") for `dynamo planner`: requests
+// waiting for a worker and in flight, summed over the frontends (local-traffic.ts reads it in-process).
 import { combine, type Metric } from './metric.js';
+import type { DemandSource, ZeroDemand } from './planner.js';
 import type { PrometheusClient } from './prometheus.js';
 
 export interface TrafficObservation {
@@ -91,5 +95,28 @@ export class PrometheusTraffic implements TrafficSource {
       itlMs: combine([itl], (s) => s * 1000),
       kvHitRate: combine([kvHitRate], (v) => Math.min(1, Math.max(0, v))),
     };
+  }
+}
+
+/**
+ * Waiting and in-flight requests of a model (every model without one) through Prometheus. A model whose
+ * in-flight series is absent (no request since the frontend started) reads unknown there, so the hold
+ * rule keeps one replica: scrape gaps never park a service.
+ */
+export class PrometheusDemand implements DemandSource {
+  constructor(
+    private readonly client: PrometheusClient,
+    /** undefined: every model's series (no model matcher), as PrometheusTraffic. */
+    private readonly model: string | undefined,
+    readonly wakeIntervalMs?: number,
+  ) {}
+
+  async demand(): Promise<ZeroDemand> {
+    const sel = this.model === undefined ? '' : `{model=${quoteLabel(this.model)}}`;
+    const [waiting, inflight] = await Promise.all([
+      this.client.scalar(`sum(dynamo_frontend_waiting_for_worker${sel})`),
+      this.client.scalar(`sum(dynamo_frontend_inflight_requests${sel})`),
+    ]);
+    return { waiting, inflight };
   }
 }

@@ -3,6 +3,7 @@ import { nameSchema } from '../../api/index.js';
 import { serveFrontend } from '../../frontend/serve.js';
 import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
+import { WORKER_WAIT_OPTIONS, workerWaitSettings } from '../planner-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
 import { HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
 
@@ -16,6 +17,10 @@ export const command = defineCommand({
     '',
     'Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, /health, /live,',
     '/metrics, /openapi.json.',
+    '',
+    'A model scaled to zero by `dynamo planner --min-replicas 0` stays listed (its standby card): its',
+    'requests wait for a worker (--worker-wait-queue, --worker-wait-timeout) while the planner starts one,',
+    'or get a 503 naming the model and the wait.',
   ].join('\n'),
   options: {
     ...HTTP_OPTIONS,
@@ -29,6 +34,7 @@ export const command = defineCommand({
     ...RUNTIME_OPTIONS,
     ...FRONTEND_OPTIONS,
     ...ROUTER_OPTIONS,
+    ...WORKER_WAIT_OPTIONS,
     gracefulShutdown: {
       flag: 'graceful-shutdown-ms',
       env: 'DYN_GRACEFUL_SHUTDOWN_MS',
@@ -40,7 +46,7 @@ export const command = defineCommand({
   async run(o, { log, signal }) {
     await serveFrontend(
       {
-        frontend: frontendConfig(o),
+        frontend: { ...frontendConfig(o), workerWait: workerWaitSettings(o) },
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
         gracefulShutdownMs: o.gracefulShutdown,
