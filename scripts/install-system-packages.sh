@@ -21,8 +21,13 @@
 #   golang-go is not listed: Go comes with the machine (/usr/local/go) and builds kube-apiserver, helm.
 set -euo pipefail
 
-RUN_PACKAGES=(rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev binaryen make)
-TEST_PACKAGES=(etcd-server nats-server prometheus ca-certificates openssl util-linux mawk)
+# Each list opens on a line of its own: the before-stop hook reads the package names with sed.
+RUN_PACKAGES=(
+  rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev binaryen make
+)
+TEST_PACKAGES=(
+  etcd-server nats-server prometheus ca-certificates openssl util-linux mawk
+)
 
 case "${1:-}" in
   --list-run) printf '%s\n' "${RUN_PACKAGES[@]}"; exit 0 ;;
