@@ -20,11 +20,20 @@ import { ConnectorError, type PlannerConnector, type ServiceState } from './conn
 import type { EngineModel } from './engine-model.js';
 import type { LoadSource } from './load-reports.js';
 import { type EngineEstimate, estimateEngine, loadVerdict, type SequenceShape } from './load-rule.js';
-import { describeMetric, knownValue, type Metric, unknown } from './metric.js';
+import { describeMetric, known, knownValue, type Metric, unknown } from './metric.js';
 import type { PlannerMetrics } from './planner-metrics.js';
 import { createPredictor, type Predictor, type PredictorConfig } from './predictors.js';
 import type { Constraint, DecisionReason, Loop, Role } from './reasons.js';
-import { type PredictedLoad, proposeReplicas, type SlaTargets } from './throughput.js';
+import {
+  heldReplicas,
+  type PredictedLoad,
+  proposeReplicas,
+  RAMP_WINDOW,
+  rampForecast,
+  SCALE_DOWN_HOLD,
+  type SlaTargets,
+  WORKER_START_S,
+} from './throughput.js';
 import type { TrafficSource } from './traffic.js';
 
 export type PlannerMode = 'agg' | 'disagg';
@@ -139,6 +148,10 @@ export class Planner {
   private shape: { isl?: number; osl?: number; kvHitRate?: number } = {};
   /** The throughput loop's last target per service: the load loop's floor. */
   private readonly throughputTargets = new Map<string, number>();
+  /** Observed request rates, one per throughput interval (the last RAMP_WINDOW), for rampForecast. */
+  private readonly rates: number[] = [];
+  /** The throughput loop's last proposals per role (the last SCALE_DOWN_HOLD), for heldReplicas. */
+  private readonly proposed = new Map<Role, number[]>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly handles = new Set<unknown>();
   private stopped = false;
@@ -227,8 +240,20 @@ export class Planner {
       ['kvHitRate', observed.kvHitRate],
     ];
     for (const [key, m] of feed) if (m.kind === 'known') this.predictors[key].observe(m.value);
+    if (observed.requestRate.kind === 'known') {
+      this.rates.push(observed.requestRate.value);
+      if (this.rates.length > RAMP_WINDOW) this.rates.shift();
+    }
+    const predictedRate = this.predictors.requestRate.predict();
+    // On a rising ramp the past window's rate is already short by the time a new worker serves: size
+    // for the rate the trend gives at the end of the next interval plus a worker's start (never below
+    // the predictor's forecast, so a falling trend does not scale down early).
+    const ramp = rampForecast(this.rates, windowSeconds, WORKER_START_S);
     const predicted: PredictedLoad = {
-      requestRate: this.predictors.requestRate.predict(),
+      requestRate:
+        ramp !== undefined && predictedRate.kind === 'known' && ramp > predictedRate.value
+          ? known(ramp)
+          : predictedRate,
       isl: this.predictors.isl.predict(),
       osl: this.predictors.osl.predict(),
       kvHitRate: this.predictors.kvHitRate.predict(),
@@ -272,6 +297,16 @@ export class Planner {
         backlogTokens > 0 ? { tokens: backlogTokens, drainS: windowSeconds } : undefined,
       ).map((p) => [p.role, p]),
     );
+    // Scale down only once SCALE_DOWN_HOLD proposals in a row are lower: a drain counts as provisioned
+    // and the next ramp would start the worker again (docs/architecture.md, r14–r16).
+    for (const [role, p] of proposals) {
+      if (p.kind !== 'sized') continue;
+      const history = this.proposed.get(role) ?? [];
+      history.push(p.replicas);
+      if (history.length > SCALE_DOWN_HOLD) history.shift();
+      this.proposed.set(role, history);
+      proposals.set(role, { ...p, replicas: heldReplicas(history, SCALE_DOWN_HOLD) });
+    }
     for (const p of proposals.values())
       if (p.kind === 'sized' && Number.isFinite(p.capacityRps)) metrics.capacity(p.role, p.capacityRps);
     const zero = await this.zeroDemand();

@@ -28,6 +28,11 @@
 // exp(−(c − a) w / S), with its decay doubled because a deterministic service halves the queueing of an
 // exponential one (Kingman / Cosmetatos: W(M/D/c) ≈ W(M/M/c) / 2). need = the least c > a with
 // P(wait > w) ≤ ε (replicasForWait, constraint `ttft_queueing`).
+//
+// Ramps and drains (planner.ts applies both around proposeReplicas): the rate sized for is the larger
+// of the predictor's and rampForecast's (the trend of the last RAMP_WINDOW rates at the end of the next
+// interval plus WORKER_START_S); a lower proposal takes effect only after SCALE_DOWN_HOLD intervals
+// (heldReplicas). Measured in docs/architecture.md (bench --planner, r10–r16).
 import type { EngineModel } from './engine-model.js';
 import type { Metric } from './metric.js';
 import type { Constraint, DecisionReason, Role } from './reasons.js';
@@ -68,6 +73,52 @@ export function replicasForWait(
     const miss = erlangC(c, a) * Math.exp((-2 * (c - a) * waitBudgetS) / serviceS);
     if (miss <= missShare) return c;
   }
+}
+
+/** Intervals of observed request rate the ramp forecast fits its slope to. */
+export const RAMP_WINDOW = 4;
+
+/**
+ * Seconds from a scale-up decision until the new worker serves, added to the ramp forecast's horizon.
+ * Assumed, not measured (bench --planner, docs/architecture.md r10–r16): an in-process mocker worker.
+ */
+export const WORKER_START_S = 0.5;
+
+/** Scale-down hysteresis: intervals a lower proposal must persist before the planner acts on it. */
+export const SCALE_DOWN_HOLD = 2;
+
+/**
+ * The request rate at the end of the next interval plus a worker's start, by the least-squares line
+ * through the last `RAMP_WINDOW` observed rates (oldest first, one per interval of `intervalS`).
+ * Each observation is a window's mean, so the last one stands at half an interval ago; the forecast is
+ * that line at  intervalS / 2 + intervalS + leadS  beyond it. Undefined with fewer than two points.
+ */
+export function rampForecast(rates: readonly number[], intervalS: number, leadS: number): number | undefined {
+  const ys = rates.slice(-RAMP_WINDOW);
+  const n = ys.length;
+  if (n < 2) return undefined;
+  const xMean = (n - 1) / 2;
+  const yMean = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  ys.forEach((y, x) => {
+    sxy += (x - xMean) * (y - yMean);
+    sxx += (x - xMean) ** 2;
+  });
+  const slopePerInterval = sxy / sxx;
+  const ahead = n - 1 - xMean + 1.5 + leadS / intervalS;
+  return Math.max(0, yMean + slopePerInterval * ahead);
+}
+
+/**
+ * Scale-down hysteresis: the replicas to keep given the last proposals (oldest first), the largest of
+ * the last `hold`. A rise acts at once; a fall only once every one of the last `hold` proposals is
+ * lower. A draining worker still counts as provisioned, so a scale-down the next ramp reverses costs
+ * its drain and a start, and leaves the ramp short while the new worker starts.
+ */
+export function heldReplicas(proposals: readonly number[], hold: number): number {
+  const recent = proposals.slice(-Math.max(1, hold));
+  return recent.length ? Math.max(...recent) : 0;
 }
 
 /** The next interval as predicted: each a Metric, unknown when its predictor has nothing to go on. */

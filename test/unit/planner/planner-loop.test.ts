@@ -50,27 +50,44 @@ describe('throughput loop', () => {
       ['Prefill', 'scale_up', 5],
       ['Decode', 'no_change', 1],
     ]);
-    source.next = traffic(40); // prefill 12, capped at 10; decode 6 000 / 2 000 = 3
+    // 40 req/s after 10: the ramp forecast (rampForecast) sizes for 25 + 30 × (0.5 + 1.5 + 0.5/60)
+    // = 85.25 req/s: prefill capped at 10; decode 85.25 × 150 / 2 000 = 6.4 → 7 (40 alone: 3).
+    source.next = traffic(40);
     d = await planner.throughputTick();
     expect(d.map((x) => [x.reason, x.target, x.constraints])).toEqual([
       ['scale_up', 10, ['ttft_queueing', 'max_replicas']],
-      ['scale_up', 3, []],
+      ['scale_up', 7, []],
     ]);
-    // 1 req/s: a = 0.3, but one replica lets 0.3 · e^(−2·0.7·0.2/0.3) = 12 % wait past 200 ms → 2.
+    // 1 req/s: the line through 10, 40, 1 still stands at 17 − 4.5 × 2.508 = 5.7 req/s (prefill 4,
+    // decode 1), and the first lower proposal is held (SCALE_DOWN_HOLD 2): no change.
     source.next = traffic(1);
     d = await planner.throughputTick();
     expect(d.map((x) => [x.reason, x.target])).toEqual([
-      ['scale_down', 2],
+      ['no_change', 10],
+      ['no_change', 7],
+    ]);
+    // Lower twice in a row: down to the larger of the two (4); the line through 10, 40, 1, 1 falls
+    // below 0, so the predictor's 1 req/s is used.
+    d = await planner.throughputTick();
+    expect(d.map((x) => [x.reason, x.target])).toEqual([
+      ['scale_down', 4],
       ['scale_down', 1],
+    ]);
+    // a = 0.3, but one replica lets 0.3 · e^(−2·0.7·0.2/0.3) = 12 % wait past 200 ms → 2.
+    d = await planner.throughputTick();
+    expect(d.map((x) => [x.reason, x.target])).toEqual([
+      ['scale_down', 2],
+      ['no_change', 1],
     ]);
     expect(connector.scaled).toEqual([
       { name: 'Prefill', replicas: 5 },
       { name: 'Prefill', replicas: 10 },
-      { name: 'Decode', replicas: 3 },
-      { name: 'Prefill', replicas: 2 },
+      { name: 'Decode', replicas: 7 },
+      { name: 'Prefill', replicas: 4 },
       { name: 'Decode', replicas: 1 },
+      { name: 'Prefill', replicas: 2 },
     ]);
-    expect(source.windows).toEqual([60, 60, 60]);
+    expect(source.windows).toEqual([60, 60, 60, 60, 60]);
   });
 
   it('unknown traffic decides nothing and says why; the loop keeps going', async () => {
@@ -109,11 +126,12 @@ describe('throughput loop', () => {
     const d = await planner.throughputTick();
     expect(d[0]).toMatchObject({ reason: 'scaling_in_progress', current: 5, ready: 1 });
     expect(d[0]?.target).toBeUndefined();
-    // Decode is not held back by Prefill: it moves on its own (20 × 150 / 2 000 = 1.5 → 2).
-    expect(d[1]).toMatchObject({ reason: 'scale_up', target: 2 });
+    // Decode is not held back by Prefill: it moves on its own (the ramp forecast
+    // 15 + 10 × (0.5 + 1.5 + 0.5/60) = 35.08 req/s; 35.08 × 150 / 2 000 = 2.6 → 3).
+    expect(d[1]).toMatchObject({ reason: 'scale_up', target: 3 });
     expect(connector.scaled).toEqual([
       { name: 'Prefill', replicas: 5 },
-      { name: 'Decode', replicas: 2 },
+      { name: 'Decode', replicas: 3 },
     ]);
   });
 
@@ -185,7 +203,9 @@ describe('load loop', () => {
     expect((await planner.loadTick())[0]?.reason).toBe('no_change');
     // Short prompts: well under on both → −1, back to the throughput target 1.
     source.next = traffic(2, 1000, 150);
-    await planner.throughputTick(); // observes ISL 1000; target stays 1? agg: 2 × (0.1 + 0.075) → 1
+    // Observes ISL 1000: agg 2 × (0.1 + 0.075) → 1, held for a second interval (SCALE_DOWN_HOLD).
+    await planner.throughputTick();
+    await planner.throughputTick();
     connector.state.set('Worker', { name: 'Worker', replicas: 2, readyReplicas: 2, gpusPerReplica: 1 });
     // (the throughput tick above scaled Worker to 1; put it back to 2 to exercise the load rule)
     loads.byComponent.set('worker', [report(1), report(2)]);

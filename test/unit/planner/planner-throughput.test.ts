@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { known, unknown } from '../../../src/planner/metric.js';
 import {
   erlangC,
+  heldReplicas,
   type PredictedLoad,
   proposeReplicas,
+  rampForecast,
   replicasForWait,
 } from '../../../src/planner/throughput.js';
 import { ENGINE } from './fakes.js';
@@ -121,5 +123,35 @@ describe('queueing headroom (M/D/c, throughput.ts)', () => {
     // No budget (a lone prompt already misses) or no load: plain ceil(a).
     expect(replicasForWait(10, 0.3, -0.1)).toBe(3);
     expect(replicasForWait(0, 0.3, 0.2)).toBe(0);
+  });
+});
+
+describe('rampForecast (worked numbers)', () => {
+  it('extends the least-squares line to the end of the next interval plus the start time', () => {
+    // 10, 20, 30, 40 at 1 s: mean 25 at x = 1.5, slope 10/interval; the last window's mean stands at
+    // x = 3, half an interval ago; ahead = 1.5 + 0.5 + 1 + 0.5/1 = 3.5 → 25 + 10 × 3.5 = 60.
+    expect(rampForecast([10, 20, 30, 40], 1, 0.5)).toBeCloseTo(60, 9);
+    // Only the last 4 count: a leading 1000 changes nothing.
+    expect(rampForecast([1000, 10, 20, 30, 40], 1, 0.5)).toBeCloseTo(60, 9);
+    // Two points at 2 s, start 1 s: mean 15 at x = 0.5, slope 10; ahead = 0.5 + 1.5 + 0.5 = 2.5 → 40.
+    expect(rampForecast([10, 20], 2, 1)).toBeCloseTo(40, 9);
+    // Noise averages out: 30, 34, 26, 30 → slope −0.8, 30 − 0.8 × 3.5 = 27.2.
+    expect(rampForecast([30, 34, 26, 30], 1, 0.5)).toBeCloseTo(27.2, 9);
+  });
+
+  it('never negative; undefined with fewer than two points', () => {
+    expect(rampForecast([40, 10], 1, 0.5)).toBe(0); // 25 − 30 × 2.5 < 0
+    expect(rampForecast([5], 1, 0.5)).toBeUndefined();
+    expect(rampForecast([], 1, 0.5)).toBeUndefined();
+  });
+});
+
+describe('heldReplicas (scale-down hysteresis)', () => {
+  it('rises at once, falls only when the last `hold` proposals are all lower', () => {
+    expect(heldReplicas([3, 7], 2)).toBe(7); // up: at once
+    expect(heldReplicas([3, 7, 4], 2)).toBe(7); // one lower proposal: held
+    expect(heldReplicas([3, 7, 4, 5], 2)).toBe(5); // two lower: the larger of them
+    expect(heldReplicas([9, 4], 1)).toBe(4); // hold 1: no hysteresis
+    expect(heldReplicas([], 2)).toBe(0);
   });
 });
