@@ -64,7 +64,8 @@ export function createServices(
         }
         model = registry.get(name) ?? model;
       }
-      if (model.instances.size === 0) {
+      // `routable` walks the sets; `instances` would build a merged map on every request.
+      if (!model.routable) {
         throw new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${name}`, 'model');
       }
       try {
