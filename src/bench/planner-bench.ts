@@ -21,7 +21,7 @@ import { known } from '../planner/metric.js';
 import type { PlannerConfig } from '../planner/planner.js';
 import { proposeReplicas, type SlaTargets } from '../planner/throughput.js';
 import { type RequestResult, runWorkload, type Stats, stats } from './load-generator.js';
-import type { PlannedRequest } from './workloads.js';
+import { type PlannedRequest, rng } from './workloads.js';
 
 export interface SineLoad {
   /** Requests per second at the trough and at the peak. */
@@ -116,17 +116,6 @@ export interface PlannerBenchReport {
     staticPeakSlaAttainment: number;
     replicaSecondsOverStaticPeak: number;
     replicaSecondsOverStaticMean: number;
-  };
-}
-
-/** xorshift32, seeded (arrival times and prompt tokens are the same for every deployment). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
   };
 }
 

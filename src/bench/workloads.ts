@@ -67,7 +67,7 @@ export interface PlannedRequest {
 }
 
 /** xorshift32: fast, seeded, good enough for synthetic token ids and arrival times. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let s = seed >>> 0 || 0x9e3779b9;
   return () => {
     s ^= s << 13;

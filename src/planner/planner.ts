@@ -518,36 +518,23 @@ export class Planner {
                 : (want.reason ?? 'no_change');
           metrics.target(name, decision.role, t.replicas);
           if (t.replicas === current) continue;
+          const change = {
+            loop,
+            service: name,
+            from: current,
+            to: t.replicas,
+            reason: decision.reason,
+            constraints: decision.constraints,
+            detail: decision.detail,
+          };
           if (this.config.scaling === 'advisory') {
-            log.info(
-              {
-                loop,
-                service: name,
-                from: current,
-                to: t.replicas,
-                reason: decision.reason,
-                constraints: decision.constraints,
-                detail: decision.detail,
-              },
-              'planner (advisory): would scale',
-            );
+            log.info(change, 'planner (advisory): would scale');
             continue;
           }
           try {
             await connector.scale(name, t.replicas);
             decision.scaled = true;
-            log.info(
-              {
-                loop,
-                service: name,
-                from: current,
-                to: t.replicas,
-                reason: decision.reason,
-                constraints: decision.constraints,
-                detail: decision.detail,
-              },
-              'planner: scaled',
-            );
+            log.info(change, 'planner: scaled');
           } catch (err) {
             decision.reason = 'scale_failed';
             decision.detail = (err as Error).message;
