@@ -10,6 +10,8 @@ import { z } from 'zod';
  *   shut down mid-stream): the caller may retry the request elsewhere (migration).
  * - `no_responders`: nobody serves that instance (it is gone); nothing was executed.
  * - `unavailable`: the instance is draining and refuses new requests; nothing was executed.
+ * - `overloaded`: the instance holds as many streams as it may (its bound); nothing was executed: the
+ *   caller tries another instance, without counting it as a failure of this one.
  * - `cancelled`: the caller aborted.
  * - `payload_too_large`: a request or response frame is over the limit.
  * - `invalid_request`: the request failed the endpoint's schema (or is not a valid message).
@@ -19,6 +21,7 @@ export const REQUEST_ERROR_CODES = [
   'disconnected',
   'no_responders',
   'unavailable',
+  'overloaded',
   'cancelled',
   'payload_too_large',
   'invalid_request',

@@ -14,12 +14,21 @@ import {
   modelCardSchema,
   NAME,
 } from '../api/index.js';
+import {
+  ConnectionSecurityError,
+  describeSecurity,
+  type EtcdSecurity,
+  etcdClientOptions,
+  etcdRefusal,
+  ServiceRefusedError,
+} from './connection-security.js';
 import type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './discovery.js';
 import { inScope } from './discovery.js';
-import { ServiceUnreachableError } from './errors.js';
+import { causeText, ServiceUnreachableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RuntimeMetrics } from './metrics.js';
 import { ModelTracker } from './model-tracker.js';
+import { boundedStep } from './shutdown-step.js';
 import { DEFAULT_STARTUP_WAIT_MS, retryUntilReachable } from './startup-retry.js';
 
 export interface EtcdDiscoveryOptions {
@@ -29,7 +38,12 @@ export interface EtcdDiscoveryOptions {
   metrics: RuntimeMetrics;
   /** How long the first connection is retried before etcd counts as unreachable. */
   startupWaitMs?: number;
+  /** TLS and user/password (connection-security.ts); none by default. */
+  security?: EtcdSecurity;
 }
+
+/** How long close() waits for the lease's revocation (milliseconds when etcd answers). */
+const REVOKE_TIMEOUT_MS = 1_000;
 
 interface Registration {
   instance: Instance;
@@ -49,16 +63,37 @@ export class EtcdDiscovery implements Discovery {
   ) {}
 
   static async connect(options: EtcdDiscoveryOptions): Promise<EtcdDiscovery> {
-    const client = new Etcd3({ hosts: options.endpoints, dialTimeout: 5_000 });
+    const security = options.security ?? {};
+    // etcd3 would speak TLS to an http:// endpoint when given credentials: say which setting is wrong.
+    const plain = options.endpoints.find((e) => !e.startsWith('https://'));
+    if (security.tls && plain !== undefined)
+      throw new ConnectionSecurityError(`etcd TLS is configured, but endpoint ${plain} is not https://`);
+    const client = new Etcd3({
+      hosts: options.endpoints,
+      dialTimeout: 5_000,
+      ...etcdClientOptions(security),
+    });
+    const endpoints = options.endpoints.join(',');
     try {
-      await retryUntilReachable(options.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS, () =>
-        client.maintenance.status(),
+      // A read, not a status call: it authenticates (when a user is set) and needs read permission,
+      // so wrong credentials or a server without auth fail here rather than at the first registration.
+      await retryUntilReachable(
+        options.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS,
+        () => client.getAll().prefix(DISCOVERY_PREFIX.instances).limit(1).keys(),
+        (err) => etcdRefusal(err) !== undefined,
       );
     } catch (err) {
       client.close();
-      throw new ServiceUnreachableError('etcd', options.endpoints.join(','), err);
+      const refusal = etcdRefusal(err);
+      if (refusal !== undefined) throw new ServiceRefusedError('etcd', endpoints, refusal, err);
+      // etcd with --client-cert-auth drops a handshake without one: gRPC reports no cause at all.
+      const hint =
+        security.tls && !security.tls.cert
+          ? new Error(`${causeText(err)}; TLS without a client certificate: does the server require one?`)
+          : err;
+      throw new ServiceUnreachableError('etcd', endpoints, hint);
     }
-    options.log.info({ endpoints: options.endpoints }, 'etcd connected');
+    options.log.info({ endpoints: options.endpoints, ...describeSecurity(security) }, 'etcd connected');
     return new EtcdDiscovery(client, options);
   }
 
@@ -136,9 +171,10 @@ export class EtcdDiscovery implements Discovery {
     const lease = this.lease;
     this.lease = undefined;
     this.registrations.clear();
-    // Revoking removes every key of this process at once.
+    // Revoking removes every key of this process at once. Bounded: with etcd down the call would retry
+    // past any grace period, and the lease's TTL removes the keys anyway.
     if (lease)
-      await lease.revoke().catch((err: unknown) => this.options.log.debug({ err }, 'lease revoke failed'));
+      await boundedStep('etcd lease revoke', REVOKE_TIMEOUT_MS, () => lease.revoke(), this.options.log);
     this.client.close();
   }
 

@@ -1,10 +1,11 @@
 // The runtime a frontend or worker process holds: discovery, request plane and event plane, on etcd
 // and NATS or in memory, plus the bookkeeping that ties them together (serve-and-register, health,
-// graceful shutdown, instances that leave discovery ending their in-flight calls).
+// graceful shutdown held to its grace period whatever the state of the servers).
 import type { Registry } from 'prom-client';
 import type { EndpointId, InstanceId, ModelCard } from '../api/index.js';
 import { newInstanceId } from '../api/index.js';
-import type { Discovery, InstanceEvent, Watch, WatchScope } from './discovery.js';
+import { type ConnectionSecuritySettings, resolveConnectionSecurity } from './connection-security.js';
+import type { Discovery } from './discovery.js';
 import type { EventPlane } from './event-plane.js';
 import type { KvDataPlane } from './kv-data-plane.js';
 import type { Logger } from './logger.js';
@@ -22,6 +23,7 @@ import {
   type ServeOptions,
   type StreamTuning,
 } from './request-plane.js';
+import { boundedStep } from './shutdown-step.js';
 import { TcpKvDataPlane } from './tcp-kv-data-plane.js';
 
 export interface RuntimeOptions {
@@ -42,6 +44,8 @@ export interface RuntimeOptions {
   maxPayloadBytes?: number;
   /** Request-plane stream tuning (NATS backend). */
   stream?: Partial<StreamTuning>;
+  /** TLS and credentials for etcd and NATS: file paths, env secrets, a secrets directory (read at start). */
+  security?: ConnectionSecuritySettings;
   /** How long the first etcd / NATS connection is retried before startup fails (10 s by default). */
   startupWaitMs?: number;
   /** Where a worker's KV data plane listens (with NATS: TCP; in memory otherwise). DESIGN §12. */
@@ -81,10 +85,11 @@ export interface Runtime {
   /** True once an endpoint is served and until shutdown starts: the worker's /health. */
   readonly ready: boolean;
   /**
-   * Graceful shutdown: unregister from discovery, refuse new requests, let in-flight ones finish for
-   * up to `graceMs` (then disconnect them), close the backends.
+   * Graceful shutdown: unregister from discovery, refuse new requests, let in-flight ones finish, close
+   * the backends — all within `graceMs` (at least 0.5 s for closing), whether etcd and NATS answer or
+   * not. Resolves to the steps cut short by the deadline (empty: a clean stop).
    */
-  shutdown(graceMs: number): Promise<void>;
+  shutdown(graceMs: number): Promise<string[]>;
   /** Closes at once: in-flight requests are disconnected, registrations removed. */
   close(): Promise<void>;
 }
@@ -97,6 +102,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const tuning = { ...DEFAULT_STREAM_TUNING, ...options.stream };
   const etcdEndpoints = options.etcdEndpoints?.filter((e) => e.trim() !== '') ?? [];
   const etcd = etcdEndpoints.length > 0 ? etcdEndpoints : undefined;
+  const security = await resolveConnectionSecurity(options.security);
 
   let discovery: Discovery;
   if (etcd) {
@@ -106,6 +112,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       leaseTtlSeconds: options.leaseTtlSeconds ?? 10,
       log: log.child({ component: 'discovery' }),
       metrics,
+      security: security.etcd,
       ...(options.startupWaitMs === undefined ? {} : { startupWaitMs: options.startupWaitMs }),
     });
   } else {
@@ -115,7 +122,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let requestPlane: RequestPlane;
   let eventPlane: EventPlane;
   let kvDataPlane: KvDataPlane;
-  let closeTransport = async () => {};
+  let closeTransport = async (_budgetMs: number) => true;
   try {
     if (options.natsServer) {
       const { connectNats } = await import('./nats-connection.js');
@@ -125,6 +132,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         options.natsServer,
         log.child({ component: 'nats' }),
         options.startupWaitMs,
+        security.nats,
       );
       requestPlane = new NatsRequestPlane(nc, metrics, log.child({ component: 'request-plane' }), {
         ...tuning,
@@ -132,8 +140,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
       eventPlane = new NatsEventPlane(nc, metrics, log.child({ component: 'event-plane' }));
       kvDataPlane = tcpKvDataPlane(options);
-      closeTransport = async () => {
-        await nc.drain().catch(() => nc.close());
+      closeTransport = async (budgetMs) => {
+        // With NATS down, drain() may wait for the server, or resolve and leave the connection
+        // reconnecting for ever (maxReconnectAttempts -1), which kept a stopped worker alive: close it.
+        const drained = await boundedStep('nats drain', budgetMs, () => nc.drain(), log);
+        if (!nc.isClosed()) await nc.close();
+        return drained === 'done';
       };
     } else {
       requestPlane = new MemoryRequestPlane(
@@ -154,7 +166,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   return new DistributedRuntime(
     options.instanceId ?? newInstanceId(),
-    linkDiscovery(discovery, requestPlane),
+    discovery,
     requestPlane,
     eventPlane,
     kvDataPlane,
@@ -169,29 +181,15 @@ function tcpKvDataPlane(options: RuntimeOptions): KvDataPlane {
   return new TcpKvDataPlane({ log: options.log.child({ component: 'kv-data-plane' }), ...listen });
 }
 
-/** Instances that leave discovery (lease lost) end the in-flight calls made to them. */
-function linkDiscovery(discovery: Discovery, requestPlane: RequestPlane): Discovery {
-  const watchInstances = (scope: WatchScope, onEvent: (event: InstanceEvent) => void): Promise<Watch> =>
-    discovery.watchInstances(scope, (event) => {
-      onEvent(event);
-      if (event.kind === 'removed') requestPlane.instanceGone(event.instance.instanceId);
-    });
-  return {
-    register: (i, c) => discovery.register(i, c),
-    unregister: (e, i) => discovery.unregister(e, i),
-    unregisterAll: () => discovery.unregisterAll(),
-    list: (s) => discovery.list(s),
-    watchInstances,
-    watchModels: (f, n) => discovery.watchModels(f, n),
-    modelCard: (e, i) => discovery.modelCard(e, i),
-    close: () => discovery.close(),
-  };
-}
+// An instance that leaves discovery is not cut off: a draining worker unregisters first and then
+// finishes its streams, and one whose lease was lost (etcd down) still serves and registers again. A
+// worker that is really gone is found by the request plane itself (NATS: no heartbeat for
+// idleTimeoutMs, sooner than the lease's TTL; in process: its endpoints close their streams).
 
 class DistributedRuntime implements Runtime {
   private readonly served = new Set<ServedEndpoint>();
   private stopping = false;
-  private closed: Promise<void> | undefined;
+  private closed: Promise<string[]> | undefined;
 
   constructor(
     readonly instanceId: InstanceId,
@@ -201,7 +199,8 @@ class DistributedRuntime implements Runtime {
     readonly kvDataPlane: KvDataPlane,
     readonly metrics: RuntimeMetrics,
     private readonly log: Logger,
-    private readonly closeTransport: () => Promise<void>,
+    /** Closes the connection (within the budget, then at once); false when that was cut short. */
+    private readonly closeTransport: (budgetMs: number) => Promise<boolean>,
   ) {}
 
   get ready(): boolean {
@@ -226,39 +225,97 @@ class DistributedRuntime implements Runtime {
     return served;
   }
 
-  async shutdown(graceMs: number): Promise<void> {
-    if (this.stopping) return this.close();
+  async shutdown(graceMs: number): Promise<string[]> {
+    if (this.stopping) return this.closeWithin(DEFAULT_CLOSE_MS);
     this.stopping = true;
+    // One deadline for every step, servers up or down (a process manager kills after its own grace
+    // period): unregistering, then the drain, then closing the backends in the time kept for that.
+    const deadline = Date.now() + graceMs;
+    const reserve = Math.min(SHUTDOWN_CLOSE_RESERVE_MS, graceMs / 4);
+    const left = (keep = 0) => Math.max(0, deadline - keep - Date.now());
+    const cut: string[] = [];
     this.log.info({ graceMs, endpoints: this.served.size }, 'graceful shutdown: unregistering');
-    await this.discovery.unregisterAll().catch((err: unknown) => this.log.warn({ err }, 'unregister failed'));
-    for (const served of this.served) served.stopAccepting();
+    const stopAccepting = () => {
+      for (const served of this.served) served.stopAccepting();
+    };
+    // Refusal starts in the very turn the keys are gone (a caller that saw us leave is refused, not
+    // served), and anyway when unregistering failed or was cut.
+    const unregistered = await boundedStep(
+      'unregister',
+      Math.min(UNREGISTER_MAX_MS, left(reserve)),
+      () => this.discovery.unregisterAll().then(stopAccepting),
+      this.log,
+    );
+    if (unregistered !== 'done') cut.push('unregister');
+    stopAccepting();
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all([...this.served].map((s) => s.drained())).then(() => true),
       new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), graceMs);
+        timer = setTimeout(() => resolve(false), left(reserve));
       }),
     ]);
     clearTimeout(timer);
-    if (!drained) this.log.warn('grace period over: disconnecting the requests still in flight');
-    await this.close();
+    if (!drained) {
+      cut.push('drain');
+      this.log.warn('grace period over: disconnecting the requests still in flight');
+    }
+    cut.push(...(await this.closeWithin(Math.max(left(), MIN_CLOSE_MS))));
+    if (cut.length > 0) this.log.warn({ cut, graceMs }, 'shutdown finished with steps cut short');
+    return cut;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.closeWithin(DEFAULT_CLOSE_MS);
+  }
+
+  /**
+   * Closes every backend within `budgetMs`; resolves to the steps cut short. Each step may take
+   * CLOSE_STEP_MAX_MS (they take milliseconds when the servers answer); once one was cut, the server
+   * it waited on is taken for gone and the later steps are started but not waited for.
+   */
+  private closeWithin(budgetMs: number): Promise<string[]> {
     this.stopping = true;
     this.closed ??= (async () => {
-      await Promise.all([...this.served].map((s) => s.close()));
+      const deadline = Date.now() + budgetMs;
+      const cut: string[] = [];
+      const left = () => (cut.length > 0 ? 0 : Math.min(CLOSE_STEP_MAX_MS, deadline - Date.now()));
+      const steps: [string, () => Promise<unknown>][] = [
+        // etcd first, apart from NATS: revoking the lease is itself bounded (etcd-discovery.ts).
+        ['discovery', () => this.discovery.close()],
+        ['endpoints', () => Promise.all([...this.served].map((s) => s.close()))],
+        ['request plane', () => this.requestPlane.close()],
+        ['event plane', () => this.eventPlane.close()],
+        ['kv data plane', () => this.kvDataPlane.close()],
+      ];
+      for (const [name, step] of steps)
+        if ((await boundedStep(name, Math.max(0, left()), step, this.log)) === 'cut') cut.push(name);
       this.served.clear();
-      await this.requestPlane.close();
-      await this.eventPlane.close();
-      await this.kvDataPlane.close();
-      await this.discovery.close();
-      await this.closeTransport();
+      // Last, and never skipped: closing the connection ends what a cut step still waits on.
+      if (!(await this.closeTransport(Math.max(0, left())))) cut.push('nats drain');
+      return cut;
     })();
     return this.closed;
   }
 }
 
+/** Unregistering waits at most this long (etcd down: the lease's TTL removes the keys anyway). */
+const UNREGISTER_MAX_MS = 3_000;
+/** Of a grace period, at most this much (a quarter of a short one) is kept for closing the backends. */
+const SHUTDOWN_CLOSE_RESERVE_MS = 2_000;
+/** One step of closing (a flush, a drain, a lease revoke) waits at most this long. */
+const CLOSE_STEP_MAX_MS = 2_000;
+/** Closing gets at least this long, even after a grace period of 0. */
+const MIN_CLOSE_MS = 500;
+/** close() without a grace period. */
+const DEFAULT_CLOSE_MS = 5_000;
+
+export {
+  ConnectionSecurityError,
+  type ConnectionSecuritySettings,
+  RUNTIME_SECRET_FILES,
+  ServiceRefusedError,
+} from './connection-security.js';
 export type { Discovery, InstanceEvent, ModelEvent, Watch, WatchScope } from './discovery.js';
 export { causeText, isRequestError, RequestError, ServiceUnreachableError } from './errors.js';
 export type { ComponentScope, EventPlane, EventTopic, Subscription } from './event-plane.js';

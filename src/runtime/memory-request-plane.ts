@@ -77,19 +77,13 @@ export class MemoryRequestPlane implements RequestPlane {
     return new MemoryCall<Res>(this.registry, instance, request, options, this.options, this);
   }
 
-  instanceGone(instanceId: InstanceId): void {
-    const set = this.calls.get(instanceId);
-    if (!set) return;
-    for (const call of [...set]) call.disconnect('the instance left discovery before the stream ended');
-  }
-
   async close(): Promise<void> {
     await Promise.all([...this.served].map((s) => s.close()));
     for (const set of [...this.calls.values()])
       for (const call of [...set]) call.fail(new RequestError('cancelled', 'the runtime closed'));
   }
 
-  /** Calls in flight by instance, for instanceGone; a call is tracked from its start to its end. */
+  /** Calls in flight by instance, failed by close(); a call is tracked from its start to its end. */
   track(instanceId: InstanceId, call: MemoryCall<unknown>): void {
     let set = this.calls.get(instanceId);
     if (!set) {
@@ -209,6 +203,12 @@ class MemoryCall<Res> implements AsyncIterableIterator<Res>, InflightStream {
       this.fail(new RequestError('unavailable', 'the instance is shutting down'));
       return undefined;
     }
+    const bound = server.options.maxStreams;
+    if (bound !== undefined && server.inflight.size >= bound) {
+      server.metrics.start()('error', 'overloaded');
+      this.fail(new RequestError('overloaded', overloadedMessage(bound)));
+      return undefined;
+    }
     const size = Buffer.byteLength(JSON.stringify(this.request) ?? '');
     if (size > this.limits.maxPayloadBytes) {
       this.fail(
@@ -274,6 +274,11 @@ class MemoryCall<Res> implements AsyncIterableIterator<Res>, InflightStream {
     this.endRequest = undefined;
     this.plane.untrack(this.instance.instanceId, this as MemoryCall<unknown>);
   }
+}
+
+/** The refusal of a stream past an endpoint's `maxStreams` (both backends say the same). */
+export function overloadedMessage(bound: number): string {
+  return `the instance runs ${bound} streams, its bound: try another instance`;
 }
 
 export function errorMessage(err: unknown): string {

@@ -20,6 +20,11 @@ export type Handler<Req, Res> = (request: Req, context: RequestContext) => Async
 export interface ServeOptions<Req> {
   /** Validates each incoming request; a failure answers `invalid_request` without calling the handler. */
   requestSchema: z.ZodType<Req>;
+  /**
+   * Streams this endpoint runs at once; one more is refused with `overloaded` before its handler
+   * runs (the worker's admission bound). Unbounded when absent.
+   */
+  maxStreams?: number;
 }
 
 export interface ServedEndpoint {
@@ -54,11 +59,6 @@ export interface RequestPlane {
    * when the instance is gone, `disconnected` when the stream stops without its end.
    */
   call<Res = unknown>(instance: Instance, request: unknown, options?: CallOptions<Res>): AsyncIterable<Res>;
-  /**
-   * Ends every in-flight call to that instance with `disconnected` (discovery saw it go: it lost its
-   * lease). The runtime calls this from its discovery watches.
-   */
-  instanceGone(instanceId: InstanceId): void;
   close(): Promise<void>;
 }
 

@@ -1,20 +1,41 @@
 // A real etcd (Debian's etcd-server) on free loopback ports, with its data in a directory of its own.
-import { mkdir } from 'node:fs/promises';
+// Optionally it serves TLS (requiring client certificates) and turns authentication on after its first
+// start: a root user and read-write users on every key, as `etcdctl user add / auth enable` would.
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Etcd3, Range } from 'etcd3';
+import type { KeyPair } from './certificates.js';
 import { freePort, ServerProcess } from './process.js';
+
+export interface EtcdServerOptions {
+  binary?: string;
+  /**
+   * Serve https with `server`; `clientCertAuth` requires a client certificate signed by `caFile`. The
+   * harness itself connects with `client` (needed to turn auth on when client certificates are required).
+   */
+  tls?: { server: KeyPair; caFile: string; clientCertAuth?: boolean; client?: KeyPair };
+  /** Turn authentication on: root with this password, and users with read-write on every key. */
+  auth?: { rootPassword: string; users: { name: string; password: string }[] };
+}
 
 export class EtcdServer {
   private process: ServerProcess | undefined;
   clientPort = 0;
   private peerPort = 0;
+  // Health over plain http even when clients need TLS and certificates.
+  private metricsPort = 0;
+  private authEnabled = false;
+  private readonly binary: string;
 
   constructor(
     private readonly dir: string,
-    private readonly binary = process.env.ETCD_BIN ?? 'etcd',
-  ) {}
+    private readonly options: EtcdServerOptions = {},
+  ) {
+    this.binary = options.binary ?? process.env.ETCD_BIN ?? 'etcd';
+  }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
   get logFile(): string {
@@ -26,9 +47,12 @@ export class EtcdServer {
     if (this.clientPort === 0) {
       this.clientPort = await freePort();
       this.peerPort = await freePort();
+      this.metricsPort = await freePort();
     }
-    const client = `http://127.0.0.1:${this.clientPort}`;
+    const client = this.endpoint;
     const peer = `http://127.0.0.1:${this.peerPort}`;
+    const metrics = `http://127.0.0.1:${this.metricsPort}`;
+    const tls = this.options.tls;
     this.process = new ServerProcess({
       name: 'etcd',
       command: this.binary,
@@ -40,16 +64,58 @@ export class EtcdServer {
         `--listen-peer-urls=${peer}`,
         `--initial-advertise-peer-urls=${peer}`,
         `--initial-cluster=harness=${peer}`,
+        `--listen-metrics-urls=${metrics}`,
         '--log-level=warn',
         '--logger=zap',
+        ...(tls
+          ? [
+              `--cert-file=${tls.server.certFile}`,
+              `--key-file=${tls.server.keyFile}`,
+              `--trusted-ca-file=${tls.caFile}`,
+              ...(tls.clientCertAuth ? ['--client-cert-auth'] : []),
+            ]
+          : []),
       ],
       logFile: this.logFile,
       ready: async () => {
-        const res = await fetch(`${client}/health`);
+        const res = await fetch(`${metrics}/health`);
         return res.ok && ((await res.json()) as { health?: string }).health === 'true';
       },
     });
     await this.process.start();
+    if (this.options.auth && !this.authEnabled) await this.enableAuth(this.options.auth);
+  }
+
+  /** The users and roles persist in the data directory: once is enough, restarts keep them. */
+  private async enableAuth(auth: NonNullable<EtcdServerOptions['auth']>): Promise<void> {
+    const tls = this.options.tls;
+    const client = new Etcd3({
+      hosts: [this.endpoint],
+      ...(tls
+        ? {
+            credentials: {
+              rootCertificate: await readFile(tls.caFile),
+              ...(tls.client
+                ? { privateKey: Buffer.from(tls.client.key), certChain: Buffer.from(tls.client.cert) }
+                : {}),
+            },
+          }
+        : {}),
+    });
+    try {
+      await client.user('root').create(auth.rootPassword);
+      await client.user('root').addRole('root');
+      const role = await client.role('readwrite').create();
+      await role.grant({ permission: 'Readwrite', range: Range.prefix('') });
+      for (const u of auth.users) {
+        await client.user(u.name).create(u.password);
+        await client.user(u.name).addRole(role);
+      }
+      await client.auth.authEnable();
+      this.authEnabled = true;
+    } finally {
+      client.close();
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,20 +1,41 @@
-// A real NATS server (Debian's nats-server) with JetStream, on free loopback ports.
+// A real NATS server (Debian's nats-server) with JetStream, on free loopback ports. Optionally it
+// requires TLS (and client certificates) and credentials: users with passwords or NKeys, or one token.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { KeyPair } from './certificates.js';
+import type { NatsOperator } from './nats-jwt.js';
 import { freePort, ServerProcess } from './process.js';
+
+export type NatsUser = { user: string; password: string } | { nkey: string };
+
+export interface NatsServerOptions {
+  /** Debian installs it under /usr/sbin, which is not on every user's PATH. */
+  binary?: string;
+  /** Serve TLS with this certificate; `verify` also requires a client certificate signed by `caFile`. */
+  tls?: { server: KeyPair; caFile: string; verify?: boolean };
+  /**
+   * Who may connect: users (password or NKey public key), one token, or the users of an operator's
+   * account (JWTs, nats-jwt.ts); anyone when absent.
+   */
+  auth?: { users: NatsUser[] } | { token: string } | { operator: NatsOperator };
+}
 
 export class NatsServer {
   private process: ServerProcess | undefined;
   port = 0;
   private monitorPort = 0;
+  private readonly binary: string;
 
   constructor(
     private readonly dir: string,
-    // Debian installs it under /usr/sbin, which is not on every user's PATH.
-    private readonly binary = process.env.NATS_SERVER_BIN ??
-      (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server'),
-  ) {}
+    private readonly options: NatsServerOptions = {},
+  ) {
+    this.binary =
+      options.binary ??
+      process.env.NATS_SERVER_BIN ??
+      (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
+  }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
@@ -30,24 +51,48 @@ export class NatsServer {
       this.port = await freePort();
       this.monitorPort = await freePort();
     }
+    const configFile = join(this.dir, 'nats.conf');
+    await writeFile(configFile, this.config());
     this.process = new ServerProcess({
       name: 'nats-server',
       command: this.binary,
-      args: [
-        '-a',
-        '127.0.0.1',
-        '-p',
-        String(this.port),
-        '-m',
-        String(this.monitorPort),
-        '-js',
-        '-sd',
-        join(this.dir, 'jetstream'),
-      ],
+      args: ['-c', configFile],
       logFile: this.logFile,
       ready: async () => (await fetch(`http://127.0.0.1:${this.monitorPort}/healthz`)).ok,
     });
     await this.process.start();
+  }
+
+  /** nats-server's config format takes JSON strings as values. */
+  private config(): string {
+    const q = JSON.stringify;
+    const lines = [
+      `listen: ${q(`127.0.0.1:${this.port}`)}`,
+      `http: ${q(`127.0.0.1:${this.monitorPort}`)}`,
+      `jetstream { store_dir: ${q(join(this.dir, 'jetstream'))} }`,
+    ];
+    const { tls, auth } = this.options;
+    if (tls) {
+      lines.push(
+        `tls { cert_file: ${q(tls.server.certFile)}, key_file: ${q(tls.server.keyFile)}, ca_file: ${q(tls.caFile)}, verify: ${tls.verify ?? false}, timeout: 2 }`,
+      );
+    }
+    if (auth && 'token' in auth) lines.push(`authorization { token: ${q(auth.token)} }`);
+    else if (auth && 'operator' in auth) {
+      const { operatorJwt, account, systemAccount: sys } = auth.operator;
+      lines.push(
+        `operator: ${q(operatorJwt)}`,
+        `system_account: ${sys.publicKey}`,
+        'resolver: MEMORY',
+        `resolver_preload: { ${account.publicKey}: ${q(account.jwt)}, ${sys.publicKey}: ${q(sys.jwt)} }`,
+      );
+    } else if (auth) {
+      const users = auth.users.map((u) =>
+        'nkey' in u ? `{ nkey: ${q(u.nkey)} }` : `{ user: ${q(u.user)}, password: ${q(u.password)} }`,
+      );
+      lines.push(`authorization { users: [ ${users.join(', ')} ] }`);
+    }
+    return `${lines.join('\n')}\n`;
   }
 
   async stop(): Promise<void> {

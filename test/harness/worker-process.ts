@@ -19,11 +19,15 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `dynamo worker --system-port 0 <args>` in `namespace`; its stderr goes to `<name>.log`. */
+/**
+ * Starts `dynamo worker --system-port 0 <args>` in `namespace`; its stderr goes to `<name>.log`. `env`
+ * overrides the worker's environment (another etcd or NATS than the harness's, say).
+ */
 export async function spawnWorker(
   namespace: string,
   args: string[],
   name = 'worker',
+  env: Readonly<Record<string, string>> = {},
 ): Promise<WorkerProcess> {
   const logFile = join(await harnessTempDir(name), `${name}.log`);
   const child = spawn(process.execPath, sourceCli(['worker', '--system-port', '0', ...args]), {
@@ -32,6 +36,7 @@ export async function spawnWorker(
       DYN_NAMESPACE: namespace,
       ETCD_ENDPOINTS: inject('etcdEndpoint'),
       NATS_SERVER: inject('natsUrl'),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -125,6 +125,34 @@ export function describeRuntimeContract(name: string, makePair: (ns: string) => 
       expect(isRequestError(err, 'payload_too_large')).toBe(true);
     });
 
+    it('a stream past maxStreams is refused with overloaded before its handler runs', async () => {
+      const { worker, caller, ep } = await pair();
+      let started = 0;
+      const gates: (() => void)[] = [];
+      const held = async function* () {
+        started++;
+        await new Promise<void>((resolve) => gates.push(resolve));
+        yield { i: 0 };
+      };
+      const served = await worker.serveEndpoint(ep, held, { requestSchema: z.unknown(), maxStreams: 2 });
+      const first = [
+        collect(caller.requestPlane.call(served.instance, {})),
+        collect(caller.requestPlane.call(served.instance, {})),
+      ];
+      await until(() => started === 2, 'two streams to start');
+      const refused = await collect(caller.requestPlane.call(served.instance, {})).catch((e: unknown) => e);
+      expect(isRequestError(refused, 'overloaded')).toBe(true);
+      expect(String(refused)).toMatch(/2 streams/);
+      expect(started).toBe(2);
+      for (const open of gates.splice(0)) open();
+      expect((await Promise.all(first)).map((f) => f.length)).toEqual([1, 1]);
+      // A slot freed: the next stream is admitted.
+      const again = collect(caller.requestPlane.call(served.instance, {}));
+      await until(() => started === 3, 'the third stream to start');
+      for (const open of gates.splice(0)) open();
+      expect(await again).toEqual([{ i: 0 }]);
+    });
+
     it('a caller abort mid-stream stops the handler', async () => {
       const { worker, caller, ep } = await pair();
       let handlerSaw: 'aborted' | 'running' = 'running';
@@ -291,23 +319,32 @@ export function describeRuntimeContract(name: string, makePair: (ns: string) => 
       await shutdown;
     });
 
-    it('an instance leaving discovery ends the streams in flight to it with disconnected', async () => {
+    it('a stream to an instance that left discovery goes on to its end', async () => {
+      // A draining worker unregisters first, and one whose lease was lost still serves: neither may be
+      // cut off. A worker really gone is the request plane's to detect (heartbeats, closed endpoints).
       const { worker, caller, ep } = await pair();
-      const hang = async function* (_req: unknown, ctx: RequestContext) {
+      let release: () => void = () => {};
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const held = async function* () {
         yield { i: 0 };
-        await new Promise((r) => ctx.signal.addEventListener('abort', r));
+        await gate;
+        yield { i: 1 };
       };
-      const served = await worker.serveEndpoint(ep, hang, { requestSchema: z.unknown() });
+      const served = await worker.serveEndpoint(ep, held, { requestSchema: z.unknown() });
       const seen: InstanceEvent[] = [];
       const watch = await caller.discovery.watchInstances(ep, (e) => seen.push(e));
-      const it = caller.requestPlane.call(served.instance, {})[Symbol.asyncIterator]();
-      await it.next();
-      const pending = it.next().catch((e: unknown) => e);
-      // The lease is gone (as after a partition): the worker still runs, discovery says it left.
+      const it = caller.requestPlane
+        .call(served.instance, {}, { responseSchema: frame })
+        [Symbol.asyncIterator]();
+      expect((await it.next()).value).toEqual({ i: 0 });
       await worker.discovery.unregisterAll();
-      const err = await pending;
-      expect(isRequestError(err, 'disconnected')).toBe(true);
+      await until(() => seen.length === 2, 'the instance to leave discovery');
       expect(seen.map((e) => e.kind)).toEqual(['added', 'removed']);
+      release();
+      expect((await it.next()).value).toEqual({ i: 1 });
+      expect((await it.next()).done).toBe(true);
       watch.close();
     });
 
