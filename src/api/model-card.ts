@@ -20,6 +20,11 @@ export const modelCardSchema = z.object({
   totalKvBlocks: z.number().int().positive(),
   maxNumSeqs: z.number().int().positive(),
   maxNumBatchedTokens: z.number().int().positive(),
+  /**
+   * Token ids a prompt may hold are [0, vocabSize): the frontend answers 400 for others. Absent in
+   * cards of workers from before it: ids are then not checked.
+   */
+  vocabSize: z.number().int().positive().optional(),
   /** Token ids that end a sequence unless ignore_eos. */
   eosTokenIds: z.array(z.number().int().nonnegative()),
   /** sha256 of tokenizer.json, fetched through model_files. */

@@ -13,7 +13,13 @@ import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
 import type { LocalWorkerPool } from '../planner/local-connector.js';
 import { type LocalPlanner, startLocalPlanner } from '../planner/local-planner.js';
 import type { PlannerConfig } from '../planner/planner.js';
-import { createRuntime, type Logger, MemoryHub, type Runtime } from '../runtime/index.js';
+import {
+  type ConnectionSecuritySettings,
+  createRuntime,
+  type Logger,
+  MemoryHub,
+  type Runtime,
+} from '../runtime/index.js';
 import { startWorker, type Worker, type WorkerConfig } from '../worker/index.js';
 
 export interface AllInOnePlannerConfig {
@@ -39,7 +45,12 @@ export interface AllInOneConfig {
   worker: WorkerConfig;
   etcdEndpoints?: string[] | undefined;
   natsServer?: string | undefined;
-  /** How long in-flight requests may run on after the stop signal (or a scale-down). */
+  /** TLS and credentials for etcd and NATS (read and checked when the runtime starts). */
+  security?: ConnectionSecuritySettings | undefined;
+  /**
+   * How long the whole stop may take (in-flight requests finish, everything closes), and how long a
+   * worker stopped by a scale-down may drain.
+   */
   gracefulShutdownMs: number;
   /** Run the SLA planner over the workers (`dynamo run --planner`). */
   planner?: AllInOnePlannerConfig | undefined;
@@ -60,7 +71,10 @@ export interface AllInOne {
   readonly planner: LocalPlanner | undefined;
   /** Starts or gracefully stops workers of a role; resolves once started (stops drain on). */
   scaleWorkers(role: WorkerRole, count: number): Promise<void>;
-  /** Graceful stop: the planner, then workers unregister and drain, then the frontend closes. */
+  /**
+   * Graceful stop within gracefulShutdownMs: the planner, then the frontend stops taking requests and
+   * lets those in flight finish on the workers, then the workers drain and close.
+   */
   stop(): Promise<void>;
 }
 
@@ -117,12 +131,12 @@ export class WorkerPool implements LocalWorkerPool {
     return run;
   }
 
-  /** Stops every worker (gracefully) and refuses further scaling. */
-  async close(): Promise<void> {
+  /** Stops every worker (gracefully, within `graceMs`) and refuses further scaling. */
+  async close(graceMs = this.graceMs): Promise<void> {
     this.closed = true;
     await this.chain;
     this.target = 0;
-    while (this.serving.length > 0) this.drain(this.serving.pop() as Running);
+    while (this.serving.length > 0) this.drain(this.serving.pop() as Running, graceMs);
     await Promise.allSettled([...this.draining]);
   }
 
@@ -158,9 +172,9 @@ export class WorkerPool implements LocalWorkerPool {
     }
   }
 
-  private drain(r: Running): void {
+  private drain(r: Running, graceMs = this.graceMs): void {
     const done = (async () => {
-      await r.runtime.shutdown(this.graceMs);
+      await r.runtime.shutdown(graceMs);
       await r.worker.close();
     })().catch((err: unknown) => this.log.warn({ err, role: this.role }, 'stopping a worker failed'));
     this.draining.add(done);
@@ -206,6 +220,7 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     memory,
     ...(config.etcdEndpoints?.length ? { etcdEndpoints: config.etcdEndpoints } : {}),
     ...(config.natsServer ? { natsServer: config.natsServer } : {}),
+    ...(config.security ? { security: config.security } : {}),
   };
   const roles: { mode: DisaggregationMode; count: number; component?: string }[] = config.disagg
     ? [
@@ -243,13 +258,18 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
   let frontend: Frontend | undefined;
   let plannerRuntime: Runtime | undefined;
   let planner: LocalPlanner | undefined;
-  // The planner first (it must not scale what is stopping), then workers drain (their streams finish
-  // through the frontend), then the frontend goes.
+  // One deadline for the whole stop. The planner first (it must not scale what is stopping). Then the
+  // frontend stops taking requests (new connections refused, requests on kept-alive ones answered
+  // 503) and waits for those in flight, which the workers — still registered and serving — finish.
+  // Workers drained first would unregister and leave those requests nowhere to go. Then the workers
+  // drain what other frontends sent them (with etcd + NATS) in what is left of the grace period.
   const stop = async () => {
+    const deadline = Date.now() + config.gracefulShutdownMs;
+    const left = () => Math.max(0, deadline - Date.now());
     await planner?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the planner failed'));
     await plannerRuntime?.close();
-    await Promise.allSettled(pools.map((p) => p.close()));
-    await frontend?.close();
+    await frontend?.close(left());
+    await Promise.allSettled(pools.map((p) => p.close(left())));
     await frontendRuntime?.close();
   };
   try {

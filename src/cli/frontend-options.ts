@@ -1,7 +1,12 @@
 // The frontend's serving options, shared by `dynamo frontend` and `dynamo run` (apart from the
 // runtime and HTTP options, which workers share too: shared-options.ts).
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_DISAGG_OPTIONS, type FrontendConfig } from '../frontend/index.js';
+import {
+  DEFAULT_ADMISSION,
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_DISAGG_OPTIONS,
+  type FrontendConfig,
+} from '../frontend/index.js';
 import type { OptionValues } from './options.js';
 import { type ROUTER_OPTIONS, routerSettings } from './router-options.js';
 import type { HTTP_OPTIONS } from './shared-options.js';
@@ -19,8 +24,43 @@ export const FRONTEND_OPTIONS = {
     flag: 'busy-status-code',
     env: 'DYN_BUSY_STATUS_CODE',
     schema: z.coerce.number().int().min(400).max(599).default(529),
-    description: 'HTTP status when every worker is busy',
+    description: 'HTTP status when every worker is busy (Dynamo: 529; 503 for clients that know only it)',
     placeholder: '<status>',
+  },
+  retryAfter: {
+    flag: 'retry-after-s',
+    env: 'DYN_RETRY_AFTER_S',
+    schema: z.coerce.number().int().min(0).max(3600).default(DEFAULT_ADMISSION.retryAfterS),
+    description: 'Retry-After (seconds) on the busy status',
+    placeholder: '<s>',
+  },
+  sseKeepAlive: {
+    flag: 'sse-keep-alive-ms',
+    env: 'DYN_SSE_KEEP_ALIVE_MS',
+    schema: z.coerce.number().int().min(0).default(DEFAULT_ADMISSION.sseKeepAliveMs),
+    description: 'a stream waiting for its first token gets an SSE comment this often (0: never)',
+    placeholder: '<ms>',
+  },
+  httpRequestTimeout: {
+    flag: 'http-request-timeout-ms',
+    env: 'DYN_HTTP_REQUEST_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(1000).default(DEFAULT_ADMISSION.requestTimeoutMs),
+    description: 'receiving a whole request may take this long (not the response: streams are not cut)',
+    placeholder: '<ms>',
+  },
+  httpConnectionTimeout: {
+    flag: 'http-connection-timeout-ms',
+    env: 'DYN_HTTP_CONNECTION_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(0).default(DEFAULT_ADMISSION.connectionTimeoutMs),
+    description: 'a connection silent both ways this long is closed (0: never)',
+    placeholder: '<ms>',
+  },
+  httpKeepAliveTimeout: {
+    flag: 'http-keep-alive-timeout-ms',
+    env: 'DYN_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(1).default(DEFAULT_ADMISSION.keepAliveTimeoutMs),
+    description: 'an idle keep-alive connection is closed after this long',
+    placeholder: '<ms>',
   },
   bodyLimit: {
     flag: 'body-limit-bytes',
@@ -62,5 +102,12 @@ export function frontendConfig(o: FrontendValues): FrontendConfig {
     bodyLimitBytes: o.bodyLimit,
     router: routerSettings(o),
     disagg: { maxLocalPrefillLength: o.maxLocalPrefillLength, strict: o.disaggStrict },
+    admission: {
+      retryAfterS: o.retryAfter,
+      sseKeepAliveMs: o.sseKeepAlive,
+      requestTimeoutMs: o.httpRequestTimeout,
+      connectionTimeoutMs: o.httpConnectionTimeout,
+      keepAliveTimeoutMs: o.httpKeepAliveTimeout,
+    },
   };
 }

@@ -37,23 +37,26 @@ export const ROUTER_OPTIONS = {
   busyThreshold: {
     flag: 'busy-threshold',
     env: 'DYN_BUSY_THRESHOLD',
-    schema: z.coerce.number().gt(0).max(1).optional(),
+    schema: z
+      .union([z.literal('off'), z.coerce.number().gt(0).max(1)])
+      .default(DEFAULT_ROUTER_SETTINGS.busyThreshold ?? 'off'),
     description:
-      "fraction of a worker's KV blocks in use at which it takes no new request (default: never busy)",
+      "fraction of a worker's KV blocks or of its max sequences in use at which it takes no new request (off: never busy)",
     placeholder: '<f>',
   },
   routerMaxQueued: {
     flag: 'router-max-queued',
     env: 'DYN_ROUTER_MAX_QUEUED',
-    schema: z.coerce.number().int().min(0).default(DEFAULT_ROUTER_SETTINGS.maxQueued),
-    description: 'requests that may wait while every worker is busy (more are refused)',
+    schema: z.union([z.literal('auto'), z.coerce.number().int().min(0)]).default('auto'),
+    description:
+      'requests that may wait while every worker is busy, more get the busy status at once (auto: max sequences × live workers)',
     placeholder: '<n>',
   },
   routerQueueTimeoutMs: {
     flag: 'router-queue-timeout-ms',
     env: 'DYN_ROUTER_QUEUE_TIMEOUT_MS',
     schema: z.coerce.number().int().positive().default(DEFAULT_ROUTER_SETTINGS.queueTimeoutMs),
-    description: 'a queued request is refused after this long',
+    description: 'a queued request gets the busy status (with Retry-After) after this long',
     placeholder: '<ms>',
   },
 } as const;
@@ -65,8 +68,8 @@ export function routerSettings(o: OptionValues<typeof ROUTER_OPTIONS>): RouterSe
     overlapScoreWeight: o.kvOverlapScoreWeight,
     temperature: o.routerTemperature,
     useKvEvents: o.kvEvents,
-    busyThreshold: o.busyThreshold ?? null,
-    maxQueued: o.routerMaxQueued,
+    busyThreshold: o.busyThreshold === 'off' ? null : o.busyThreshold,
+    maxQueued: o.routerMaxQueued === 'auto' ? null : o.routerMaxQueued,
     queueTimeoutMs: o.routerQueueTimeoutMs,
   };
 }

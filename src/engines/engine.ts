@@ -20,6 +20,7 @@ import type {
   LoadMetrics,
   ModelCard,
 } from '../api/index.js';
+import { RequestError } from '../runtime/errors.js';
 import type { KvBlockProvider } from '../runtime/kv-data-plane.js';
 import type { DisaggContext } from './kv-transfer.js';
 
@@ -54,4 +55,15 @@ export interface Engine {
   releaseKv(handle: string): boolean;
   /** Stops the engine loop; in-flight streams end with finishReason 'cancelled'. Releases every pin. */
   close(): Promise<void>;
+}
+
+/**
+ * A request refused because the engine's waiting queue is full (its scheduler's maxWaiting): the same
+ * typed `overloaded` ending as the request plane's stream bound, so the router tries another worker.
+ */
+export function waitingFull(waiting: number): RequestError {
+  return new RequestError(
+    'overloaded',
+    `the engine's waiting queue holds ${waiting} requests, its bound (--max-waiting-requests): try another worker`,
+  );
 }

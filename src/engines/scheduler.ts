@@ -93,6 +93,11 @@ export interface SchedulerOptions {
   maxNumSeqs: number;
   /** Tokens computed per step, prefill chunks and decodes together (before any padding). */
   maxNumBatchedTokens: number;
+  /**
+   * New requests that may wait for admission (preempted ones go back regardless): `full` says when
+   * the engine must refuse one (as overloaded) instead of queueing it. Unbounded when absent.
+   */
+  maxWaiting?: number | undefined;
 }
 
 /**
@@ -171,8 +176,15 @@ export class Scheduler<R extends SchedulerRequest = SchedulerRequest> {
     return this.#pins.get(id);
   }
 
-  /** Queues a request. */
+  /** The waiting queue holds `maxWaiting` requests: `add` would refuse another. */
+  get full(): boolean {
+    const bound = this.#options.maxWaiting;
+    return bound !== undefined && this.#waiting.length >= bound;
+  }
+
+  /** Queues a request; throws when `full` (engines check it first and refuse as overloaded). */
   add(req: R): void {
+    if (this.full) throw new Error(`scheduler: ${this.#waiting.length} requests wait already (maxWaiting)`);
     if (this.#entries.has(req.id) || this.#pins.has(req.id)) {
       throw new Error(`scheduler: request id ${req.id} is in use`);
     }

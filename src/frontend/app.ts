@@ -15,6 +15,7 @@ export interface AppOptions {
   services: FrontendServices;
   log: Logger;
   bodyLimitBytes: number;
+  timeouts: { requestTimeoutMs: number; connectionTimeoutMs: number; keepAliveTimeoutMs: number };
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -22,6 +23,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance's type the default one.
     loggerInstance: options.log as FastifyBaseLogger,
     bodyLimit: options.bodyLimitBytes,
+    // requestTimeout bounds receiving the request only (slowloris), never the streamed response;
+    // connectionTimeout closes a socket silent both ways (keep-alive comments keep queued streams alive).
+    requestTimeout: options.timeouts.requestTimeoutMs,
+    connectionTimeout: options.timeouts.connectionTimeoutMs,
+    keepAliveTimeout: options.timeouts.keepAliveTimeoutMs,
     // A log line per request would cost more than the request on the hot path.
     logController: new LogController({ disableRequestLogging: true }),
     // Request ids become worker request ids: unique, not client-controlled.

@@ -9,7 +9,8 @@
 // Failures: a worker that dies mid-stream (disconnected) is excluded and the request migrates (prompt +=
 // generated, maxTokens -= generated) at most `migrationLimit` times; a decode worker whose KV pull fails
 // (the prefill worker died, its pin expired) ends with a typed transferError and the request prefills
-// again on another prefill worker (a migration too); no_responders / unavailable: nothing ran, try another.
+// again on another prefill worker (a migration too); no_responders / unavailable / overloaded: nothing ran,
+// try another (overloaded everywhere: the busy answer, 529 + Retry-After).
 import type { GenerateRequest, GenerateResponse, InstanceId, KvTransferDescriptor } from '../api/index.js';
 import { ENDPOINTS, generateResponseSchema } from '../api/index.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
@@ -41,6 +42,8 @@ export interface EngineClientOptions {
   migrationLimit: number;
   /** HTTP status when every worker is busy (Dynamo's 529 by default). */
   busyStatusCode: number;
+  /** `Retry-After` (seconds) on that answer. */
+  retryAfterS: number;
   disagg: DisaggOptions;
 }
 
@@ -88,6 +91,8 @@ export class EngineClient {
     let migrationsLeft = this.options.migrationLimit;
     /** Whether some worker started on it (and died): then running out of workers is a failure, not a 503. */
     let started = false;
+    /** Workers that refused it as overloaded: running out of workers then is overload, not a 503. */
+    let overloaded = 0;
     const migrate = (type: string, instance: InstanceId, message: string) => {
       if (migrationsLeft <= 0) return false;
       migrationsLeft--;
@@ -110,13 +115,15 @@ export class EngineClient {
         signal,
       });
       if (selection.kind === 'none') {
-        throw !started
-          ? new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${model.name}`, 'model')
-          : new HttpError('WORKER_FAILED', `every worker of model ${model.name} failed this request`);
+        if (started)
+          throw new HttpError('WORKER_FAILED', `every worker of model ${model.name} failed this request`);
+        if (overloaded > 0)
+          throw this.busy(
+            `every worker of model ${model.name} is at its admission bound (${overloaded} refused)`,
+          );
+        throw new HttpError('NO_WORKER_FOR_MODEL', `no worker serves model ${model.name}`, 'model');
       }
-      if (selection.kind === 'busy') {
-        throw new HttpError('ALL_WORKERS_BUSY', selection.reason, null, this.options.busyStatusCode);
-      }
+      if (selection.kind === 'busy') throw this.busy(selection.reason);
       let request: GenerateRequest = {
         requestId: attemptId,
         model: model.name,
@@ -169,6 +176,15 @@ export class EngineClient {
           if (pin) excludePrefill.add(pin.transfer?.instanceId ?? id);
           if (migrate('kv_transfer', id, `KV transfer failed (${err.message}): prefilling again`)) continue;
           throw new HttpError('WORKER_FAILED', `the KV transfer failed: ${err.message}`);
+        }
+        if (isRequestError(err, 'overloaded')) {
+          // The worker is at its admission bound (its router view lagged, or other frontends fill it):
+          // nothing ran there, so try another without spending the migration budget; a worker that is
+          // merely full is no failed worker.
+          exclude.add(id);
+          overloaded++;
+          this.metrics.overloadRetries.labels(model.name).inc();
+          continue;
         }
         if (isRequestError(err, 'no_responders') || isRequestError(err, 'unavailable')) {
           // Nothing ran there: another worker may take it, without spending the migration budget.
@@ -304,6 +320,17 @@ export class EngineClient {
     }
     if (!finished)
       throw new HttpError('WORKER_FAILED', 'the worker ended the stream without a finish reason');
+  }
+
+  /** Every worker busy: Dynamo's 529 (or --busy-status-code) with Retry-After. */
+  private busy(reason: string): HttpError {
+    return new HttpError(
+      'ALL_WORKERS_BUSY',
+      reason,
+      null,
+      this.options.busyStatusCode,
+      this.options.retryAfterS,
+    );
   }
 
   /** Frames from another process are validated; in-process ones are our own engine's objects. */

@@ -13,7 +13,8 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, type: 'invalid_request_error' },
   METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error' },
   BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
-  CONTEXT_TOO_LONG: { status: 413, type: 'invalid_request_error' },
+  /** OpenAI's code for a prompt at or past the context length (the SDKs branch on it). */
+  CONTEXT_LENGTH_EXCEEDED: { status: 400, type: 'invalid_request_error' },
   NO_WORKER_FOR_MODEL: { status: 503, type: 'service_unavailable' },
   /** A parked model (scaled to zero) got no worker within --worker-wait-timeout. */
   WORKER_WAIT_TIMEOUT: { status: 503, type: 'service_unavailable' },
@@ -34,6 +35,8 @@ export class HttpError extends Error {
     readonly param: string | null = null,
     /** Overrides the catalogue's status (the configurable busy status). */
     readonly statusOverride?: number,
+    /** Seconds for a `Retry-After` header (overload answers). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }

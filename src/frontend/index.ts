@@ -11,6 +11,7 @@ import { FrontendMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { createServices } from './plugins/services.plugin.js';
 import { Responder } from './respond.js';
+import { SseKeepAlive } from './sse-keep-alive.js';
 import { DEFAULT_WORKER_WAIT, WaitingRoom, type WorkerWaitOptions } from './waiting-room.js';
 
 export interface FrontendConfig {
@@ -31,7 +32,35 @@ export interface FrontendConfig {
   disagg?: Partial<DisaggOptions> | undefined;
   /** Requests for a parked model (scaled to zero) wait for a worker; DEFAULT_WORKER_WAIT for what is absent. */
   workerWait?: Partial<WorkerWaitOptions> | undefined;
+  /** Overload answers, SSE keep-alive and HTTP timeouts; DEFAULT_ADMISSION for what is absent. */
+  admission?: Partial<AdmissionOptions> | undefined;
 }
+
+export interface AdmissionOptions {
+  /** `Retry-After` seconds on a busy answer (529 / --busy-status-code). */
+  retryAfterS: number;
+  /** A stream waiting for its first token gets an SSE comment this often; 0: never. */
+  sseKeepAliveMs: number;
+  /** Receiving a whole request (headers and body) may take this long (fastify requestTimeout). */
+  requestTimeoutMs: number;
+  /** A socket silent both ways this long is closed (fastify connectionTimeout); 0: never. */
+  connectionTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long (fastify keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+}
+
+/**
+ * Retry in 1 s; a comment every 5 s (below common 30–60 s proxy idle timeouts); 30 s to send a
+ * request; a socket silent 10 minutes is dead (long unary generations send nothing until their end);
+ * idle keep-alive 72 s, past the 60 s of common load balancers so that they close first.
+ */
+export const DEFAULT_ADMISSION: AdmissionOptions = {
+  retryAfterS: 1,
+  sseKeepAliveMs: 5_000,
+  requestTimeoutMs: 30_000,
+  connectionTimeoutMs: 600_000,
+  keepAliveTimeoutMs: 72_000,
+};
 
 export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 export { DEFAULT_DISAGG_OPTIONS, type DisaggOptions } from './engine-client.js';
@@ -54,6 +83,7 @@ export async function startFrontend(
   runtime: Runtime,
   log: Logger,
 ): Promise<Frontend> {
+  const admission = { ...DEFAULT_ADMISSION, ...config.admission };
   let waitingRoom: WaitingRoom | undefined;
   const registry = new ModelRegistry({
     runtime,
@@ -82,19 +112,23 @@ export async function startFrontend(
     {
       migrationLimit: config.migrationLimit,
       busyStatusCode: config.busyStatusCode,
+      retryAfterS: admission.retryAfterS,
       disagg: { ...DEFAULT_DISAGG_OPTIONS, ...config.disagg },
     },
     log.child({ component: 'engine-client' }),
   );
-  const services = createServices(registry, new Responder(engine, metrics), metrics, waitingRoom);
+  const keepAlive = new SseKeepAlive(admission.sseKeepAliveMs);
+  const services = createServices(registry, new Responder(engine, metrics, keepAlive), metrics, waitingRoom);
   const app = await buildApp({
     services,
     log: log.child({ component: 'http' }),
     bodyLimitBytes: config.bodyLimitBytes,
+    timeouts: admission,
   });
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
+    keepAlive.stop();
     await registry.close();
     throw err;
   }
@@ -123,6 +157,7 @@ export async function startFrontend(
       ]);
       clearTimeout(timer);
       clearInterval(reaper);
+      keepAlive.stop();
       await closing;
       await registry.close();
     },

@@ -40,6 +40,7 @@ export class FrontendMetrics {
   private readonly osl: Histogram<'model'>;
   private readonly cached: Histogram<'model'>;
   readonly migrations: Counter<'model' | 'migration_type'>;
+  readonly overloadRetries: Counter<'model'>;
   readonly disconnects: Counter<'model'>;
   private readonly remotePrefills: Counter<'model'>;
   private readonly localPrefills: Counter<'model' | 'reason'>;
@@ -120,6 +121,12 @@ export class FrontendMetrics {
       name: `${PREFIX}model_migration_total`,
       help: 'Requests moved to another worker after theirs failed',
       labelNames: ['model', 'migration_type'],
+      registers,
+    });
+    this.overloadRetries = new Counter({
+      name: `${PREFIX}overload_retries_total`,
+      help: 'Requests a worker refused as overloaded (at its admission bound), tried on another worker',
+      labelNames: ['model'],
       registers,
     });
     this.disconnects = new Counter({

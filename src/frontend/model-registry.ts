@@ -203,7 +203,13 @@ export class ModelRegistry {
     try {
       const router = await createRouter(
         this.options.router,
-        { name: card.name, endpoint, blockSize: card.kvCacheBlockSize, totalKvBlocks: card.totalKvBlocks },
+        {
+          name: card.name,
+          endpoint,
+          blockSize: card.kvCacheBlockSize,
+          totalKvBlocks: card.totalKvBlocks,
+          maxNumSeqs: card.maxNumSeqs,
+        },
         runtime,
         { log, registry: this.options.registry },
       );

@@ -14,6 +14,7 @@ import { HttpError, toHttpError } from './errors.js';
 import type { ApiEndpoint, FrontendMetrics, RequestObserver } from './metrics.js';
 import type { ServedModel } from './model-registry.js';
 import { type ChunkFormat, chatChunks, completionChunks, DONE, SSE_HEADERS, SseWriter } from './sse.js';
+import { KEEP_ALIVE_COMMENT, type SseKeepAlive } from './sse-keep-alive.js';
 
 /** The abort reason once a response is over; one object, not a DOMException per request. */
 const RESPONSE_ENDED = new Error('the response ended');
@@ -81,6 +82,7 @@ export class Responder {
   constructor(
     private readonly engine: EngineClient,
     private readonly metrics: FrontendMetrics,
+    private readonly keepAlive: SseKeepAlive,
   ) {}
 
   async respond(request: FastifyRequest, reply: FastifyReply, job: GenerationJob): Promise<unknown> {
@@ -181,8 +183,6 @@ export class Responder {
     state: TextState,
     observer: RequestObserver,
   ): Promise<FastifyReply> {
-    // Wait for the first frame before answering 200, so that "no worker" or "busy" is a proper status.
-    let next = await frames.next();
     const created = Math.floor(Date.now() / 1000);
     const model = job.model.card.name;
     const format: ChunkFormat =
@@ -190,11 +190,34 @@ export class Responder {
         ? chatChunks(id, created, model, job.includeUsage)
         : completionChunks(id, created, model, job.includeUsage);
     const res = reply.raw;
-    reply.hijack();
-    res.writeHead(200, SSE_HEADERS);
-    const out = new SseWriter(res);
-    const opening = format.opening();
-    if (opening !== '') out.write(opening);
+    let opened: SseWriter | undefined;
+    const open = (): SseWriter => {
+      if (opened) return opened;
+      reply.hijack();
+      res.writeHead(200, SSE_HEADERS);
+      opened = new SseWriter(res);
+      const opening = format.opening();
+      if (opening !== '') opened.write(opening);
+      return opened;
+    };
+    // Wait for the first frame before answering 200, so that "no worker" or "busy" is a proper status;
+    // a wait past the keep-alive interval (queued) answers 200 and sends comments meanwhile, and a
+    // later error then travels as an error event like any mid-stream one.
+    const stopKeepAlive = this.keepAlive.add(() => {
+      if (!res.destroyed) open().write(KEEP_ALIVE_COMMENT);
+    });
+    let next: IteratorResult<GenerateResponse, void>;
+    try {
+      next = await frames.next();
+    } catch (err) {
+      if (opened === undefined || res.destroyed) throw err;
+      observer.finish('error');
+      opened.end(`data: ${JSON.stringify(toHttpError(err).toBody())}\n\n${DONE}`);
+      return reply;
+    } finally {
+      stopKeepAlive();
+    }
+    const out = open();
     try {
       while (next.done !== true) {
         const frame = next.value;

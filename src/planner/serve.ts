@@ -16,7 +16,12 @@
 import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { type PlannerProfile, ProfileError, parseProfile } from '../api/index.js';
-import { createRuntime, type Logger, type Runtime } from '../runtime/index.js';
+import {
+  type ConnectionSecuritySettings,
+  createRuntime,
+  type Logger,
+  type Runtime,
+} from '../runtime/index.js';
 import { startSystemServer } from '../runtime/system-server.js';
 import type { PlannerConnector } from './connector.js';
 import { type EngineModel, engineModelFromProfile } from './engine-model.js';
@@ -43,6 +48,8 @@ export interface ServePlannerOptions {
   namespace: string;
   etcdEndpoints?: string[] | undefined;
   natsServer?: string | undefined;
+  /** TLS and credentials for etcd and NATS (read and checked when the runtime starts). */
+  security?: ConnectionSecuritySettings | undefined;
   systemPort: number;
   /** Load reports older than this are ignored (a worker gone or stuck). */
   loadStaleAfterMs: number;
@@ -231,6 +238,7 @@ export async function servePlanner(
         log,
         ...(etcd && options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}),
         ...(options.natsServer ? { natsServer: options.natsServer } : {}),
+        ...(options.security ? { security: options.security } : {}),
       });
     // Scale to zero parks the model under this process's lease (kube-connector.ts, withStandby).
     scaled = withStandby(connector, {

@@ -32,10 +32,18 @@ export interface RouterSettings {
   temperature: number;
   /** false: approximate mode — no KV events; the router indexes its own decisions. */
   useKvEvents: boolean;
-  /** Fraction of a worker's KV blocks in use at which it is busy; null: never busy. */
+  /**
+   * Fraction of a worker's capacity in use at which it is busy: of its KV blocks, and of its running
+   * slots (max sequences: beyond them a request would only wait in the worker's own queue); null:
+   * never busy.
+   */
   busyThreshold: number | null;
-  /** Requests that may wait while every worker is busy; more are rejected. */
-  maxQueued: number;
+  /**
+   * Requests that may wait while every worker is busy; more are rejected at once. null: derived from
+   * capacity, one batch (max sequences) per live worker, so a queued request waits about one
+   * request's time.
+   */
+  maxQueued: number | null;
   /** A queued request is rejected after this long. */
   queueTimeoutMs: number;
   /** Approximate mode: how long a decision stays indexed (DESIGN §7: 120 s). */
@@ -49,9 +57,9 @@ export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   overlapScoreWeight: 1,
   temperature: 0,
   useKvEvents: true,
-  busyThreshold: null,
-  maxQueued: 1024,
-  queueTimeoutMs: 60_000,
+  busyThreshold: 0.95,
+  maxQueued: null,
+  queueTimeoutMs: 30_000,
   approxTtlMs: 120_000,
   approxMaxBlocks: 1_000_000,
 };
@@ -65,6 +73,8 @@ export interface RouterModel {
   blockSize: number;
   /** KV capacity of one worker (busy thresholds), until the worker reports its own. */
   totalKvBlocks: number;
+  /** Sequences one worker runs at once (busy thresholds, the derived queue bound). */
+  maxNumSeqs: number;
 }
 
 export interface RouteRequest {
@@ -146,6 +156,7 @@ export class Router {
         overlapScoreWeight: settings.overlapScoreWeight,
         temperature: settings.temperature,
         busyThreshold: settings.busyThreshold,
+        maxNumSeqs: model.maxNumSeqs,
       },
       this.random,
     );
@@ -164,6 +175,11 @@ export class Router {
 
   get queueDepth(): number {
     return this.queue.length;
+  }
+
+  /** The queue bound: the setting, or one batch per live worker (at least one request). */
+  get maxQueued(): number {
+    return this.settings.maxQueued ?? Math.max(1, this.instances.size * this.model.maxNumSeqs);
   }
 
   instanceIds(): InstanceId[] {
@@ -223,7 +239,7 @@ export class Router {
   route(req: RouteRequest): Promise<RouteOutcome> {
     const outcome = this.tryRoute(req);
     if (outcome.kind !== 'queued') return Promise.resolve(this.settle(outcome));
-    if (this.queue.length >= this.settings.maxQueued) {
+    if (this.queue.length >= this.maxQueued) {
       return Promise.resolve(
         this.settle({
           kind: 'rejected',

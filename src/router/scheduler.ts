@@ -19,10 +19,12 @@ export interface SchedulerOptions {
   /** 0: the lowest cost wins; T > 0: softmax sampling over normalized costs. */
   temperature: number;
   /**
-   * A worker whose active KV blocks reach this fraction of its capacity is busy and gets no new
-   * request; null: never busy.
+   * A worker whose active KV blocks, or active requests, reach this fraction of its capacity (total
+   * blocks, max sequences) is busy and gets no new request; null: never busy.
    */
   busyThreshold: number | null;
+  /** Sequences a worker runs at once (from its model card). */
+  maxNumSeqs: number;
 }
 
 export interface ScheduleRequest {
@@ -145,7 +147,9 @@ export class KvScheduler {
   isBusy(worker: InstanceId): boolean {
     const threshold = this.options.busyThreshold;
     const a = this.workers.get(worker);
-    if (threshold === null || a === undefined || a.totalBlocks === null) return false;
+    if (threshold === null || a === undefined) return false;
+    if (a.requests >= Math.max(1, Math.ceil(threshold * this.options.maxNumSeqs))) return true;
+    if (a.totalBlocks === null) return false;
     const used = Math.max(a.blocks.size + a.partialBlocks, a.reportedActiveBlocks);
     return used >= threshold * a.totalBlocks;
   }

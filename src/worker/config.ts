@@ -62,6 +62,11 @@ export const workerConfigSchema = z.strictObject({
   disaggregationMode: disaggregationModeSchema.default('agg'),
   /** How long a prefill pin waits for its pull before its blocks are released. */
   kvPinTtlMs: z.number().int().positive().default(DEFAULT_KV_PIN_TTL_MS),
+  /**
+   * Generate streams that may wait for a running slot; one past maxNumSeqs + this is refused with
+   * `overloaded` (the router tries another worker). Default: maxNumSeqs (one batch waiting).
+   */
+  maxWaitingRequests: z.number().int().nonnegative().optional(),
   engine: z.discriminatedUnion('kind', [mockerEngineSchema, onnxEngineSchema]),
 });
 export type WorkerConfig = z.input<typeof workerConfigSchema>;

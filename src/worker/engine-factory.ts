@@ -1,7 +1,7 @@
 // Builds the engine a worker serves. The ONNX engine is imported lazily, so a mocker worker never
 // loads onnxruntime.
 import type { Engine } from '../engines/engine.js';
-import { MockerEngine } from '../engines/mocker/mocker-engine.js';
+import { MOCKER_DEFAULT_MAX_NUM_SEQS, MockerEngine } from '../engines/mocker/mocker-engine.js';
 import { timingModelSchema } from '../engines/mocker/timing.js';
 import type { Logger } from '../runtime/index.js';
 import { DEFAULT_MOCKER_MODEL_NAME, type ParsedWorkerConfig } from './config.js';
@@ -31,6 +31,8 @@ export async function createEngine(
         ...defined('numGpuBlocks', engine.numGpuBlocks),
         ...defined('blockSize', engine.blockSize),
         ...defined('maxNumSeqs', engine.maxNumSeqs),
+        // The waiting bound defaults to one batch, as the generate endpoint's stream bound (worker.ts).
+        maxWaiting: config.maxWaitingRequests ?? engine.maxNumSeqs ?? MOCKER_DEFAULT_MAX_NUM_SEQS,
         ...defined('maxNumBatchedTokens', engine.maxNumBatchedTokens),
         ...defined('contextLength', engine.contextLength),
         ...defined('noDelay', engine.noDelay),
@@ -49,7 +51,7 @@ export async function createEngine(
       { log: log.child({ component: 'mocker' }) },
     );
   }
-  const { createOnnxEngine } = await import('../engines/onnx/index.js');
+  const { createOnnxEngine, ONNX_ENGINE_DEFAULTS } = await import('../engines/onnx/index.js');
   return createOnnxEngine({
     modelDir: engine.modelDir,
     ...defined('name', config.modelName),
@@ -57,6 +59,7 @@ export async function createEngine(
     threads: engine.threads,
     ...defined('totalKvBlocks', engine.totalKvBlocks),
     ...defined('maxNumSeqs', engine.maxNumSeqs),
+    maxWaiting: config.maxWaitingRequests ?? engine.maxNumSeqs ?? ONNX_ENGINE_DEFAULTS.maxNumSeqs,
     ...defined('maxNumBatchedTokens', engine.maxNumBatchedTokens),
     log: log.child({ component: 'onnx' }),
   });

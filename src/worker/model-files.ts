@@ -103,21 +103,28 @@ function parseJson<T>(file: string, text: string, schema: z.ZodType<T>): T {
  * What the mocker needs from a tokenizer: how many ordinary tokens it may sample from (the BPE
  * vocabulary, without added special tokens) and the EOS token ids (tokenizer_config's eos_token).
  */
-export function tokenizerFacts(files: ModelFiles): { vocabSize: number; eosTokenIds: number[] } {
+export function tokenizerFacts(files: ModelFiles): TokenizerFacts {
   // Parsing and validating tokenizer.json blocks the event loop for ~250 ms (a 150k-token vocabulary);
   // `dynamo run` starts workers in the process that serves requests (the planner scales them), where
   // that stall delayed every request in flight. The facts are a function of the two files' contents.
   const key = `${files.tokenizerChecksum}:${files.tokenizerConfigChecksum ?? ''}`;
   const cached = FACTS.get(key);
-  if (cached) return { vocabSize: cached.vocabSize, eosTokenIds: [...cached.eosTokenIds] };
+  if (cached) return { ...cached, eosTokenIds: [...cached.eosTokenIds] };
   const facts = readTokenizerFacts(files);
   FACTS.set(key, facts);
-  return { vocabSize: facts.vocabSize, eosTokenIds: [...facts.eosTokenIds] };
+  return { ...facts, eosTokenIds: [...facts.eosTokenIds] };
 }
 
-const FACTS = new Map<string, { vocabSize: number; eosTokenIds: number[] }>();
+interface TokenizerFacts {
+  vocabSize: number;
+  eosTokenIds: number[];
+  /** One past the largest id of the vocabulary and the added tokens: the ids a prompt may hold. */
+  idLimit: number;
+}
 
-function readTokenizerFacts(files: ModelFiles): { vocabSize: number; eosTokenIds: number[] } {
+const FACTS = new Map<string, TokenizerFacts>();
+
+function readTokenizerFacts(files: ModelFiles): TokenizerFacts {
   const tokenizer = parseJson(
     'tokenizer.json',
     files.files.get('tokenizer.json')?.content ?? '',
@@ -140,5 +147,8 @@ function readTokenizerFacts(files: ModelFiles): { vocabSize: number; eosTokenIds
       throw new ModelFilesError(`tokenizer_config.json: eos_token ${JSON.stringify(eosText)} is not a token`);
     eosTokenIds.push(id);
   }
-  return { vocabSize, eosTokenIds };
+  let maxId = -1;
+  for (const id of Object.values(vocab)) if (id > maxId) maxId = id;
+  for (const t of tokenizer.added_tokens ?? []) if (t.id > maxId) maxId = t.id;
+  return { vocabSize, eosTokenIds, idLimit: maxId + 1 };
 }

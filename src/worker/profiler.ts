@@ -366,7 +366,13 @@ export async function profileEngine(options: ProfileEngineOptions): Promise<Plan
   const files = await loadModelFiles(
     config.engine.kind === 'mocker' ? config.engine.tokenizerDir : config.engine.modelDir,
   );
-  const engine = await createEngine(config, files, options.log);
+  // The profile offers its load to the engine directly (no router, no stream bound): it must queue it
+  // all, not refuse the excess as a serving worker does.
+  const engine = await createEngine(
+    { ...config, maxWaitingRequests: config.maxWaitingRequests ?? Number.MAX_SAFE_INTEGER },
+    files,
+    options.log,
+  );
   try {
     return await measureProfile(engine, options.grid, {
       vocabSize: tokenizerFacts(files).vocabSize,

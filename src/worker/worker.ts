@@ -144,7 +144,12 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
         const refusal = phaseRefusal(mode, request);
         return refusal === undefined ? engine.generate(request, context.signal) : refuse(refusal);
       },
-      { requestSchema: generateRequestSchema, card },
+      {
+        requestSchema: generateRequestSchema,
+        card,
+        // Admission bound: the engine's running batch plus its waiting queue (bounded by this).
+        maxStreams: card.maxNumSeqs + (config.maxWaitingRequests ?? card.maxNumSeqs),
+      },
     );
   } catch (err) {
     await stop();

@@ -5,7 +5,7 @@ import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
 import { WORKER_WAIT_OPTIONS, workerWaitSettings } from '../planner-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
-import { HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
+import { connectionSecurity, HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
 
 export const command = defineCommand({
   name: 'frontend',
@@ -49,6 +49,7 @@ export const command = defineCommand({
         frontend: { ...frontendConfig(o), workerWait: workerWaitSettings(o) },
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
+        security: connectionSecurity(o),
         gracefulShutdownMs: o.gracefulShutdown,
       },
       log,

@@ -5,7 +5,7 @@ import { servePlanner } from '../../planner/serve.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
 import { PLANNER_OPTIONS, plannerSettings } from '../planner-options.js';
-import { NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import { connectionSecurity, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
 
 const serviceName = (def: string, description: string) => ({
   schema: z.string().min(1).default(def),
@@ -147,6 +147,7 @@ export const command = defineCommand({
         namespace: o.namespace,
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
+        security: connectionSecurity(o),
         systemPort: o.systemPort,
         loadStaleAfterMs: Math.max(3 * o.loadInterval * 1000, 10_000),
       },

@@ -13,6 +13,7 @@ import {
 } from '../planner-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
 import {
+  connectionSecurity,
   HTTP_OPTIONS,
   MODEL_NAME_OPTION,
   NAMESPACE_OPTION,
@@ -92,6 +93,14 @@ export const command = defineCommand({
     },
     ...PLANNER_OPTIONS,
     ...WORKER_WAIT_OPTIONS,
+    gracefulShutdown: {
+      flag: 'graceful-shutdown-ms',
+      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
+      schema: z.coerce.number().int().min(0).default(10_000),
+      description:
+        'on SIGTERM / Ctrl-C, how long the whole stop may take: new requests are refused, those in flight finish (also: how long a worker stopped by --planner drains)',
+      placeholder: '<ms>',
+    },
   },
   async run(o, { log, signal }) {
     if (o.prefillWorkers > 0 && o.decodeWorkers === 0)
@@ -116,7 +125,8 @@ export const command = defineCommand({
         planner,
         etcdEndpoints: o.etcd,
         natsServer: o.nats,
-        gracefulShutdownMs: 10_000,
+        security: connectionSecurity(o),
+        gracefulShutdownMs: o.gracefulShutdown,
       },
       log,
     );
@@ -141,13 +151,13 @@ export const command = defineCommand({
         '',
         `  node -e "import('openai').then(async ({ default: OpenAI }) => { const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }); const r = await c.chat.completions.create(${body.replaceAll('"', "'")}); console.log(r.choices[0].message.content) })"`,
         '',
-        'Ctrl-C stops everything.',
+        `Ctrl-C stops everything (requests in flight may finish for ${o.gracefulShutdown} ms; a second Ctrl-C exits at once).`,
         '',
       ].join('\n'),
     );
     if (!signal.aborted)
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-    log.info('stopping');
+    log.info({ graceMs: o.gracefulShutdown }, 'stopping: refusing new requests, finishing those in flight');
     await deployment.stop();
     return 0;
   },

@@ -3,7 +3,12 @@ import { DEFAULT_WORKER_COMPONENT, disaggregationModeSchema, nameSchema } from '
 import { serveWorker } from '../../worker/serve.js';
 import { defineCommand } from '../command.js';
 import { ENGINE_OPTIONS, engineConfig } from '../engine-options.js';
-import { MODEL_NAME_OPTION, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  connectionSecurity,
+  MODEL_NAME_OPTION,
+  NAMESPACE_OPTION,
+  RUNTIME_OPTIONS,
+} from '../shared-options.js';
 
 const int = (min = 1) => z.coerce.number().int().min(min);
 
@@ -85,11 +90,20 @@ export const command = defineCommand({
       description: 'how often load metrics are published',
       placeholder: '<ms>',
     },
+    maxWaitingRequests: {
+      flag: 'max-waiting-requests',
+      env: 'DYN_MAX_WAITING_REQUESTS',
+      schema: int(0).optional(),
+      description:
+        'generate streams that may wait beyond --max-num-seqs running ones; more are refused as overloaded (default: --max-num-seqs)',
+      placeholder: '<n>',
+    },
     gracefulShutdown: {
       flag: 'graceful-shutdown-ms',
       env: 'DYN_GRACEFUL_SHUTDOWN_MS',
       schema: int(0).default(30_000),
-      description: 'on SIGTERM, how long in-flight requests may finish',
+      description:
+        'on SIGTERM, how long the whole stop may take: unregister, in-flight requests finish, close (exit 1 when a step was cut short)',
       placeholder: '<ms>',
     },
   },
@@ -97,7 +111,7 @@ export const command = defineCommand({
     const optional = <K extends string, V>(key: K, value: V | undefined) =>
       (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
     const engine = engineConfig(o);
-    await serveWorker(
+    const cut = await serveWorker(
       {
         worker: {
           namespace: o.namespace,
@@ -107,9 +121,11 @@ export const command = defineCommand({
           kvPinTtlMs: o.kvPinTtl,
           engine,
           ...optional('modelName', o.modelName),
+          ...optional('maxWaitingRequests', o.maxWaitingRequests),
         },
         ...optional('etcdEndpoints', o.etcd),
         ...optional('natsServer', o.nats),
+        security: connectionSecurity(o),
         systemPort: o.systemPort,
         gracefulShutdownMs: o.gracefulShutdown,
         kvDataPlane: {
@@ -120,6 +136,7 @@ export const command = defineCommand({
       log,
       signal,
     );
-    return 0;
+    // A stop that had to cut a step short (a server down, streams past the grace period) says so.
+    return cut.length === 0 ? 0 : 1;
   },
 });

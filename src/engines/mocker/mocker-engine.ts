@@ -26,21 +26,26 @@ import {
 import type { KvBlockProvider, KvPullSource } from '../../runtime/kv-data-plane.js';
 import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
-import type { Engine, KvEventListener } from '../engine.js';
+import { type Engine, type KvEventListener, waitingFull } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
 import { HashedSequence } from '../hashed-sequence.js';
 import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
+import { PrefillMeter } from '../prefill-meter.js';
 import { type ImportAdmission, Scheduler, type SchedulerRequest, type Step } from '../scheduler.js';
 import { type Clock, systemClock } from './clock.js';
 import { stepMs, timingModelSchema, transferMs } from './timing.js';
 
 const checksum = z.string().regex(/^[0-9a-f]{64}$/);
 
+export const MOCKER_DEFAULT_MAX_NUM_SEQS = 256;
+
 export const mockerOptionsSchema = z.object({
   modelName: z.string().min(1),
   numGpuBlocks: z.number().int().positive().default(16384),
   blockSize: z.number().int().positive().max(65536).default(64),
-  maxNumSeqs: z.number().int().positive().default(256),
+  maxNumSeqs: z.number().int().positive().default(MOCKER_DEFAULT_MAX_NUM_SEQS),
+  /** Requests that may wait for admission; more are refused as overloaded. Unbounded when absent. */
+  maxWaiting: z.number().int().nonnegative().optional(),
   maxNumBatchedTokens: z.number().int().positive().default(8192),
   contextLength: z.number().int().positive().default(32768),
   timing: timingModelSchema.default({
@@ -69,6 +74,8 @@ export const mockerOptionsSchema = z.object({
     configChecksum: checksum.nullable(),
     /** Sampled token ids are drawn from [0, vocabSize): ordinary tokens, no special ones. */
     vocabSize: z.number().int().positive(),
+    /** Prompt ids must be below this (vocabulary and added tokens), in the card; unchecked when absent. */
+    idLimit: z.number().int().positive().optional(),
     eosTokenIds: z.array(z.number().int().nonnegative()),
   }),
 });
@@ -137,6 +144,7 @@ export class MockerEngine implements Engine {
   readonly #eos: ReadonlySet<number>;
   readonly #onTransfer: ((report: TransferReport) => void) | undefined;
   readonly #transfers: KvTransfers;
+  readonly #prefill = new PrefillMeter();
   /** Imports waiting or pulling: aborted when the request ends, applied before the next schedule. */
   readonly #imports: PendingImports<MockRequest>;
   /** One block-layer of zeros: what the provider serves (the mocker holds no KV). */
@@ -183,6 +191,7 @@ export class MockerEngine implements Engine {
       totalKvBlocks: o.numGpuBlocks,
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
+      ...(o.tokenizer.idLimit === undefined ? {} : { vocabSize: o.tokenizer.idLimit }),
       eosTokenIds: o.tokenizer.eosTokenIds,
       tokenizerChecksum: o.tokenizer.checksum,
       tokenizerConfigChecksum: o.tokenizer.configChecksum,
@@ -247,6 +256,7 @@ export class MockerEngine implements Engine {
     }
     const refusal = this.#transfers.refusal(request);
     if (refusal !== undefined) throw new Error(refusal);
+    if (this.#scheduler.full) throw waitingFull(this.#scheduler.waiting);
     const seq = new HashedSequence(prompt, this.#options.blockSize);
     const refused = this.#transfers.validateDescriptor(request, seq.sequence);
     if (refused !== undefined) {
@@ -327,6 +337,7 @@ export class MockerEngine implements Engine {
       waitingRequests: this.#scheduler.waiting,
       runningRequests: this.#scheduler.running,
       pendingPrefillTokens: this.#scheduler.pendingPrefillTokens,
+      ...this.#prefill.totals(),
     };
   }
 
@@ -372,6 +383,7 @@ export class MockerEngine implements Engine {
   async #run(): Promise<void> {
     while (!this.#closed) {
       this.#imports.apply();
+      const scheduledAt = this.#clock.now();
       const step = this.#scheduler.schedule();
       if (step === undefined) {
         this.#due = IDLE;
@@ -391,6 +403,8 @@ export class MockerEngine implements Engine {
       this.#due = start + durationMs;
       await this.#clock.sleep(this.#due - now);
       this.#scheduler.complete(step, ({ req }) => req.sample(req.seq.length - req.promptLength));
+      // Wall time from scheduling to completion: the simulated duration and what this process added.
+      this.#prefill.record(step.prefillTokens, this.#clock.now() - scheduledAt);
       this.#onStep?.({
         prefillTokens: step.prefillTokens,
         decodes: step.decodes,

@@ -36,6 +36,7 @@ export async function createOnnxEngine(options: OnnxEngineOptions): Promise<Engi
     totalKvBlocks: options.totalKvBlocks ?? ONNX_ENGINE_DEFAULTS.totalKvBlocks,
     maxNumSeqs: options.maxNumSeqs ?? ONNX_ENGINE_DEFAULTS.maxNumSeqs,
     maxNumBatchedTokens: options.maxNumBatchedTokens ?? ONNX_ENGINE_DEFAULTS.maxNumBatchedTokens,
+    maxWaiting: options.maxWaiting,
   };
   options.log.info(
     {

@@ -31,10 +31,11 @@ import type { ModelDir } from '../../llm/model-dir.js';
 import type { KvBlockProvider, KvBlockSink, KvPullSource } from '../../runtime/kv-data-plane.js';
 import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
-import type { Engine, KvEventListener } from '../engine.js';
+import { type Engine, type KvEventListener, waitingFull } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
 import { HashedSequence } from '../hashed-sequence.js';
 import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
+import { PrefillMeter } from '../prefill-meter.js';
 import {
   type ImportAdmission,
   Scheduler,
@@ -58,6 +59,8 @@ export interface OnnxEngineConfig {
    * prefill run: the bound on how long a new prompt stalls the running batch.
    */
   maxNumBatchedTokens: number;
+  /** Requests that may wait for admission; more are refused as overloaded. Unbounded when absent. */
+  maxWaiting?: number | undefined;
 }
 
 interface OnnxRequest extends SchedulerRequest {
@@ -86,6 +89,7 @@ export class OnnxEngine implements Engine {
   /** Aborted requests, cancelled between steps: a run in flight still writes into their slots. */
   readonly #cancels = new Set<string>();
   readonly #transfers: KvTransfers;
+  readonly #prefill = new PrefillMeter();
   /** Pulls in flight; one is aborted (and its sink shut) as soon as its request's blocks are freed. */
   readonly #imports: PendingImports<OnnxRequest>;
   #nextKey = 0;
@@ -147,6 +151,8 @@ export class OnnxEngine implements Engine {
       totalKvBlocks: config.totalKvBlocks,
       maxNumSeqs: config.maxNumSeqs,
       maxNumBatchedTokens: config.maxNumBatchedTokens,
+      // The model's embedding rows: an id past them cannot be looked up.
+      vocabSize: session.vocabSize,
       eosTokenIds: model.eosTokenIds,
       tokenizerChecksum: model.tokenizerChecksum,
       tokenizerConfigChecksum: model.tokenizerConfigChecksum,
@@ -236,6 +242,7 @@ export class OnnxEngine implements Engine {
       waitingRequests: this.#scheduler.waiting,
       runningRequests: this.#scheduler.running,
       pendingPrefillTokens: this.#scheduler.pendingPrefillTokens,
+      ...this.#prefill.totals(),
     };
   }
 
@@ -264,6 +271,7 @@ export class OnnxEngine implements Engine {
     if (this.#closed) throw new Error('engine closed');
     const refusal = this.#transfers.refusal(request);
     if (refusal !== undefined) throw new Error(refusal);
+    if (this.#scheduler.full) throw waitingFull(this.#scheduler.waiting);
     const vocab = this.#session.vocabSize;
     const bad = request.tokenIds.find((t) => t >= vocab);
     if (bad !== undefined)
@@ -387,7 +395,11 @@ export class OnnxEngine implements Engine {
           continue;
         }
         for (const admission of step.imports) this.#startImport(admission);
-        if (step.entries.length > 0) await this.#execute(step);
+        if (step.entries.length > 0) {
+          const startedAt = performance.now();
+          await this.#execute(step);
+          this.#prefill.record(step.prefillTokens, performance.now() - startedAt);
+        }
       } catch (err) {
         // A bug must not hang every stream: fail what ran, forget the cache, keep serving.
         this.#log.error({ err }, 'engine step failed; failing its sequences');

@@ -60,8 +60,11 @@ export const errorsPlugin = fp(
     app.setErrorHandler((err, request, reply) => {
       const httpError = toHttpError(err);
       countRefusal(app, request);
-      if (httpError.status >= 500) request.log.error({ err }, 'request failed');
+      // Overload answers are expected under load: a log line each would add to it.
+      if (httpError.status >= 500 && httpError.retryAfterS === undefined)
+        request.log.error({ err }, 'request failed');
       else request.log.debug({ err: httpError.message }, 'request refused');
+      if (httpError.retryAfterS !== undefined) reply.header('retry-after', String(httpError.retryAfterS));
       return reply.code(httpError.status).type('application/json').send(httpError.toBody());
     });
     app.setNotFoundHandler((request, reply) => {

@@ -11,7 +11,7 @@ export async function chatCompletionsRoute(app: FastifyInstance): Promise<void> 
     async (request, reply) => {
       const body = request.body as ChatCompletionRequest;
       const { model, resources } = await app.services.resolve(body.model, 'chat', reply.raw);
-      const pre = preprocessOrThrow(() => preprocessChat(body, model.card, resources));
+      const pre = preprocessOrThrow(() => preprocessChat(body, model.card, resources), 'messages');
       return app.services.responder.respond(request, reply, {
         endpoint: 'chat_completions',
         model,

@@ -2,13 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import { type CompletionRequest, completionRequestSchema } from '../../api/openai.js';
 import { preprocessCompletion } from '../../llm/preprocessor.js';
-import { preprocessOrThrow } from '../prompt-errors.js';
+import { checkPromptTokenIds, preprocessOrThrow } from '../prompt-errors.js';
 
 export async function completionsRoute(app: FastifyInstance): Promise<void> {
   app.post('/v1/completions', { schema: { body: completionRequestSchema } }, async (request, reply) => {
     const body = request.body as CompletionRequest;
     const { model, resources } = await app.services.resolve(body.model, 'completions', reply.raw);
-    const pre = preprocessOrThrow(() => preprocessCompletion(body, model.card, resources));
+    checkPromptTokenIds(body.prompt, model.card.vocabSize);
+    const pre = preprocessOrThrow(() => preprocessCompletion(body, model.card, resources), 'prompt');
     return app.services.responder.respond(request, reply, {
       endpoint: 'completions',
       model,

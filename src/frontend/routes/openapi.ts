@@ -16,11 +16,18 @@ const json = (schema: z.ZodType, io: 'input' | 'output') => ({
 
 function document(version: string): object {
   const errors = {
-    '400': { description: 'invalid or unsupported request field', content: json(errorBodySchema, 'output') },
+    '400': {
+      description:
+        'invalid or unsupported request field, a token id outside the vocabulary, or a prompt past the context length (code context_length_exceeded)',
+      content: json(errorBodySchema, 'output'),
+    },
     '404': { description: 'unknown model', content: json(errorBodySchema, 'output') },
-    '413': { description: 'body or prompt too large', content: json(errorBodySchema, 'output') },
+    '413': { description: 'body too large', content: json(errorBodySchema, 'output') },
     '503': { description: 'no worker serves the model', content: json(errorBodySchema, 'output') },
-    '529': { description: 'every worker is busy', content: json(errorBodySchema, 'output') },
+    '529': {
+      description: 'every worker is busy (or --busy-status-code); retry after the Retry-After header',
+      content: json(errorBodySchema, 'output'),
+    },
   };
   const post = (summary: string, body: z.ZodType, response: z.ZodType) => ({
     post: {

@@ -24,7 +24,13 @@ const log = createLogger({ level: 'silent' });
 const namespace = `rtest${process.pid}`;
 const endpoint = { namespace, component: 'backend', endpoint: ENDPOINTS.generate };
 const BLOCK = 4;
-const model = { name: DEFAULT_MOCKER_MODEL_NAME, endpoint, blockSize: BLOCK, totalKvBlocks: 512 };
+const model = {
+  name: DEFAULT_MOCKER_MODEL_NAME,
+  endpoint,
+  blockSize: BLOCK,
+  totalKvBlocks: 512,
+  maxNumSeqs: 256,
+};
 
 interface Running {
   runtime: Runtime;

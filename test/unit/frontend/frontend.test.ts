@@ -198,14 +198,21 @@ describe('frontend with a worker', () => {
     });
   });
 
-  it('answers 413 for a prompt over the context length, and 400 for max_tokens past it', async () => {
+  it('answers 400 context_length_exceeded for a prompt over the context length, and 400 for max_tokens past it', async () => {
     const long = await fetch(`${s.frontend.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'test-model', prompt: Array.from({ length: 5000 }, () => 7) }),
     });
-    expect(long.status).toBe(413);
-    expect(((await long.json()) as { error: { code: string } }).error.code).toBe('context_too_long');
+    expect(long.status).toBe(400);
+    expect(await long.json()).toEqual({
+      error: {
+        message: expect.stringMatching(/5000 tokens/),
+        type: 'invalid_request_error',
+        param: 'prompt',
+        code: 'context_length_exceeded',
+      },
+    });
     const max = await fetch(`${s.frontend.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

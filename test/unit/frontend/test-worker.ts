@@ -35,7 +35,23 @@ export interface TestWorkerOptions {
   onRequest?: (request: GenerateRequest) => void;
   /** Called when a request's signal aborts. */
   onCancel?: (requestId: string) => void;
+  /** Wait before the first token (a long prefill). */
+  firstTokenDelayMs?: number;
+  /** The generate endpoint's stream bound (refuses more with `overloaded`). */
+  maxStreams?: number;
 }
+
+/** One past the largest token id of the Qwen3 tokenizer (its vocabulary and added tokens). */
+export const QWEN_ID_LIMIT = (() => {
+  const json = JSON.parse(QWEN.tokenizerJson) as {
+    model: { vocab: Record<string, number> };
+    added_tokens: { id: number }[];
+  };
+  let max = 0;
+  for (const id of Object.values(json.model.vocab)) max = Math.max(max, id);
+  for (const t of json.added_tokens) max = Math.max(max, t.id);
+  return max + 1;
+})();
 
 export function testCard(name: string, contextLength = 4096): ModelCard {
   return {
@@ -47,6 +63,7 @@ export function testCard(name: string, contextLength = 4096): ModelCard {
     totalKvBlocks: 1024,
     maxNumSeqs: 64,
     maxNumBatchedTokens: 8192,
+    vocabSize: QWEN_ID_LIMIT,
     eosTokenIds: [IM_END],
     tokenizerChecksum: sha256(QWEN.tokenizerJson),
     tokenizerConfigChecksum: sha256(QWEN.tokenizerConfigJson),
@@ -89,6 +106,8 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
           break;
         }
       }
+      if (options.firstTokenDelayMs !== undefined && start === 0)
+        await new Promise((resolve) => setTimeout(resolve, options.firstTokenDelayMs));
       const max = req.stop.maxTokens ?? Number.POSITIVE_INFINITY;
       const ids = req.stop.ignoreEos ? replyIds.slice(0, -1) : replyIds;
       let produced = 0;
@@ -112,6 +131,10 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
         );
       }
     },
-    { requestSchema: generateRequestSchema, card },
+    {
+      requestSchema: generateRequestSchema,
+      card,
+      ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
+    },
   );
 }

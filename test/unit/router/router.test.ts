@@ -21,6 +21,7 @@ const model = {
   endpoint: { namespace: 'ns', component: 'backend', endpoint: 'generate' },
   blockSize: BS,
   totalKvBlocks: 100,
+  maxNumSeqs: 64,
 };
 
 function router(settings: Partial<RouterSettings> = {}, clock = { now: 0 }) {
@@ -188,6 +189,22 @@ describe('Router', () => {
     expect(await p2).toMatchObject({ kind: 'routed' });
     expect(order).toEqual(['w1', 'w2']);
     expect(r.queueDepth).toBe(0);
+  });
+
+  it('derives its queue bound from capacity: max sequences per live worker', async () => {
+    const r = router({ mode: 'round-robin', maxQueued: null });
+    expect(r.maxQueued).toBe(3 * 64);
+    r.removeInstance(C);
+    expect(r.maxQueued).toBe(2 * 64);
+    // By default a worker is busy at ceil(0.95 · 64) = 61 requests routed to it.
+    for (let i = 0; i < 2 * 61; i++) {
+      expect(await r.route({ requestId: `r${i}`, tokenIds: prompt(i, 4) })).toMatchObject({ kind: 'routed' });
+    }
+    const queued = r.route({ requestId: 'q', tokenIds: prompt(1, 4) });
+    expect(r.queueDepth).toBe(1);
+    r.complete('r0');
+    expect(await queued).toMatchObject({ kind: 'routed' });
+    await r.close();
   });
 
   it('rejects past the queue bound and after the queue timeout, and on close', async () => {

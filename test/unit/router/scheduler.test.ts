@@ -13,7 +13,7 @@ const keys = (family: number, n: number) => Array.from({ length: n }, (_, i) => 
 
 function scheduler(opts: Partial<ConstructorParameters<typeof KvScheduler>[0]> = {}, random = () => 0) {
   return new KvScheduler(
-    { blockSize: BS, overlapScoreWeight: 1, temperature: 0, busyThreshold: null, ...opts },
+    { blockSize: BS, overlapScoreWeight: 1, temperature: 0, busyThreshold: null, maxNumSeqs: 1000, ...opts },
     random,
   );
 }
@@ -125,6 +125,23 @@ describe('KvScheduler', () => {
     expect(count(1)).toBeCloseTo(1 / (1 + Math.exp(-1)), 1);
     expect(count(0.1)).toBeGreaterThan(0.99);
     expect(count(0)).toBe(1);
+  });
+
+  it('a worker running its max sequences (times the threshold) is busy, whatever its KV use', () => {
+    const s = scheduler({ busyThreshold: 0.5, maxNumSeqs: 4 });
+    s.setCapacity(A, 1_000_000);
+    s.add('r1', A, { isl: 1, seqKeys: [] }, 0);
+    expect(s.isBusy(A)).toBe(false);
+    s.add('r2', A, { isl: 1, seqKeys: [] }, 0);
+    // ceil(0.5 · 4) = 2 active requests.
+    expect(s.isBusy(A)).toBe(true);
+    s.free('r2');
+    expect(s.isBusy(A)).toBe(false);
+    // Threshold off: never busy.
+    const off = scheduler({ busyThreshold: null, maxNumSeqs: 1 });
+    off.add('r1', A, { isl: 1, seqKeys: [] }, 0);
+    off.add('r2', A, { isl: 1, seqKeys: [] }, 0);
+    expect(off.isBusy(A)).toBe(false);
   });
 
   it('excludes busy workers and queues when all are busy', () => {

@@ -205,7 +205,13 @@ describe('worker (mocker, in-memory runtime)', () => {
       waitingRequests: 0,
       runningRequests: 0,
       pendingPrefillTokens: 0,
+      prefillTokensTotal: expect.any(Number),
+      prefillSeconds: expect.any(Number),
     });
+    // The requests of the tests before: prompt tokens computed, in some wall time (the planner's
+    // prefill correction reads these).
+    expect(load.at(-1)?.prefillTokensTotal).toBeGreaterThan(0);
+    expect(load.at(-1)?.prefillSeconds).toBeGreaterThan(0);
   });
 
   it('refuses a config with an unknown or bad field, naming it', async () => {

@@ -7,6 +7,7 @@ import {
   type StepReport,
 } from '../../../../src/engines/mocker/mocker-engine.js';
 import { decodeMs, prefillMs, timingModelSchema } from '../../../../src/engines/mocker/timing.js';
+import { isRequestError } from '../../../../src/runtime/errors.js';
 
 /** Simulated time: a sleep returns on the next turn of the event loop and advances `now`. */
 function virtualClock(): Clock {
@@ -106,6 +107,22 @@ describe('MockerEngine', () => {
       steps.reduce((sum, s) => sum + s.durationMs, 0),
       9,
     );
+    await engine.close();
+  });
+
+  it('refuses a request as overloaded when its waiting queue holds maxWaiting requests', async () => {
+    const { engine } = mocker({ maxNumSeqs: 1, maxWaiting: 1 });
+    const a = engine.generate(request(range(1, 8), { maxTokens: 50 }), never)[Symbol.asyncIterator]();
+    expect((await a.next()).done).toBe(false); // running
+    const b = collect(engine.generate(request(range(20, 8)), never)); // waits
+    await new Promise((r) => setImmediate(r));
+    const c = await collect(engine.generate(request(range(40, 8)), never)).catch((e: unknown) => e);
+    expect(isRequestError(c, 'overloaded')).toBe(true);
+    expect(String(c)).toMatch(/waiting queue holds 1 requests/);
+    while (!(await a.next()).done);
+    expect((await b).finishReason).toBe('length');
+    // Room again: the next one is queued.
+    expect((await collect(engine.generate(request(range(60, 8)), never))).finishReason).toBe('length');
     await engine.close();
   });
 

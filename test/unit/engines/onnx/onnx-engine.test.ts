@@ -249,7 +249,11 @@ describe('onnx engine on the tiny model', () => {
       waitingRequests: 0,
       runningRequests: 0,
       pendingPrefillTokens: 0,
+      prefillTokensTotal: expect.any(Number),
+      prefillSeconds: expect.any(Number),
     });
+    expect(e.loadMetrics().prefillTokensTotal).toBeGreaterThan(0);
+    expect(e.loadMetrics().prefillSeconds).toBeGreaterThan(0);
     expect(e.kvAccounting().freeSlots).toBe(e.kvAccounting().freeBlocks);
     expect(e.card).toMatchObject({
       engine: 'onnx',
