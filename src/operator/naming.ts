@@ -17,6 +17,8 @@ export const LABEL = {
   namespace: `${API_GROUP}/dynamo-namespace`,
   selector: `${API_GROUP}/selector`,
   baseModelHash: `${API_GROUP}/dynamo-base-model-hash`,
+  /** On every pod of a graph: the chart's NetworkPolicies admit these to NATS and etcd. */
+  platform: `${API_GROUP}/dynamo-platform`,
 } as const;
 
 export const MANAGED_BY = 'dynamo-operator';

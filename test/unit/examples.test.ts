@@ -112,10 +112,13 @@ describe('examples/dgd-planner.yaml', () => {
       maxReplicas: 3,
       itl: 25,
     });
+    // The writable /tmp every graph pod gets (its root filesystem is read-only), then the example's own.
     expect(main.volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
       expect.objectContaining({ name: 'planner-profile', mountPath: '/data/profiling_results' }),
     ]);
     expect(pod.volumes).toEqual([
+      { name: 'tmp', emptyDir: {} },
       { name: 'planner-profile', configMap: { name: 'planner-profile', optional: true } },
     ]);
   });

@@ -29,7 +29,8 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* NATS and etcd addresses: the user's, or the bundled servers'. */}}
+{{/* NATS and etcd addresses: the user's, or the bundled servers' (https when its TLS is on; NATS
+upgrades nats:// to TLS when the server requires it). */}}
 {{- define "dynamo.natsServer" -}}
 {{- if .Values.natsServer -}}
 {{- .Values.natsServer -}}
@@ -44,7 +45,7 @@ app.kubernetes.io/component: operator
 {{- if .Values.etcdEndpoints -}}
 {{- .Values.etcdEndpoints -}}
 {{- else if .Values.etcd.enabled -}}
-{{- printf "http://%s-etcd.%s.svc:2379" (include "dynamo.fullname" .) .Release.Namespace -}}
+{{- printf "%s://%s-etcd.%s.svc:2379" (ternary "https" "http" .Values.etcd.tls.enabled) (include "dynamo.fullname" .) .Release.Namespace -}}
 {{- else -}}
 {{- fail "etcdEndpoints is empty and etcd.enabled is false: give etcdEndpoints or enable the bundled etcd" -}}
 {{- end -}}
@@ -67,4 +68,73 @@ dynamo-operator-webhook-cert
 {{/* Where cert-manager's Secret is mounted: the operator reads tls.crt/tls.key there (--cert-dir). */}}
 {{- define "dynamo.certDir" -}}
 /tmp/k8s-webhook-server/serving-certs
+{{- end -}}
+
+{{/* "true" when the chart runs its own NATS / etcd (enabled, and no address of the user's). */}}
+{{- define "dynamo.bundledNats" -}}
+{{- if and .Values.nats.enabled (not .Values.natsServer) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "dynamo.bundledEtcd" -}}
+{{- if and .Values.etcd.enabled (not .Values.etcdEndpoints) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The client Secret the operator mounts into graph pods (--runtime-secret); empty: none. */}}
+{{- define "dynamo.runtimeSecret" -}}
+{{- if .Values.runtimeSecret.name -}}
+{{- .Values.runtimeSecret.name -}}
+{{- else if .Values.runtimeSecret.create -}}
+{{- printf "%s-dynamo-runtime" .Release.Name | trunc 59 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secrets of the bundled servers: certificates (kubernetes.io/tls with ca.crt) and passwords. */}}
+{{- define "dynamo.natsTlsSecret" -}}
+{{- printf "%s-nats-tls" (include "dynamo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dynamo.etcdTlsSecret" -}}
+{{- printf "%s-etcd-tls" (include "dynamo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dynamo.credentialsSecret" -}}
+{{- printf "%s-credentials" (include "dynamo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* DESIGN §14: what every pod of the chart runs with (the image's user of the Dockerfile, 65532). */}}
+{{- define "dynamo.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile: { type: RuntimeDefault }
+{{- end -}}
+
+{{- define "dynamo.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities: { drop: [ALL] }
+{{- end -}}
+
+{{/* Who may scrape metrics ports: values networkPolicy.monitoring. */}}
+{{- define "dynamo.monitoringPeer" -}}
+- namespaceSelector:
+    {{- toYaml .Values.networkPolicy.monitoring.namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml .Values.networkPolicy.monitoring.podSelector | nindent 4 }}
+{{- end -}}
+
+{{/* Namespaces of graphs (values graphNamespaces; else operator.watchNamespace; else the release's),
+comma-separated: where the runtime Secret is copied and the graph-pod NetworkPolicy goes. */}}
+{{- define "dynamo.graphNamespaces" -}}
+{{- if .Values.graphNamespaces -}}
+{{- join "," (uniq .Values.graphNamespaces) -}}
+{{- else -}}
+{{- default .Release.Namespace .Values.operator.watchNamespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The release's namespace (the etcd setup Job mounts the runtime Secret there) and the graphs'. */}}
+{{- define "dynamo.secretNamespaces" -}}
+{{- prepend (splitList "," (include "dynamo.graphNamespaces" .)) .Release.Namespace | uniq | join "," -}}
 {{- end -}}

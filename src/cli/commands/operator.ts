@@ -63,6 +63,19 @@ export const command = defineCommand({
       description: 'PROMETHEUS_ENDPOINT given to planner pods (where they read the load)',
       placeholder: '<url>',
     },
+    runtimeSecret: {
+      flag: 'runtime-secret',
+      env: 'DYN_OPERATOR_RUNTIME_SECRET',
+      schema: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name (lowercase DNS subdomain)')
+        .max(253)
+        .optional(),
+      description:
+        'Secret of NATS/etcd credentials mounted read-only into every graph pod at /etc/dynamo/runtime ' +
+        '(DYN_RUNTIME_SECRETS_DIR); <name>-tls, if present, adds its tls.crt/tls.key/ca.crt for both',
+      placeholder: '<name>',
+    },
     installCrds: {
       flag: 'install-crds',
       kind: 'boolean',
@@ -196,6 +209,7 @@ export const command = defineCommand({
         etcdEndpoints: o.etcdEndpoints,
         natsServer: o.natsServer,
         prometheusEndpoint: o.prometheusEndpoint,
+        runtimeSecret: o.runtimeSecret,
         installCrds: o.installCrds,
         leaderElect: o.leaderElect,
         leaderElectionId: o.leaderElectionId,

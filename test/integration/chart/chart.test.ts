@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadAllYaml } from '@kubernetes/client-node';
+import { loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { KubeClient } from '../../../src/operator/kube/client.js';
@@ -69,7 +69,8 @@ async function run(tool: 'helm' | 'kubectl', args: string[], input?: string): Pr
 const setFlags = (values: string[]) => values.map((v) => `--set=${v}`);
 const render = (namespace: string, values: string[], extra: string[] = []) =>
   run('helm', ['template', 'dyn', CHART, `--namespace=${namespace}`, ...setFlags(values), ...extra]);
-const objects = (yaml: string) => (loadAllYaml(yaml) as (KubeObject | null)[]).filter((o) => o !== null);
+// js-yaml, not the client's loadAllYaml: that one maps objects onto its classes (`from` → `_from`).
+const objects = (yaml: string) => (loadAll(yaml) as (KubeObject | null)[]).filter((o) => o !== null);
 const find = (objs: KubeObject[], kind: string, name?: string) =>
   objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 const toYaml = (objs: KubeObject[]) => objs.map((o) => JSON.stringify(o)).join('\n---\n');
@@ -82,6 +83,7 @@ async function newNamespace(prefix: string): Promise<string> {
 
 const Container = z.object({
   args: z.array(z.string()),
+  volumeMounts: z.array(z.looseObject({ name: z.string() })).optional(),
   env: z.array(
     z.object({
       name: z.string(),
@@ -106,6 +108,15 @@ describe('helm lint', () => {
   it.each([
     [[]],
     [['webhook.certManager.enabled=true', 'metrics.serviceMonitor.enabled=true']],
+    [['certManager.enabled=true', 'graphNamespaces={team-a,team-b}', 'networkPolicy.enabled=false']],
+    [
+      [
+        'nats.auth.enabled=false',
+        'nats.tls.enabled=false',
+        'etcd.auth.enabled=false',
+        'etcd.tls.enabled=false',
+      ],
+    ],
     [
       [
         'nats.enabled=false',
@@ -142,6 +153,18 @@ describe('helm template', () => {
       ],
     ],
     ['no webhooks, dashboard on', ['webhook.enabled=false', 'grafana.dashboards.enabled=true']],
+    [
+      'NATS and etcd without auth or TLS, no network policies',
+      [
+        'nats.auth.enabled=false',
+        'nats.tls.enabled=false',
+        'etcd.auth.enabled=false',
+        'etcd.tls.enabled=false',
+        'networkPolicy.enabled=false',
+      ],
+    ],
+    ['graphs in another namespace', ['graphNamespaces={WATCHED}']],
+    ['no runtime Secret', ['runtimeSecret.create=false', 'etcd.auth.enabled=false']],
   ])('passes a server-side dry-run (%s)', async (_name, values) => {
     const yaml = await render(
       namespace,
@@ -173,7 +196,8 @@ describe('helm template', () => {
         '--leader-elect',
         '--leader-election-id=dyn-dynamo-platform-operator',
         `--nats-server=nats://dyn-dynamo-platform-nats.${namespace}.svc:4222`,
-        `--etcd-endpoints=http://dyn-dynamo-platform-etcd.${namespace}.svc:2379`,
+        `--etcd-endpoints=https://dyn-dynamo-platform-etcd.${namespace}.svc:2379`,
+        '--runtime-secret=dyn-dynamo-runtime',
         '--webhook-service=dyn-dynamo-platform-operator-webhook',
         '--webhook-config-name=dyn-dynamo-platform-operator',
       ]),
@@ -224,12 +248,16 @@ describe('helm template', () => {
       'metrics.serviceMonitor.enabled=true',
       'metrics.podMonitor.enabled=true',
       'webhook.certManager.enabled=true',
+      'certManager.enabled=true',
     ];
     const objs = objects(await render(namespace, values));
     expect(find(objs, 'ServiceMonitor')).toHaveLength(1);
     expect(find(objs, 'PodMonitor')).toHaveLength(1);
-    expect(find(objs, 'Issuer')).toHaveLength(1);
-    const [certificate] = find(objs, 'Certificate');
+    // The webhook's self-signed Issuer; for NATS and etcd a self-signed root and the CA Issuer of it.
+    expect(find(objs, 'Issuer')).toHaveLength(3);
+    // The webhook's; the runtime CA, NATS, etcd and the clients'.
+    expect(find(objs, 'Certificate')).toHaveLength(5);
+    const [certificate] = find(objs, 'Certificate', 'dyn-dynamo-platform-operator-webhook');
     expect(certificate?.spec).toMatchObject({
       secretName: 'dyn-dynamo-platform-operator-webhook-tls',
       dnsNames: expect.arrayContaining([`dyn-dynamo-platform-operator-webhook.${namespace}.svc`]),
@@ -246,7 +274,7 @@ describe('helm template', () => {
     expect(JSON.stringify(find(objs, 'ClusterRole'))).not.toContain('webhookconfigurations');
 
     const known = objs.filter((o) => !FOREIGN_GROUPS.includes(o.apiVersion));
-    expect(known.length).toBe(objs.length - 4);
+    expect(known.length).toBe(objs.length - 10);
     await run('kubectl', ['apply', '--dry-run=server', '--filename=-'], toYaml(known));
   });
 });
@@ -258,6 +286,10 @@ describe('values.schema.json', () => {
     ['image.pullPolicy=Sometimes', /image\/pullPolicy/],
     ['operator.watchNamespace=Team_A', /operator\/watchNamespace/],
     ['webhook.failurePolicy=Ignore', /additional propert.*failurePolicy/],
+    ['nats.tls.enabled=maybe', /nats\/tls\/enabled/],
+    ['etcd.auth.user=root', /etcd\/auth\/user/],
+    ['graphNamespaces={Team_A}', /graphNamespaces\/0/],
+    ['networkPolicy.ingress=open', /additional propert.*ingress/],
   ])('rejects %s with a message naming it', async (value, message) => {
     const err = await render('default', [value]).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
@@ -344,6 +376,17 @@ describe('helm install and helm upgrade', () => {
     return proc;
   }
 
+  /** The data of the Secrets the chart generates once (certificates, passwords), by name suffix. */
+  const generatedSecrets = async () => {
+    const out: Record<string, unknown> = {};
+    for (const suffix of ['runtime-ca', 'nats-tls', 'etcd-tls', 'credentials']) {
+      out[suffix] = (await admin.get(RT.secret, namespace, `${release}-dynamo-platform-${suffix}`))?.data;
+    }
+    out['dynamo-runtime'] = (await admin.get(RT.secret, namespace, `${release}-dynamo-runtime`))?.data;
+    for (const [name, data] of Object.entries(out)) expect(data, name).toBeDefined();
+    return out as Record<string, Record<string, string>>;
+  };
+
   const caBundles = async () =>
     Promise.all(
       [RT.validatingWebhook, RT.mutatingWebhook].map(async (rt) => {
@@ -372,6 +415,8 @@ describe('helm install and helm upgrade', () => {
     expect(await admin.get(STATEFULSET, namespace, `${release}-dynamo-platform-etcd`)).toBeDefined();
     expect(await admin.get(RT.crd, undefined, 'dynamographdeployments.nvidia.com')).toBeDefined();
     expect((await caBundles()).flat()).toEqual(['', '', '', '', '', '', '']);
+    const generated = await generatedSecrets();
+    expect(Object.keys(generated['dynamo-runtime'] ?? {})).toContain('etcd-password');
 
     // The operator as the chart's pod: its own certificate, Secret and caBundle, under the chart's RBAC.
     const kubeconfig = await serviceAccountKubeconfig();
@@ -395,6 +440,8 @@ describe('helm install and helm upgrade', () => {
     ]);
     expect(Deployment.parse(await admin.get(RT.deployment, namespace, operator)).spec.replicas).toBe(3);
     expect((await caBundles()).flat().every((b) => b.length > 0)).toBe(true);
+    // Certificates and passwords generated at install are read back (`lookup`) and kept.
+    expect(await generatedSecrets()).toEqual(generated);
 
     // An upgrade to an external NATS without webhooks: the chart's objects follow.
     await run('helm', [
@@ -441,6 +488,13 @@ describe('helm install and helm upgrade', () => {
       return operatorContainer(found);
     })();
     expect(workers.env).toContainEqual({ name: 'NATS_SERVER', value: 'nats://nats.example:4222' });
+    // The chart's runtime Secret, through the operator's --runtime-secret, in every graph pod.
+    expect(workers.env).toContainEqual({ name: 'DYN_RUNTIME_SECRETS_DIR', value: '/etc/dynamo/runtime' });
+    expect(workers.volumeMounts).toContainEqual({
+      name: 'dynamo-runtime',
+      mountPath: '/etc/dynamo/runtime',
+      readOnly: true,
+    });
     await run('kubectl', [
       'delete',
       'dynamographdeployment',

@@ -146,7 +146,7 @@ describe('planner defaults', () => {
       expect(envOf(d)).not.toHaveProperty('DYN_PARENT_DGD_K8S_NAME');
       expect(envOf(d)).not.toHaveProperty('PROMETHEUS_ENDPOINT');
       expect(pod(d).serviceAccountName).toBeUndefined();
-      expect(pod(d).automountServiceAccountToken).toBeUndefined();
+      expect(pod(d).automountServiceAccountToken).toBe(false);
     }
   });
 
