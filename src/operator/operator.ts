@@ -29,6 +29,8 @@ export interface OperatorConfig {
   natsServer?: string;
   /** PROMETHEUS_ENDPOINT given to planner pods. */
   prometheusEndpoint?: string;
+  /** Secret of NATS/etcd credentials mounted into every graph pod (DESIGN §14). */
+  runtimeSecret?: string;
   installCrds: boolean;
   leaderElect: boolean;
   leaderElectionId: string;
@@ -160,6 +162,7 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
           etcdEndpoints: config.etcdEndpoints,
           natsServer: config.natsServer,
           prometheusEndpoint: config.prometheusEndpoint,
+          runtimeSecret: config.runtimeSecret,
         },
       }),
     })
@@ -186,9 +189,10 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
 
   if (config.webhooks) {
     // Loaded only here: the X.509 stack costs ~11 MiB that an operator without webhooks need not carry.
-    const [{ WebhookServer }, { FileTlsSource, SecretTlsSource }] = await Promise.all([
+    const [{ WebhookServer }, { FileTlsSource, SecretTlsSource }, { webhooks }] = await Promise.all([
       import('./webhooks/server.js'),
       import('./webhooks/tls-source.js'),
+      import('./webhooks/registry.js'),
     ]);
     const tls: TlsSource = config.certDir
       ? new FileTlsSource(config.certDir)
@@ -214,6 +218,7 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
       host: config.localWebhooks ? config.webhookHost : config.bindAddress,
       port: config.webhookPort,
       tls,
+      webhooks: webhooks({ defaultImage: config.defaultImage }),
       log,
       metrics,
       operatorUsernames: new Set(me ? [me] : []),

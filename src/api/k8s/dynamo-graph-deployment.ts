@@ -13,16 +13,28 @@ export const pvcSpec = z.looseObject({
 });
 export type PvcSpec = z.infer<typeof pvcSpec>;
 
+/** Dynamo's restart request: a new `id` restarts the graph's pods. Kept, not acted on (the webhook warns). */
+export const restartSpec = z.looseObject({
+  id: z.string().min(1, 'must not be empty'),
+  strategy: z
+    .looseObject({
+      type: z.enum(['Sequential', 'Parallel']).optional(),
+      order: z.array(z.string()).optional(),
+    })
+    .optional(),
+});
+
 export const dgdSpec = z.looseObject({
   services: z.record(z.string(), componentSpec),
   pvcs: z.array(pvcSpec).optional(),
   envs: z.array(envVar).optional(),
   backendFramework: backendFramework.optional(),
+  restart: restartSpec.optional(),
 });
 export type DgdSpec = z.infer<typeof dgdSpec>;
 
-/** `state` as Dynamo writes it. */
-export const DEPLOYMENT_STATES = ['pending', 'successful', 'failed'] as const;
+/** `state` as Dynamo writes it (`initializing` until the first reconcile has written one). */
+export const DEPLOYMENT_STATES = ['initializing', 'pending', 'successful', 'failed'] as const;
 
 export const dgdStatus = z.object({
   observedGeneration: z.int().optional(),

@@ -3,9 +3,12 @@
 // Dynamo's default port and probes for its kind, the component's resources, volumes and shared memory.
 // A worker also gets its role and KV data plane (DESIGN §12: DYN_DISAGGREGATION_MODE, POD_IP,
 // DYN_KV_DATA_PLANE_PORT); a planner its graph, Prometheus and its own ServiceAccount (DESIGN §13, §14).
+// Every pod is locked down as pod-security.ts says (DESIGN §14).
 import {
+  componentTypeOf,
   type DynamoComponentDeployment,
   type EnvVar,
+  notImplemented,
   type Probe,
   type Resources,
   workerRole,
@@ -20,7 +23,8 @@ import {
   plannerAccountName,
   portOf,
 } from '../naming.js';
-import { ownerRef } from './graph.js';
+import { dcdDynamoNamespace, ownerRef, serviceNameOf } from './graph.js';
+import { containerSecurityContext, podSecurityContext, securityVolumes } from './pod-security.js';
 
 export interface WorkloadOptions {
   /** Image of components that name none (`--default-image`). */
@@ -29,6 +33,8 @@ export interface WorkloadOptions {
   natsServer?: string;
   /** PROMETHEUS_ENDPOINT given to planners (`--prometheus-endpoint`), where they read the load. */
   prometheusEndpoint?: string;
+  /** Secret of NATS/etcd credentials mounted into every graph pod (`--runtime-secret`, DESIGN §14). */
+  runtimeSecret?: string;
 }
 
 /** A component that cannot be made into a pod; retrying cannot help until its spec changes. */
@@ -50,7 +56,8 @@ function resourceList(item: Resources['requests']): Record<string, string> | und
   const out: Record<string, string> = {};
   if (item.cpu !== undefined) out.cpu = String(item.cpu);
   if (item.memory !== undefined) out.memory = String(item.memory);
-  if (item.gpu !== undefined) out['nvidia.com/gpu'] = String(item.gpu);
+  if (item.gpu !== undefined) out[item.gpuType ?? 'nvidia.com/gpu'] = String(item.gpu);
+  for (const [name, q] of Object.entries(item.custom ?? {})) out[name] = String(q);
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
@@ -65,11 +72,11 @@ export function componentLabels(dcd: DynamoComponentDeployment): Record<string, 
   return {
     [LABEL.managedBy]: MANAGED_BY,
     [LABEL.component]: name,
-    [LABEL.componentType]: dcd.spec.componentType,
+    [LABEL.componentType]: componentTypeOf(dcd.spec),
     // Dynamo's label, for either spelling of the role (componentType or subComponentType), so one
     // selector finds all prefill (or decode) pods.
     ...(role === 'prefill' || role === 'decode' ? { [LABEL.subComponentType]: role } : {}),
-    [LABEL.namespace]: dcd.spec.dynamoNamespace,
+    [LABEL.namespace]: dcdDynamoNamespace(dcd),
     ...(graph ? { [LABEL.graph]: graph } : {}),
   };
 }
@@ -97,7 +104,7 @@ export function containerPorts(
   dcd: DynamoComponentDeployment,
   env: readonly EnvVar[],
 ): { name: string; containerPort: number; protocol: 'TCP' }[] {
-  const port = portOf(dcd.spec.componentType);
+  const port = portOf(componentTypeOf(dcd.spec));
   const role = workerRole(dcd.spec);
   // Declared where blocks are served: prefill and agg workers. A decode worker only pulls (it still gets
   // DYN_KV_DATA_PLANE_PORT: whether to listen is the worker's decision, not the pod's).
@@ -127,21 +134,25 @@ export function plannerEnv(dcd: DynamoComponentDeployment, options: WorkloadOpti
 
 /**
  * The ServiceAccount a pod runs as. A graph's planner talks to the API server (its connector), so it runs
- * as the account the graph's reconciler made for it and mounts its token; other pods are left as they
- * were (DESIGN §14 wants no token in them: issue 19's work). The service's own extraPodSpec still wins.
+ * as the account the graph's reconciler made for it and mounts its token; no other pod mounts one
+ * (DESIGN §14). The service's own extraPodSpec still wins.
  */
 export function podAccount(dcd: DynamoComponentDeployment): Record<string, unknown> {
   const graph = dcd.metadata.labels?.[LABEL.graph];
-  if (dcd.spec.componentType !== 'planner' || !graph) return {};
+  if (dcd.spec.componentType !== 'planner' || !graph) return { automountServiceAccountToken: false };
   return {
-    serviceAccountName: plannerAccountName(graph, dcd.spec.serviceName),
+    serviceAccountName: plannerAccountName(graph, serviceNameOf(dcd)),
     automountServiceAccountToken: true,
   };
 }
 
-/** Dynamo's defaults: a frontend is live on /live and ready on /health of :8000, a worker the same on :9090. */
-export function defaultProbes(dcd: DynamoComponentDeployment): { liveness: Probe; readiness: Probe } {
-  const port = portOf(dcd.spec.componentType).name;
+/**
+ * Dynamo's defaults: a frontend is live on /live and ready on /health of :8000, a worker the same on :9090.
+ * A plain component (`default`, or no componentType) runs whatever its image does: none, as in Dynamo.
+ */
+export function defaultProbes(dcd: DynamoComponentDeployment): { liveness?: Probe; readiness?: Probe } {
+  if (componentTypeOf(dcd.spec) === 'default') return {};
+  const port = portOf(componentTypeOf(dcd.spec)).name;
   return {
     liveness: { httpGet: { path: '/live', port }, periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 6 },
     readiness: {
@@ -181,10 +192,11 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
       `spec.extraPodSpec.mainContainer.image: no image for ${name}, and the operator has no --default-image`,
     );
   }
-  const port = portOf(spec.componentType);
+  const port = portOf(componentTypeOf(spec));
+  const security = securityVolumes(options.runtimeSecret);
   const runtimeEnv: EnvVar[] = [
-    { name: 'DYN_NAMESPACE', value: spec.dynamoNamespace },
-    { name: 'DYN_COMPONENT', value: dynamoComponent(spec.serviceName) },
+    { name: 'DYN_NAMESPACE', value: dcdDynamoNamespace(dcd) },
+    { name: 'DYN_COMPONENT', value: dynamoComponent(serviceNameOf(dcd)) },
     ...(options.etcdEndpoints ? [{ name: 'ETCD_ENDPOINTS', value: options.etcdEndpoints }] : []),
     ...(options.natsServer ? [{ name: 'NATS_SERVER', value: options.natsServer }] : []),
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -200,11 +212,15 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
       : []),
     ...workerEnv(dcd),
     ...plannerEnv(dcd, options),
+    ...security.env,
   ];
-  const env = mergeEnv(runtimeEnv, spec.graphEnvs, spec.envs, mainContainer?.env);
+  const env = mergeEnv(runtimeEnv, spec.envs, mainContainer?.env);
 
-  const volumes: Record<string, unknown>[] = [];
-  const mounts: Record<string, unknown>[] = [];
+  // A volume of the service's own with the same name (its own /tmp, say) replaces ours.
+  const extraVolumes: unknown[] = Array.isArray(podExtra.volumes) ? podExtra.volumes : [];
+  const taken = new Set(extraVolumes.map((v) => (v as { name?: unknown } | null)?.name));
+  const volumes = security.volumes.filter((v) => !taken.has(v.name));
+  const mounts = security.mounts.filter((m) => !taken.has(m.name));
   for (const vm of spec.volumeMounts ?? []) {
     volumes.push({ name: vm.name, persistentVolumeClaim: { claimName: vm.name } });
     mounts.push({
@@ -221,11 +237,26 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
   }
 
   const probes = defaultProbes(dcd);
+  const liveness = spec.livenessProbe ?? probes.liveness;
+  const readiness = spec.readinessProbe ?? probes.readiness;
   const requests = resourceList(spec.resources?.requests);
   const limits = resourceList(spec.resources?.limits);
-  const { image: _image, env: _env, command, args, ...containerExtra } = mainContainer ?? {};
+  const claims = spec.resources?.claims?.length ? spec.resources.claims : undefined;
+  const {
+    image: _image,
+    env: _env,
+    command,
+    args,
+    securityContext: containerSecurity,
+    ...containerExtra
+  } = mainContainer ?? {};
+  // The main container's own mounts come after ours; one at a path of ours replaces it.
+  const ownMounts: unknown[] = Array.isArray(containerExtra.volumeMounts) ? containerExtra.volumeMounts : [];
+  const ownPaths = new Set(ownMounts.map((m) => (m as { mountPath?: unknown } | null)?.mountPath));
+  const volumeMounts = [...mounts.filter((m) => !ownPaths.has(m.mountPath)), ...ownMounts];
   const main: Record<string, unknown> = {
     ...containerExtra,
+    securityContext: containerSecurityContext(containerSecurity),
     name: 'main',
     image,
     ...(command ? { command } : {}),
@@ -233,23 +264,30 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     env,
     ...(spec.envFromSecret ? { envFrom: [{ secretRef: { name: spec.envFromSecret } }] } : {}),
     ports: containerPorts(dcd, env),
-    livenessProbe: spec.livenessProbe ?? probes.liveness,
-    readinessProbe: spec.readinessProbe ?? probes.readiness,
-    ...(requests || limits
-      ? { resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } }
+    ...(liveness ? { livenessProbe: liveness } : {}),
+    ...(readiness ? { readinessProbe: readiness } : {}),
+    ...(requests || limits || claims
+      ? {
+          resources: {
+            ...(requests ? { requests } : {}),
+            ...(limits ? { limits } : {}),
+            ...(claims ? { claims } : {}),
+          },
+        }
       : {}),
-    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+    ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
   };
   if (main.args === undefined) delete main.args;
 
   const extraContainers = Array.isArray(podExtra.containers) ? podExtra.containers : [];
-  const extraVolumes = Array.isArray(podExtra.volumes) ? podExtra.volumes : [];
   const modelRef = spec.modelRef?.name;
   const podLabels = {
     ...(spec.extraPodMetadata?.labels ?? {}),
     ...componentLabels(dcd),
     ...selectorLabels(dcd),
     ...(modelRef ? { [LABEL.baseModelHash]: modelHash(modelRef) } : {}),
+    // What the chart's NetworkPolicies let reach NATS and etcd.
+    [LABEL.platform]: 'true',
   };
   const allVolumes = [...volumes, ...extraVolumes];
   return {
@@ -263,7 +301,8 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
       ownerReferences: [ownerRef(dcd)],
     },
     spec: {
-      replicas: spec.replicas ?? 1,
+      // A type with no process here (epp) gets no pod rather than one that crash-loops.
+      replicas: notImplemented(spec) ? 0 : (spec.replicas ?? 1),
       selector: { matchLabels: selectorLabels(dcd) },
       template: {
         metadata: {
@@ -273,6 +312,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
         spec: {
           ...podAccount(dcd),
           ...podExtra,
+          securityContext: podSecurityContext(podExtra.securityContext),
           containers: [main, ...extraContainers],
           ...(allVolumes.length > 0 ? { volumes: allVolumes } : {}),
         },
@@ -282,7 +322,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
 }
 
 export function desiredService(dcd: DynamoComponentDeployment): KubeObject {
-  const port = portOf(dcd.spec.componentType);
+  const port = portOf(componentTypeOf(dcd.spec));
   return {
     apiVersion: 'v1',
     kind: 'Service',

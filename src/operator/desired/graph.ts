@@ -4,10 +4,13 @@
 import {
   ADAPTER_KIND,
   type ComponentSpec,
+  componentTypeOf,
   DCD_KIND,
   type DcdSpec,
+  type DynamoComponentDeployment,
   type DynamoGraphDeployment,
   GROUP_VERSION,
+  notImplemented,
 } from '../../api/k8s/index.js';
 import type { KubeObject, OwnerReference } from '../kube/types.js';
 import {
@@ -19,6 +22,7 @@ import {
   MANAGED_BY,
   plannerAccountName,
 } from '../naming.js';
+import { mergeEnv } from './component.js';
 import { isPlanner, plannerArgs, plannerRules } from './planner.js';
 
 export function ownerRef(owner: {
@@ -43,6 +47,20 @@ export function graphLabels(graph: string): Record<string, string> {
 /** Replicas of a service: its own, 1 when unset (the defaulting webhook writes the same). */
 export const replicasOf = (service: ComponentSpec): number => service.replicas ?? 1;
 
+/** The service a DCD runs: `spec.serviceName`, or (a DCD made by hand, as Dynamo allows) its own name. */
+export const serviceNameOf = (dcd: DynamoComponentDeployment): string =>
+  dcd.spec.serviceName ?? dcd.metadata.name ?? '';
+
+/**
+ * DYN_NAMESPACE of a DCD's processes: its graph's (label set by desiredComponents), or for a DCD made by
+ * hand one of its own. `spec.dynamoNamespace` is ignored, as Dynamo ignores it (deprecated there).
+ */
+export const dcdDynamoNamespace = (dcd: DynamoComponentDeployment): string =>
+  dynamoNamespace(
+    dcd.metadata.namespace ?? 'default',
+    dcd.metadata.labels?.[LABEL.graph] ?? dcd.metadata.name ?? '',
+  );
+
 /**
  * A planner that names neither command nor args runs `plannerArgs` (the graph's mode and services, which
  * its DCD alone does not know): written into the DCD, so `kubectl get dcd -o yaml` shows what runs.
@@ -62,13 +80,17 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
   const dynNs = dynamoNamespace(namespace, graph);
   return Object.entries(dgd.spec.services).map(([serviceName, service]) => {
     const name = componentName(graph, serviceName);
+    // The deprecated dynamoNamespace is not copied: the DCD's is derived (dcdDynamoNamespace).
+    const { dynamoNamespace: _deprecated, ...own } = withPlannerArgs(dgd, service);
+    const envs = mergeEnv(dgd.spec.envs, service.envs);
     const spec: DcdSpec = {
-      ...withPlannerArgs(dgd, service),
-      replicas: replicasOf(service),
+      ...own,
+      // A type with no process (epp) gets no pods: 0 replicas, so its status is ready, not failing.
+      replicas: notImplemented(service) ? 0 : replicasOf(service),
       serviceName,
-      dynamoNamespace: dynNs,
       ...(dgd.spec.backendFramework ? { backendFramework: dgd.spec.backendFramework } : {}),
-      ...(dgd.spec.envs && dgd.spec.envs.length > 0 ? { graphEnvs: dgd.spec.envs } : {}),
+      // The graph's envs first, the service's own winning: Dynamo's merge, in the DCD's own field.
+      ...(envs.length > 0 ? { envs } : {}),
     };
     return {
       apiVersion: GROUP_VERSION,
@@ -79,7 +101,7 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
         labels: {
           ...graphLabels(graph),
           [LABEL.component]: name,
-          [LABEL.componentType]: service.componentType,
+          [LABEL.componentType]: componentTypeOf(service),
           [LABEL.namespace]: dynNs,
         },
         ownerReferences: [ownerRef(dgd)],

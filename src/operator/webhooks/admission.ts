@@ -28,6 +28,15 @@ export interface Defaulter {
   default(obj: unknown): unknown;
 }
 
+/**
+ * Whether the object is being deleted. Read from the raw object, before any parsing: an update that
+ * only removes finalizers must pass even when the stored object no longer satisfies the schema.
+ */
+export function isBeingDeleted(obj: unknown): boolean {
+  const metadata = (obj as { metadata?: { deletionTimestamp?: unknown } } | null)?.metadata;
+  return metadata?.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null;
+}
+
 /** Parses with a schema; every issue becomes one `path: message` reason of a denial. */
 export function parseOrDeny<S extends z.ZodType>(schema: S, obj: unknown): z.output<S> {
   const result = schema.safeParse(obj);

@@ -2,20 +2,30 @@
 // v1alpha1 rules for the fields we support. Every reason names its field path.
 import {
   type ComponentSpec,
-  DEPRECATED_COMPONENT_FIELDS,
   DNS_LABEL,
   type DynamoGraphDeployment,
   dynamoGraphDeployment,
+  IGNORED_COMPONENT_FIELDS,
+  notImplemented,
   SUB_COMPONENT_TYPES,
-  UNSUPPORTED_COMPONENT_FIELDS,
+  workerRole,
 } from '../../api/k8s/index.js';
 import { componentName } from '../naming.js';
-import { AdmissionDenied, type AdmissionUser, parseOrDeny, type Validator } from './admission.js';
+import {
+  AdmissionDenied,
+  type AdmissionUser,
+  isBeingDeleted,
+  parseOrDeny,
+  type Validator,
+} from './admission.js';
 import { unknownFields } from './unknown-fields.js';
 
-function serviceRules(graph: string, name: string, s: ComponentSpec): string[] {
+function serviceRules(graph: string, name: string, s: ComponentSpec, options: DgdRuleOptions): string[] {
   const at = `spec.services.${name}`;
   const out: string[] = [];
+  // Reconcile would refuse it ("no image"), and GitOps would only see that later in the status.
+  if (options.imageRequired && !s.extraPodSpec?.mainContainer?.image)
+    out.push(`${at}.extraPodSpec.mainContainer.image: required: the operator runs without --default-image`);
   const dcd = componentName(graph, name);
   if (!DNS_LABEL.test(dcd) || dcd.length > 63) {
     out.push(
@@ -53,7 +63,7 @@ function subComponentTypeWarning(name: string, s: ComponentSpec): string | undef
   // Go's omitempty: Dynamo writes "" for unset.
   if (sub === undefined || sub === '') return undefined;
   const at = `spec.services.${name}.subComponentType`;
-  if (s.componentType === 'frontend' || s.componentType === 'planner') {
+  if (workerRole(s) === undefined) {
     return `${at}: "${sub}" is acted on for workers only; ignored`;
   }
   if (!isSubComponentType(sub)) {
@@ -62,12 +72,17 @@ function subComponentTypeWarning(name: string, s: ComponentSpec): string | undef
   return undefined;
 }
 
-function createRules(dgd: DynamoGraphDeployment): string[] {
+export interface DgdRuleOptions {
+  /** The operator has no `--default-image`: a service without an image could never be deployed. */
+  imageRequired?: boolean;
+}
+
+function createRules(dgd: DynamoGraphDeployment, options: DgdRuleOptions): string[] {
   const graph = dgd.metadata.name ?? '';
   const out: string[] = [];
   const services = Object.entries(dgd.spec.services);
   if (services.length === 0) out.push('spec.services: at least one service is required');
-  for (const [name, s] of services) out.push(...serviceRules(graph, name, s));
+  for (const [name, s] of services) out.push(...serviceRules(graph, name, s, options));
   (dgd.spec.pvcs ?? []).forEach((p, i) => {
     if (p.create !== true) return;
     if (!p.storageClass) out.push(`spec.pvcs[${i}].storageClass: required when create is true`);
@@ -77,20 +92,34 @@ function createRules(dgd: DynamoGraphDeployment): string[] {
   return out;
 }
 
+/**
+ * Warnings about one component (`at` is its path): Dynamo fields set that dynamo-ts keeps but does not act
+ * on, and a type it admits but does not run. Go's zero values (false, "") count as unset, as Dynamo
+ * writes them.
+ */
+export function componentWarnings(at: string, s: ComponentSpec): string[] {
+  const out: string[] = [];
+  for (const [field, why] of Object.entries(IGNORED_COMPONENT_FIELDS)) {
+    const v = (s as Record<string, unknown>)[field];
+    if (v !== undefined && v !== false && v !== '') out.push(`${at}.${field}: ${why}`);
+  }
+  const missing = notImplemented(s);
+  if (missing) out.push(`${at}.componentType: ${missing}`);
+  return out;
+}
+
 /** Warnings for a parsed graph (`dgd`) and the object as sent (`obj`, with the fields zod does not know). */
 function warnings(dgd: DynamoGraphDeployment, obj: unknown): string[] {
   const out: string[] = [];
   for (const [name, s] of Object.entries(dgd.spec.services)) {
     const w = subComponentTypeWarning(name, s);
     if (w) out.push(w);
+    out.push(...componentWarnings(`spec.services.${name}`, s));
   }
+  if (dgd.spec.restart) out.push('spec.restart: not supported by dynamo-ts; ignored');
+  // A newer Dynamo's fields (or a typo): kept, as the CRD preserves them, and named.
   for (const path of unknownFields(dynamoGraphDeployment, obj)) {
-    const field = path.split('.').at(-1) ?? path;
-    const deprecated = DEPRECATED_COMPONENT_FIELDS[field];
-    if (path.startsWith('spec.services.') && deprecated) out.push(`${path}: ${deprecated}`);
-    else if ((UNSUPPORTED_COMPONENT_FIELDS as readonly string[]).includes(field)) {
-      out.push(`${path}: not supported by dynamo-ts; ignored`);
-    } else if (!path.startsWith('metadata.') && !path.startsWith('status.')) {
+    if (!path.startsWith('metadata.') && !path.startsWith('status.')) {
       out.push(`${path}: unknown field; kept but ignored`);
     }
   }
@@ -98,18 +127,20 @@ function warnings(dgd: DynamoGraphDeployment, obj: unknown): string[] {
 }
 
 export class DgdValidator implements Validator {
+  constructor(private readonly options: DgdRuleOptions = {}) {}
+
   validateCreate(obj: unknown): string[] {
     const dgd = parseOrDeny(dynamoGraphDeployment, obj);
-    const reasons = createRules(dgd);
+    const reasons = createRules(dgd, this.options);
     if (reasons.length > 0) throw new AdmissionDenied(reasons);
     return warnings(dgd, obj);
   }
 
   validateUpdate(oldObj: unknown, nextObj: unknown, user: AdmissionUser): string[] {
+    // An object being deleted only loses its finalizers: never block that, whatever it holds.
+    if (isBeingDeleted(nextObj)) return [];
     const next = parseOrDeny(dynamoGraphDeployment, nextObj);
-    // An object being deleted only loses its finalizers: never block that.
-    if (next.metadata.deletionTimestamp) return [];
-    const reasons = createRules(next);
+    const reasons = createRules(next, this.options);
     const old = dynamoGraphDeployment.safeParse(oldObj);
     if (old.success) {
       const prev = old.data;

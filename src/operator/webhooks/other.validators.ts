@@ -6,7 +6,9 @@ import {
   dynamoModel,
   scalingAdapter,
 } from '../../api/k8s/index.js';
-import { AdmissionDenied, parseOrDeny, type Validator } from './admission.js';
+import { AdmissionDenied, isBeingDeleted, parseOrDeny, type Validator } from './admission.js';
+import { componentWarnings } from './dgd.validator.js';
+import { unknownFields } from './unknown-fields.js';
 
 function modelRules(m: DynamoModel): string[] {
   if (m.spec.modelType !== 'lora') return [];
@@ -25,8 +27,8 @@ export class DynamoModelValidator implements Validator {
   }
 
   validateUpdate(oldObj: unknown, nextObj: unknown): string[] {
+    if (isBeingDeleted(nextObj)) return [];
     const next = parseOrDeny(dynamoModel, nextObj);
-    if (next.metadata.deletionTimestamp) return [];
     const reasons = modelRules(next);
     const old = dynamoModel.safeParse(oldObj);
     if (old.success) {
@@ -42,12 +44,28 @@ export class DynamoModelValidator implements Validator {
 }
 
 export class DcdValidator implements Validator {
+  /** imageRequired: the operator has no `--default-image`, so a component without one cannot run. */
+  constructor(private readonly options: { imageRequired?: boolean } = {}) {}
+
   validateCreate(obj: unknown): string[] {
-    parseOrDeny(dynamoComponentDeployment, obj);
-    return [];
+    const dcd = parseOrDeny(dynamoComponentDeployment, obj);
+    if (this.options.imageRequired && !dcd.spec.extraPodSpec?.mainContainer?.image)
+      throw new AdmissionDenied([
+        'spec.extraPodSpec.mainContainer.image: required: the operator runs without --default-image',
+      ]);
+    // A graph's DCDs (owned) copy its services, whose author was warned on the graph: only one made by
+    // hand gets the warnings.
+    if ((dcd.metadata.ownerReferences ?? []).length > 0) return [];
+    return [
+      ...componentWarnings('spec', dcd.spec),
+      ...unknownFields(dynamoComponentDeployment, obj)
+        .filter((path) => path.startsWith('spec.'))
+        .map((path) => `${path}: unknown field; kept but ignored`),
+    ];
   }
 
   validateUpdate(_old: unknown, next: unknown): string[] {
+    if (isBeingDeleted(next)) return [];
     return this.validateCreate(next);
   }
 }
@@ -59,6 +77,7 @@ export class ScalingAdapterValidator implements Validator {
   }
 
   validateUpdate(oldObj: unknown, nextObj: unknown): string[] {
+    if (isBeingDeleted(nextObj)) return [];
     const next = parseOrDeny(scalingAdapter, nextObj);
     const old = scalingAdapter.safeParse(oldObj);
     if (

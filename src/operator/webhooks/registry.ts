@@ -42,9 +42,15 @@ const mutating = (kind: CustomKind, defaulter: Defaulter): Webhook => ({
   defaulter,
 });
 
-export const WEBHOOKS: readonly Webhook[] = [
-  validating(DGD_KIND, new DgdValidator()),
-  validating(DCD_KIND, new DcdValidator()),
+export interface WebhookOptions {
+  /** The operator's `--default-image`: without one, every service must name its image. */
+  defaultImage?: string;
+}
+
+/** The webhooks, one per kind and type (their names, paths and kinds do not depend on the options). */
+export const webhooks = (options: WebhookOptions = {}): readonly Webhook[] => [
+  validating(DGD_KIND, new DgdValidator({ imageRequired: !options.defaultImage })),
+  validating(DCD_KIND, new DcdValidator({ imageRequired: !options.defaultImage })),
   validating(MODEL_KIND, new DynamoModelValidator()),
   validating(ADAPTER_KIND, new ScalingAdapterValidator()),
   mutating(DGD_KIND, new DgdDefaulter()),

@@ -8,13 +8,15 @@ import type { KubeClient } from '../kube/client.js';
 import { RT } from '../kube/types.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { type WebhookRegistration, webhookConfigurations } from './configurations.js';
-import { type AdmissionRequest, review, WEBHOOKS } from './registry.js';
+import { type AdmissionRequest, review, type Webhook } from './registry.js';
 import type { ServingPair, TlsSource } from './tls-source.js';
 
 export interface WebhookServerOptions {
   host: string;
   port: number;
   tls: TlsSource;
+  /** What it serves (registry.ts `webhooks()`, built with the operator's options). */
+  webhooks: readonly Webhook[];
   log: Logger;
   metrics: OperatorMetrics;
   /** Write (server-side apply) the webhook configurations with this client, pointing at this target. */
@@ -65,7 +67,7 @@ export class WebhookServer {
   }
 
   private handle(path: string, body: string): { status: number; payload: unknown } {
-    const webhook = WEBHOOKS.find((w) => w.path === path);
+    const webhook = this.options.webhooks.find((w) => w.path === path);
     if (!webhook) return { status: 404, payload: { message: `no webhook at ${path}` } };
     let request: AdmissionRequest | undefined;
     try {

@@ -69,10 +69,13 @@ describe('DGD → children', () => {
       serviceName: 'OnnxWorker',
       componentType: 'worker',
       replicas: 2,
-      dynamoNamespace: 'team-a-agg',
       backendFramework: 'onnx',
-      graphEnvs: [{ name: 'DYN_LOG', value: 'info' }],
     });
+    // The graph's envs merged into the DCD's own (Dynamo's DCD has no field of ours for them).
+    expect(worker?.spec).toMatchObject({
+      envs: expect.arrayContaining([{ name: 'DYN_LOG', value: 'info' }]),
+    });
+    expect(worker?.spec).not.toHaveProperty('dynamoNamespace');
     expect(worker?.metadata.labels).toMatchObject({ 'nvidia.com/dynamo-graph-deployment-name': 'agg' });
   });
 
@@ -134,8 +137,12 @@ describe('DCD → Deployment, Service, Ingress', () => {
     expect(c?.livenessProbe.httpGet).toEqual({ path: '/live', port: 'system' });
     expect(c?.readinessProbe.httpGet).toEqual({ path: '/health', port: 'system' });
     expect(c?.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
-    expect(c?.volumeMounts).toEqual([{ name: 'shared-memory', mountPath: '/dev/shm' }]);
+    expect(c?.volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'shared-memory', mountPath: '/dev/shm' },
+    ]);
     expect(podSpec(d).spec.volumes).toEqual([
+      { name: 'tmp', emptyDir: {} },
       { name: 'shared-memory', emptyDir: { medium: 'Memory', sizeLimit: '1Gi' } },
     ]);
     expect(podSpec(d).metadata.labels['nvidia.com/selector']).toBe('agg-onnxworker');
@@ -163,6 +170,7 @@ describe('DCD → Deployment, Service, Ingress', () => {
     const workerPod = podSpec(desiredDeployment(worker, opts));
     expect(workerPod.spec.containers[0]?.resources?.limits).toEqual({ 'nvidia.com/gpu': '1' });
     expect(workerPod.spec.containers[0]?.volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
       { name: 'kv-routed-models', mountPath: '/models' },
     ]);
     expect(workerPod.metadata.labels['nvidia.com/dynamo-base-model-hash']).toMatch(/^[0-9a-f]{16}$/);

@@ -67,7 +67,7 @@ describe('CRDs', () => {
     });
     expect(props.componentType).toMatchObject({
       type: 'string',
-      enum: ['frontend', 'worker', 'prefill', 'decode', 'planner'],
+      enum: ['frontend', 'worker', 'prefill', 'decode', 'planner', 'epp', 'default'],
     });
   });
 

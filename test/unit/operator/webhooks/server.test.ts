@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OperatorMetrics } from '../../../../src/operator/metrics.js';
 import { ensureTls, type WebhookTls } from '../../../../src/operator/webhooks/certificates.js';
+import { webhooks } from '../../../../src/operator/webhooks/registry.js';
 import { WebhookServer } from '../../../../src/operator/webhooks/server.js';
 import type { ServingPair, TlsSource } from '../../../../src/operator/webhooks/tls-source.js';
 import { createLogger } from '../../../../src/runtime/logger.js';
@@ -67,6 +68,7 @@ describe('webhook server', () => {
       host: '127.0.0.1',
       port: 0,
       tls: source,
+      webhooks: webhooks({ defaultImage: 'dynamo-ts:test' }),
       log: createLogger({ level: 'silent' }),
       metrics,
       operatorUsernames: new Set(),
