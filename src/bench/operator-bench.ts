@@ -3,8 +3,11 @@
 // its 2 DCDs, 2 Deployments, 2 Services and a status for its generation), its reconciles/s and its RSS.
 // Peer, measured in the same run on the same API server: creating those same objects directly (no
 // operator, same client concurrency), the floor the API server itself sets. The ratio is
-// operator time / direct time. A private etcd + kube-apiserver come from the test harness (run from
-// source) unless KUBECONFIG names a cluster. Prints progress lines, then one JSON object as the last line.
+// operator time / direct time. Then writes per reconcile at steady state: the operator is restarted
+// over the converged objects (its start reconciles every key once, as a resync does) and the writes
+// the API server counts meanwhile are divided by those reconciles (0 when no-op reconciles write
+// nothing). A private etcd + kube-apiserver come from the test harness (run from source) unless
+// KUBECONFIG names a cluster. Prints progress lines, then one JSON object as the last line.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +24,7 @@ import { desiredDeployment, desiredService } from '../operator/desired/component
 import { desiredComponents } from '../operator/desired/graph.js';
 import { KubeClient } from '../operator/kube/client.js';
 import { type KubeObject, RT } from '../operator/kube/types.js';
-import { DCD_RT, DGD_RT } from '../operator/reconcilers/resource-types.js';
+import { ADAPTER_RT, DCD_RT, DGD_RT, MODEL_RT } from '../operator/reconcilers/resource-types.js';
 import { freePort } from './free-port.js';
 
 const { values } = parseArgs({
@@ -163,6 +166,34 @@ async function steady(client: KubeClient, namespace: string): Promise<boolean> {
   );
 }
 
+/** The kinds the operator writes (the API server writes others itself: Leases, Services' IP addresses). */
+const OPERATOR_RESOURCES = new Set([
+  DGD_RT.plural,
+  DCD_RT.plural,
+  ADAPTER_RT.plural,
+  MODEL_RT.plural,
+  ...[RT.deployment, RT.service, RT.ingress, RT.pvc, RT.event].map((r) => r.plural),
+  ...[RT.serviceAccount, RT.role, RT.roleBinding].map((r) => r.plural),
+]);
+
+/**
+ * Writes of the operator's kinds the API server has served (apiserver_request_total by verb and
+ * resource): while only the operator writes them, the difference of two readings is its writes.
+ */
+async function apiServerWrites(client: KubeClient): Promise<number> {
+  const text = await client.requestText('GET', '/metrics');
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^apiserver_request_total\{([^}]*)\}\s+(\S+)$/.exec(line);
+    if (!m?.[1]) continue;
+    const verb = /verb="([A-Z]+)"/.exec(m[1])?.[1] ?? '';
+    const resource = /(?:^|,)resource="([^"]*)"/.exec(m[1])?.[1] ?? '';
+    if (['APPLY', 'PATCH', 'POST', 'PUT', 'DELETE'].includes(verb) && OPERATOR_RESOURCES.has(resource))
+      sum += Number(m[2]);
+  }
+  return sum;
+}
+
 async function metricSum(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let sum = 0;
@@ -226,49 +257,54 @@ async function main(): Promise<void> {
 
     const namespace = `bench-operator-${suffix}`;
     await createNamespace(client, namespace);
-    const [healthPort, metricsPort] = [await freePort(), await freePort()];
-    operator = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'bin/dynamo.js'),
-        'operator',
-        '--kubeconfig',
-        cluster.kubeconfig,
-        '--namespace',
-        namespace,
-        '--watch-namespace',
-        namespace,
-        '--no-webhooks',
-        '--no-leader-elect',
-        '--bind-address',
-        '127.0.0.1',
-        '--health-port',
-        String(healthPort),
-        '--metrics-port',
-        String(metricsPort),
-        '--default-image',
-        'dynamo-ts:bench',
-        '--log-level',
-        'warn',
-        '--workers',
-        String(WORKERS),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const pid = operator.pid ?? 0;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
-        (r) => r.ok,
-        () => false,
+    const start = async () => {
+      const [healthPort, metricsPort] = [await freePort(), await freePort()];
+      const proc = spawn(
+        process.execPath,
+        [
+          join(ROOT, 'bin/dynamo.js'),
+          'operator',
+          '--kubeconfig',
+          cluster.kubeconfig,
+          '--namespace',
+          namespace,
+          '--watch-namespace',
+          namespace,
+          '--no-webhooks',
+          '--no-leader-elect',
+          '--bind-address',
+          '127.0.0.1',
+          '--health-port',
+          String(healthPort),
+          '--metrics-port',
+          String(metricsPort),
+          '--default-image',
+          'dynamo-ts:bench',
+          '--log-level',
+          'warn',
+          '--workers',
+          String(WORKERS),
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
       );
-      if (ok) break;
-      if (operator.exitCode !== null) throw new Error('operator exited during start');
-      await sleep(100);
-    }
+      operator = proc;
+      for (;;) {
+        const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (proc.exitCode !== null) throw new Error('operator exited during start');
+        await sleep(100);
+      }
+      return { proc, pid: proc.pid ?? 0, metricsPort };
+    };
+    const { proc, pid, metricsPort } = await start();
     const idleRss = rssMiB(pid, 'VmRSS');
     const idleCpu = cpuSeconds(pid);
     progress(`operator ready (RSS ${idleRss} MiB); applying ${GRAPHS} graphs at once`);
     const cpu1 = clusterCpuSeconds(dir);
+    const writesBefore = await apiServerWrites(client);
     const t0 = performance.now();
     await pool(
       Array.from({ length: GRAPHS }, (_, i) => i),
@@ -282,7 +318,29 @@ async function main(): Promise<void> {
     }
     const steadyMs = performance.now() - t0;
     const operatorApiCpu = clusterCpuSeconds(dir) - cpu1;
+    // Less the bench's own creates of the graphs.
+    const operatorWrites = (await apiServerWrites(client)) - writesBefore - GRAPHS;
     const reconciles = await metricSum(metricsPort, 'dynamo_operator_reconcile_total');
+    const rss = { now: rssMiB(pid, 'VmRSS'), peak: rssMiB(pid, 'VmHWM') };
+    const operatorCpuSec = Math.round((cpuSeconds(pid) - idleCpu) * 10) / 10;
+
+    progress('steady state; restarting the operator to count the writes of no-op reconciles');
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    });
+    const writes0 = await apiServerWrites(client);
+    const again = await start();
+    // Its start queues every graph and component once; done when they are reconciled, the queues empty.
+    let resynced = 0;
+    for (;;) {
+      resynced = await metricSum(again.metricsPort, 'dynamo_operator_reconcile_total');
+      const depth = await metricSum(again.metricsPort, 'dynamo_operator_workqueue_depth');
+      if (resynced >= GRAPHS * 3 && depth === 0) break;
+      if (performance.now() - t0 > TIMEOUT_MS) throw new Error('restarted operator did not finish in time');
+      await sleep(200);
+    }
+    const steadyWrites = (await apiServerWrites(client)) - writes0;
     const result = {
       bench: 'operator',
       graphs: GRAPHS,
@@ -293,10 +351,15 @@ async function main(): Promise<void> {
       steadyStateMs: Math.round(steadyMs),
       reconciles,
       reconcilesPerSec: Math.round((reconciles / (steadyMs / 1000)) * 10) / 10,
-      operatorCpuSec: Math.round((cpuSeconds(pid) - idleCpu) * 10) / 10,
+      operatorCpuSec,
       operatorRssIdleMiB: idleRss,
-      operatorRssMiB: rssMiB(pid, 'VmRSS'),
-      operatorPeakRssMiB: rssMiB(pid, 'VmHWM'),
+      operatorRssMiB: rss.now,
+      operatorPeakRssMiB: rss.peak,
+      operatorWritesPerGraph: Math.round((operatorWrites / GRAPHS) * 10) / 10,
+      // Steady state: the reconciles of the restarted operator over converged objects, and its writes.
+      steadyStateReconciles: resynced,
+      steadyStateWrites: steadyWrites,
+      writesPerSteadyStateReconcile: Math.round((steadyWrites / resynced) * 1000) / 1000,
       // CPU of the private etcd + kube-apiserver in each phase (0 with an external KUBECONFIG).
       apiServerCpuSec: Math.round(operatorApiCpu * 10) / 10,
       peer: {

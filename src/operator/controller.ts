@@ -18,6 +18,7 @@ export interface ReconcileResult {
 }
 
 export interface Reconciler {
+  /** `signal` fires when this replica stops leading: pass it to every API call. */
   reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult>;
 }
 
@@ -101,6 +102,11 @@ export class Controller {
           metrics.reconcileTotal.inc({ controller: name, result: 'requeue' });
         } else metrics.reconcileTotal.inc({ controller: name, result: 'success' });
       } catch (err) {
+        if (signal.aborted) {
+          // Leadership lost (or shutdown) aborted the calls: the next leader reconciles this key.
+          log.debug({ controller: name, key, err: (err as Error).message }, 'reconcile stopped');
+          continue;
+        }
         metrics.reconcileErrors.inc({ controller: name });
         if (err instanceof TerminalError) {
           queue.forget(key);

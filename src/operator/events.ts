@@ -3,7 +3,7 @@
 // written is logged, never allowed to fail a reconcile.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../runtime/logger.js';
-import type { KubeClient } from './kube/client.js';
+import type { CallOptions, KubeClient } from './kube/client.js';
 import { type KubeObject, RT } from './kube/types.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -15,7 +15,8 @@ export class EventRecorder {
     private readonly log: Logger,
   ) {}
 
-  record(obj: KubeObject, type: EventType, reason: string, message: string): void {
+  /** `opts.signal`: the reconcile's, so an event of a term that ended is not written after it. */
+  record(obj: KubeObject, type: EventType, reason: string, message: string, opts: CallOptions = {}): void {
     const now = new Date().toISOString();
     const namespace = obj.metadata.namespace ?? 'default';
     const event: KubeObject = {
@@ -38,7 +39,7 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    this.client.create(RT.event, event).catch((err: unknown) => {
+    this.client.create(RT.event, event, opts).catch((err: unknown) => {
       this.log.debug({ err: (err as Error).message, reason }, 'event not recorded');
     });
   }

@@ -40,14 +40,23 @@ export interface ListOptions {
   fieldSelector?: string;
 }
 
-interface RequestInit {
-  /** The socket may be idle this long (a dead connection must not hang a worker); 30 s by default. */
-  idleTimeoutMs?: number;
+/** What every call takes: the caller's signal (a reconcile's, aborted when leadership is lost). */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+interface RequestInit extends CallOptions {
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | undefined>;
-  signal?: AbortSignal;
+  /** The whole call's deadline (request to last byte); the client's default when unset. */
+  timeoutMs?: number;
+  /** Watches only: the socket may be idle this long (they have no deadline, they stream). */
+  idleTimeoutMs?: number;
 }
+
+/** A call's deadline unless it names one: an API server that hangs must not hang a reconcile. */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export class KubeClient {
   private readonly agent: HttpAgent;
@@ -63,6 +72,7 @@ export class KubeClient {
     private readonly impersonate?: { user: string; groups?: string[] },
     /** Called with each warning the API server sends (deprecations, admission webhooks' warnings). */
     private readonly onWarning?: (warning: string, request: string) => void,
+    private readonly callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   ) {
     const https = server.protocol === 'https:';
     this.agent = https
@@ -77,6 +87,8 @@ export class KubeClient {
     options: {
       impersonate?: { user: string; groups?: string[] };
       onWarning?: (warning: string, request: string) => void;
+      /** Deadline of each call (watches excepted); DEFAULT_CALL_TIMEOUT_MS when unset. */
+      callTimeoutMs?: number;
     } = {},
   ): KubeClient {
     const kc = new KubeConfig();
@@ -84,7 +96,14 @@ export class KubeClient {
     else kc.loadFromDefault();
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
-    return new KubeClient(kc, new URL(cluster.server), fieldManager, options.impersonate, options.onWarning);
+    return new KubeClient(
+      kc,
+      new URL(cluster.server),
+      fieldManager,
+      options.impersonate,
+      options.onWarning,
+      options.callTimeoutMs,
+    );
   }
 
   close(): void {
@@ -145,43 +164,69 @@ export class KubeClient {
         resolve,
       );
       req.on('error', reject);
-      const idle = init.idleTimeoutMs ?? 30_000;
-      req.setTimeout(idle, () => req.destroy(new Error(`${method} ${path}: no data for ${idle} ms`)));
+      const idle = init.idleTimeoutMs;
+      if (idle !== undefined)
+        req.setTimeout(idle, () => req.destroy(new Error(`${method} ${path}: no data for ${idle} ms`)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
   }
 
   async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.open(method, path, init, this.agent);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = await this.requestText(method, path, init);
+    return (text === '' ? {} : JSON.parse(text)) as T;
+  }
+
+  /** A call whose answer is not JSON (`GET /metrics`): its body as text. */
+  async requestText(method: string, path: string, init: RequestInit = {}): Promise<string> {
+    // The deadline covers the body too: aborting destroys the socket, which ends the read below.
+    const timeoutMs = init.timeoutMs ?? this.callTimeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    let text: string;
+    let res: import('node:http').IncomingMessage;
+    try {
+      res = await this.open(method, path, { ...init, signal }, this.agent);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } catch (err) {
+      if (init.signal?.aborted) throw abortError(init.signal, method, path);
+      if (deadline.aborted) throw new Error(`${method} ${path}: no answer within ${timeoutMs} ms`);
+      throw err;
+    }
     const status = res.statusCode ?? 0;
     // headersDistinct: one entry per Warning header (headers.warning would join them with commas).
     for (const w of res.headersDistinct.warning ?? []) this.onWarning?.(parseWarning(w), `${method} ${path}`);
     if (status < 200 || status >= 300) throw errorFrom(status, text, `${method} ${path}`);
-    return (text === '' ? {} : JSON.parse(text)) as T;
+    return text;
   }
 
   async get<T extends KubeObject>(
     rt: ResourceType,
     namespace: string | undefined,
     name: string,
+    opts: CallOptions = {},
   ): Promise<T | undefined> {
     try {
-      return await this.request<T>('GET', KubeClient.path(rt, namespace, name));
+      return await this.request<T>('GET', KubeClient.path(rt, namespace, name), opts);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  async list<T extends KubeObject>(rt: ResourceType, opts: ListOptions = {}): Promise<ListResult<T>> {
+  async list<T extends KubeObject>(
+    rt: ResourceType,
+    opts: ListOptions & CallOptions = {},
+  ): Promise<ListResult<T>> {
     const res = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>(
       'GET',
       KubeClient.path(rt, opts.namespace),
-      { query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector } },
+      {
+        query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+        signal: opts.signal,
+      },
     );
     // Lists carry no apiVersion/kind per item.
     const apiVersion = apiVersionOf(rt);
@@ -196,7 +241,7 @@ export class KubeClient {
   apply<T extends KubeObject>(
     rt: ResourceType,
     obj: KubeObject,
-    opts: { subresource?: string; force?: boolean } = {},
+    opts: { subresource?: string; force?: boolean } & CallOptions = {},
   ) {
     return this.request<T>(
       'PATCH',
@@ -205,6 +250,7 @@ export class KubeClient {
         body: obj,
         contentType: 'application/apply-patch+yaml', // JSON is YAML
         query: { fieldManager: this.fieldManager, force: opts.force === false ? undefined : 'true' },
+        signal: opts.signal,
       },
     );
   }
@@ -215,33 +261,43 @@ export class KubeClient {
     name: string,
     patch: unknown,
     subresource?: string,
+    opts: CallOptions = {},
   ): Promise<T> {
     return this.request<T>('PATCH', KubeClient.path(rt, namespace, name, subresource), {
       body: patch,
       contentType: 'application/merge-patch+json',
       query: { fieldManager: this.fieldManager },
+      signal: opts.signal,
     });
   }
 
-  create<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T> {
+  create<T extends KubeObject>(rt: ResourceType, obj: KubeObject, opts: CallOptions = {}): Promise<T> {
     return this.request<T>('POST', KubeClient.path(rt, obj.metadata.namespace), {
       body: obj,
       query: { fieldManager: this.fieldManager },
+      signal: opts.signal,
     });
   }
 
-  replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject): Promise<T> {
+  replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, opts: CallOptions = {}): Promise<T> {
     return this.request<T>('PUT', KubeClient.path(rt, obj.metadata.namespace, obj.metadata.name), {
       body: obj,
       query: { fieldManager: this.fieldManager },
+      signal: opts.signal,
     });
   }
 
   /** Deletes; an object already gone is not an error. */
-  async delete(rt: ResourceType, namespace: string | undefined, name: string): Promise<void> {
+  async delete(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     try {
       await this.request('DELETE', KubeClient.path(rt, namespace, name), {
         body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+        signal: opts.signal,
       });
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -309,6 +365,12 @@ export class KubeClient {
 export function parseWarning(header: string): string {
   const m = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
   return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : header;
+}
+
+/** The caller's abort, with its reason (e.g. "leadership lost") and the call it stopped. */
+function abortError(signal: AbortSignal, method: string, path: string): Error {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  return new Error(`${method} ${path}: aborted (${reason})`, { cause: signal.reason });
 }
 
 function errorFrom(status: number, text: string, what: string): KubeApiError {

@@ -58,11 +58,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const h of this.handlers) h(event, obj, old);
   }
 
-  private async relist(): Promise<string> {
+  private async relist(signal: AbortSignal): Promise<string> {
     // The same scope as the watch: a namespaced operator may not list cluster-wide.
     const { items, resourceVersion } = await this.client.list<T>(this.rt, {
       namespace: this.options.namespace,
       labelSelector: this.options.labelSelector,
+      signal,
     });
     const seen = new Set<ObjectKey>();
     for (const item of items) {
@@ -110,7 +111,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       while (!signal.aborted) {
         try {
           if (rv === undefined) {
-            rv = await this.relist();
+            rv = await this.relist(signal);
             this.resolveSynced();
           }
           await this.client.watch(

@@ -39,7 +39,7 @@ export function adaptersOfGraph(adapters: Informer, graph: KubeObject): ObjectKe
 export class AdapterReconciler implements Reconciler {
   constructor(private readonly deps: AdapterReconcilerDeps) {}
 
-  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+  async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, adapters, graphs, events } = this.deps;
     const obj = adapters.get(key);
     if (!obj || obj.metadata.deletionTimestamp) return {};
@@ -57,14 +57,20 @@ export class AdapterReconciler implements Reconciler {
     const want = adapter.spec.replicas;
     const have = service.replicas ?? 1;
     if (want !== have) {
-      await client.mergePatch(DGD_RT, obj.metadata.namespace, graphName, {
-        spec: { services: { [serviceName]: { replicas: want } } },
-      });
+      await client.mergePatch(
+        DGD_RT,
+        obj.metadata.namespace,
+        graphName,
+        { spec: { services: { [serviceName]: { replicas: want } } } },
+        undefined,
+        { signal },
+      );
       events.record(
         graphObj,
         'Normal',
         'Scaled',
         `${serviceName}: ${have} → ${want} replicas (by ${obj.metadata.name})`,
+        { signal },
       );
     }
     const serviceStatus = ((graphObj.status ?? {}) as DgdStatus).services?.[serviceName];
@@ -76,7 +82,9 @@ export class AdapterReconciler implements Reconciler {
       ...(want !== have ? { lastScaleTime: new Date().toISOString() } : {}),
     };
     if (!jsonEqual(prev, status)) {
-      await client.mergePatch(ADAPTER_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status');
+      await client.mergePatch(ADAPTER_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status', {
+        signal,
+      });
     }
     return {};
   }

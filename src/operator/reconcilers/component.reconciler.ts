@@ -42,45 +42,51 @@ const isReady = (o: KubeObject): boolean =>
 export class ComponentReconciler implements Reconciler {
   constructor(private readonly deps: ComponentReconcilerDeps) {}
 
-  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+  async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, components, deployments, services, ingresses } = this.deps;
     const obj = components.get(key);
     if (!obj) return {};
-    if (obj.metadata.deletionTimestamp) return this.finalize(key, obj);
+    const call = { signal };
+    if (obj.metadata.deletionTimestamp) return this.finalize(key, obj, signal);
     const parsed = dynamoComponentDeployment.safeParse(obj);
     if (!parsed.success) {
       const message = describeZodError(parsed.error).join('; ');
-      await this.writeStatus(obj, undefined, { failed: message });
+      await this.writeStatus(obj, undefined, { failed: message }, signal);
       throw new TerminalError(`${key}: ${message}`);
     }
     const dcd = parsed.data;
     // Normally set by the graph's reconciler with the DCD itself; a DCD made by hand gets it here.
-    await addFinalizer(client, DCD_RT, obj);
+    await addFinalizer(client, DCD_RT, obj, call);
     let deployment: KubeObject;
     try {
       deployment = desiredDeployment(dcd, this.deps.workload);
     } catch (err) {
       if (!(err instanceof InvalidComponentError)) throw err;
-      await this.writeStatus(obj, undefined, { failed: err.message });
+      await this.writeStatus(obj, undefined, { failed: err.message }, signal);
       throw new TerminalError(`${key}: ${err.message}`);
     }
     const ingress = desiredIngress(dcd);
     const existingIngress = ingresses.get(key);
     const [appliedDeployment] = await Promise.all([
-      applyChild(client, RT.deployment, deployment, deployments.get(key)),
-      applyChild(client, RT.service, desiredService(dcd), services.get(key)),
+      applyChild(client, RT.deployment, deployment, deployments.get(key), call),
+      applyChild(client, RT.service, desiredService(dcd), services.get(key), call),
       ingress
-        ? applyChild(client, RT.ingress, ingress, existingIngress)
+        ? applyChild(client, RT.ingress, ingress, existingIngress, call)
         : existingIngress && ownedBy(existingIngress, obj.metadata.uid)
-          ? client.delete(RT.ingress, existingIngress.metadata.namespace, existingIngress.metadata.name)
+          ? client.delete(RT.ingress, existingIngress.metadata.namespace, existingIngress.metadata.name, call)
           : undefined,
     ]);
     // The object just applied is newer than the cache, which has it only when its event arrives.
-    await this.writeStatus(obj, appliedDeployment ?? deployments.get(key), {});
+    await this.writeStatus(obj, appliedDeployment ?? deployments.get(key), {}, signal);
     return {};
   }
 
-  private async writeStatus(obj: KubeObject, deployment: KubeObject | undefined, s: { failed?: string }) {
+  private async writeStatus(
+    obj: KubeObject,
+    deployment: KubeObject | undefined,
+    s: { failed?: string },
+    signal: AbortSignal,
+  ) {
     const prev = (obj.status ?? {}) as DcdStatus;
     const generation = obj.metadata.generation;
     const name = obj.metadata.name;
@@ -101,13 +107,15 @@ export class ComponentReconciler implements Reconciler {
     };
     if (jsonEqual(prev, status)) return;
     const wasReady = isReady(obj);
-    await this.deps.client.mergePatch(DCD_RT, obj.metadata.namespace, name, { status }, 'status');
+    await this.deps.client.mergePatch(DCD_RT, obj.metadata.namespace, name, { status }, 'status', {
+      signal,
+    });
     if (ready !== wasReady || (s.failed && prev.state !== 'failed')) {
-      this.deps.events.record(obj, ready ? 'Normal' : 'Warning', reason, message);
+      this.deps.events.record(obj, ready ? 'Normal' : 'Warning', reason, message, { signal });
     }
   }
 
-  private async finalize(key: ObjectKey, obj: KubeObject): Promise<ReconcileResult> {
+  private async finalize(key: ObjectKey, obj: KubeObject, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, deployments, services, ingresses } = this.deps;
     if (!hasFinalizer(obj)) return {};
     const left = [
@@ -120,10 +128,10 @@ export class ComponentReconciler implements Reconciler {
       if (!child || !ownedBy(child, obj.metadata.uid)) continue;
       waiting++;
       if (!child.metadata.deletionTimestamp)
-        await client.delete(rt, child.metadata.namespace, child.metadata.name);
+        await client.delete(rt, child.metadata.namespace, child.metadata.name, { signal });
     }
     if (waiting > 0) return { requeueAfterMs: 1_000 };
-    await removeFinalizer(client, DCD_RT, obj);
+    await removeFinalizer(client, DCD_RT, obj, { signal });
     return {};
   }
 }

@@ -58,11 +58,12 @@ export class GraphReconciler implements Reconciler {
     );
   }
 
-  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+  async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, graphs, components, adapters, pvcs, events } = this.deps;
     const obj = graphs.get(key);
     if (!obj) return {};
-    if (obj.metadata.deletionTimestamp) return this.finalize(obj);
+    const call = { signal };
+    if (obj.metadata.deletionTimestamp) return this.finalize(obj, signal);
 
     // The webhook's rules again: a graph stored while the webhooks were off (or before they were
     // installed) must fail visibly in its status, not in endless retries against the API server.
@@ -72,17 +73,17 @@ export class GraphReconciler implements Reconciler {
       dgd = dynamoGraphDeployment.parse(obj);
     } catch (err) {
       const message = err instanceof AdmissionDenied ? err.message : (err as Error).message;
-      await this.writeStatus(obj, { state: 'failed', ready: false, reason: 'InvalidSpec', message });
+      await this.writeStatus(obj, { state: 'failed', ready: false, reason: 'InvalidSpec', message }, signal);
       throw new TerminalError(`${key}: ${message}`);
     }
     // No return after it: the rest needs nothing that the write changes.
-    await addFinalizer(client, DGD_RT, obj);
+    await addFinalizer(client, DGD_RT, obj, call);
 
     const desiredDcds = desiredComponents(dgd);
     let created = 0;
     for (const pvc of desiredPvcs(dgd)) {
       if (!pvcs.get(keyOf(pvc))) {
-        await client.apply(RT.pvc, pvc);
+        await client.apply(RT.pvc, pvc, call);
         created++;
       }
     }
@@ -90,21 +91,21 @@ export class GraphReconciler implements Reconciler {
     const rbac = desiredPlannerRbac(dgd);
     for (const [kind, rt, informer] of this.rbacKinds()) {
       const wanted = rbac.filter((o) => o.kind === kind);
-      await Promise.all(wanted.map((o) => applyChild(client, rt, o, informer.get(keyOf(o)))));
+      await Promise.all(wanted.map((o) => applyChild(client, rt, o, informer.get(keyOf(o)), call)));
       const names = new Set(wanted.map((o) => o.metadata.name));
       for (const stale of this.children(obj, informer).filter((o) => !names.has(o.metadata.name))) {
-        await client.delete(rt, stale.metadata.namespace, stale.metadata.name);
+        await client.delete(rt, stale.metadata.namespace, stale.metadata.name, call);
       }
     }
     const applied = await Promise.all(
-      desiredDcds.map((d) => applyChild(client, DCD_RT, d, components.get(keyOf(d)))),
+      desiredDcds.map((d) => applyChild(client, DCD_RT, d, components.get(keyOf(d)), call)),
     );
     created += applied.filter((a) => a !== undefined).length;
     const wantedAdapters = desiredAdapters(dgd);
     for (const adapter of wantedAdapters) {
       if (adapters.get(keyOf(adapter))) continue;
       // Created once: from then on its spec.replicas belongs to whoever scales it (HPA, KEDA, a user).
-      await client.create(ADAPTER_RT, adapter).catch((err: unknown) => {
+      await client.create(ADAPTER_RT, adapter, call).catch((err: unknown) => {
         if ((err as { status?: number }).status !== 409) throw err;
       });
       created++;
@@ -112,11 +113,11 @@ export class GraphReconciler implements Reconciler {
     // Children that the spec no longer asks for.
     const dcdNames = new Set(desiredDcds.map((d) => d.metadata.name));
     for (const stale of this.children(obj, components).filter((c) => !dcdNames.has(c.metadata.name))) {
-      await client.delete(DCD_RT, stale.metadata.namespace, stale.metadata.name);
+      await client.delete(DCD_RT, stale.metadata.namespace, stale.metadata.name, call);
     }
     const adapterNames = new Set(wantedAdapters.map((a) => a.metadata.name));
     for (const stale of this.children(obj, adapters).filter((a) => !adapterNames.has(a.metadata.name))) {
-      await client.delete(ADAPTER_RT, stale.metadata.namespace, stale.metadata.name);
+      await client.delete(ADAPTER_RT, stale.metadata.namespace, stale.metadata.name, call);
     }
 
     // Status from the DCDs as the cache has them.
@@ -138,15 +139,19 @@ export class GraphReconciler implements Reconciler {
       ? `all ${desiredDcds.length} services ready`
       : `services not ready: ${notReady.sort().join(', ')}`;
     if (created > 0 && !obj.status) {
-      events.record(obj, 'Normal', 'Created', `created ${desiredDcds.length} components`);
+      events.record(obj, 'Normal', 'Created', `created ${desiredDcds.length} components`, call);
     }
-    await this.writeStatus(obj, {
-      state: ready ? 'successful' : 'pending',
-      ready,
-      reason: ready ? 'AllServicesReady' : 'ServicesNotReady',
-      message,
-      services,
-    });
+    await this.writeStatus(
+      obj,
+      {
+        state: ready ? 'successful' : 'pending',
+        ready,
+        reason: ready ? 'AllServicesReady' : 'ServicesNotReady',
+        message,
+        services,
+      },
+      signal,
+    );
     return {};
   }
 
@@ -159,6 +164,7 @@ export class GraphReconciler implements Reconciler {
       message: string;
       services?: NonNullable<DgdStatus['services']>;
     },
+    signal: AbortSignal,
   ): Promise<void> {
     const prev = (obj.status ?? {}) as DgdStatus;
     const generation = obj.metadata.generation;
@@ -180,13 +186,14 @@ export class GraphReconciler implements Reconciler {
       obj.metadata.name,
       { status },
       'status',
+      { signal },
     );
     if (s.ready !== wasReady || (s.state === 'failed' && prev.state !== 'failed')) {
-      this.deps.events.record(obj, s.ready ? 'Normal' : 'Warning', s.reason, s.message);
+      this.deps.events.record(obj, s.ready ? 'Normal' : 'Warning', s.reason, s.message, { signal });
     }
   }
 
-  private async finalize(obj: KubeObject): Promise<ReconcileResult> {
+  private async finalize(obj: KubeObject, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, components, adapters, pvcs, events } = this.deps;
     if (!hasFinalizer(obj)) return {};
     const left = [
@@ -199,11 +206,11 @@ export class GraphReconciler implements Reconciler {
     ];
     for (const [rt, child] of left) {
       if (!child.metadata.deletionTimestamp)
-        await client.delete(rt, child.metadata.namespace, child.metadata.name);
+        await client.delete(rt, child.metadata.namespace, child.metadata.name, { signal });
     }
     if (left.length > 0) return { requeueAfterMs: 1_000 }; // their deletion events come back sooner
-    await removeFinalizer(client, DGD_RT, obj);
-    events.record(obj, 'Normal', 'Deleted', 'all components removed');
+    await removeFinalizer(client, DGD_RT, obj, { signal });
+    events.record(obj, 'Normal', 'Deleted', 'all components removed', { signal });
     return {};
   }
 }

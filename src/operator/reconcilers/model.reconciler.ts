@@ -38,7 +38,7 @@ export function modelsOfPod(models: Informer, pod: KubeObject): ObjectKey[] {
 export class ModelReconciler implements Reconciler {
   constructor(private readonly deps: ModelReconcilerDeps) {}
 
-  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+  async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, models, pods, events } = this.deps;
     const obj = models.get(key);
     if (!obj || obj.metadata.deletionTimestamp) return {};
@@ -80,13 +80,16 @@ export class ModelReconciler implements Reconciler {
       ),
     };
     if (jsonEqual(prev, status)) return {};
-    await client.mergePatch(MODEL_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status');
+    await client.mergePatch(MODEL_RT, obj.metadata.namespace, obj.metadata.name, { status }, 'status', {
+      signal,
+    });
     if ((prev.readyEndpoints ?? 0) > 0 !== ready) {
       events.record(
         obj,
         ready ? 'Normal' : 'Warning',
         ready ? 'EndpointsReady' : 'NoReadyEndpoints',
         status.conditions?.[0]?.message ?? '',
+        { signal },
       );
     }
     return {};

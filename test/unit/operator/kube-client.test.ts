@@ -1,3 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KubeClient, parseWarning } from '../../../src/operator/kube/client.js';
 import { RT } from '../../../src/operator/kube/types.js';
@@ -22,5 +27,83 @@ describe('kube client helpers', () => {
     );
     expect(parseWarning('299 - "a \\"quoted\\" word"')).toBe('a "quoted" word');
     expect(parseWarning('odd')).toBe('odd');
+  });
+});
+
+/** A server that reads requests and never answers (an API server that hangs), and a client of it. */
+async function hangingServer(callTimeoutMs?: number) {
+  const received: IncomingMessage[] = [];
+  const closed: string[] = [];
+  const server = createServer((req) => {
+    received.push(req);
+    req.socket.on('close', () => closed.push(req.url ?? ''));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'kube-client-'));
+  const file = join(dir, 'kubeconfig');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: {} }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  const client = KubeClient.fromKubeconfig(file, 'test', { callTimeoutMs });
+  return {
+    client,
+    received,
+    closed,
+    close: async () => {
+      client.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('kube client deadlines', () => {
+  it('gives up on a call the server does not answer within the per-call deadline', async () => {
+    const s = await hangingServer(200);
+    try {
+      await expect(s.client.get(RT.lease, 'ns', 'l')).rejects.toThrow(
+        'GET /apis/coordination.k8s.io/v1/namespaces/ns/leases/l: no answer within 200 ms',
+      );
+      // A call may name its own deadline.
+      await expect(s.client.request('GET', '/version', { timeoutMs: 50 })).rejects.toThrow(
+        'no answer within 50 ms',
+      );
+      expect(s.received.map((r) => r.url)).toEqual([
+        '/apis/coordination.k8s.io/v1/namespaces/ns/leases/l',
+        '/version',
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("stops a call when the caller's signal fires, with its reason, and closes the connection", async () => {
+    const s = await hangingServer(); // default deadline: far away
+    try {
+      const leading = new AbortController();
+      const call = s.client.mergePatch(RT.lease, 'ns', 'l', { spec: {} }, undefined, {
+        signal: leading.signal,
+      });
+      await expect.poll(() => s.received.length).toBe(1);
+      leading.abort(new Error('leadership lost'));
+      await expect(call).rejects.toThrow(/aborted \(leadership lost\)/);
+      // The request is torn down, not left to finish on the server later.
+      await expect.poll(() => s.closed.length).toBe(1);
+      // An already aborted signal sends nothing.
+      await expect(s.client.get(RT.lease, 'ns', 'l', { signal: leading.signal })).rejects.toThrow(/aborted/);
+      expect(s.received).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
   });
 });
