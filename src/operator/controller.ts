@@ -132,7 +132,14 @@ export class Controller {
     const queue = new WorkQueue<ObjectKey>({ baseDelayMs: 50, maxDelayMs: 30_000 });
     this.queue = queue;
     signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-    await Promise.all(this.watches.map((w) => w.informer.synced));
+    // A stop before the caches fill (a runnable failing at start) aborts their first list, so they
+    // never sync: wait for whichever comes first.
+    const stopped = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await Promise.race([Promise.all(this.watches.map((w) => w.informer.synced)), stopped]);
+    if (signal.aborted) return;
     // Leadership may start long after the caches filled: look at everything once.
     for (const { informer, map } of this.watches) {
       for (const obj of informer.list()) for (const key of map(obj)) queue.add(key);
