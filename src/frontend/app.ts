@@ -32,7 +32,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Request ids become worker request ids: unique, not client-controlled.
     genReqId: () => crypto.randomUUID(),
-    return503OnClosing: true,
+    // While closing, errors.plugin.ts answers in OpenAI's shape instead of fastify's own 503 body.
+    return503OnClosing: false,
   });
   await app.register(servicesPlugin, { services: options.services });
   await app.register(errorsPlugin);

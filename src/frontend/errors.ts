@@ -22,6 +22,8 @@ export const ERRORS = {
   DISAGG_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
   /** All workers busy; the status is configurable (--busy-status-code), 529 by default as Dynamo. */
   ALL_WORKERS_BUSY: { status: 529, type: 'service_unavailable' },
+  /** The frontend is stopping (graceful shutdown): a request on a kept-alive connection gets this. */
+  SHUTTING_DOWN: { status: 503, type: 'service_unavailable' },
   WORKER_FAILED: { status: 502, type: 'server_error' },
   INTERNAL: { status: 500, type: 'server_error' },
 } as const satisfies Record<string, { status: number; type: string }>;

@@ -10,8 +10,9 @@
 //     │◄── end seq=n  |  error {code,message} ──│
 //     │── cancel {stream} on <subject>.ctl ────►│  caller aborted: the handler's signal aborts
 //
-// Disconnect: the caller ends a stream with `disconnected` when it hears nothing for idleTimeoutMs,
-// sees a gap in seq, or discovery reports the instance gone. No responders: NATS answers a request
+// Disconnect: the caller ends a stream with `disconnected` when it hears nothing for idleTimeoutMs or
+// sees a gap in seq (an instance leaving discovery is not one: a draining worker unregisters first
+// and keeps streaming). No responders: NATS answers a request
 // to a subject nobody serves with a 503 status message on the reply inbox. Backpressure: the worker
 // stops pulling its handler when `credit` frames are unacknowledged; the caller buffers at most
 // `credit` frames. A worker that hears nothing from a stream's caller for idleTimeoutMs while
@@ -102,13 +103,6 @@ export class NatsRequestPlane implements RequestPlane {
     options: CallOptions<Res> = {},
   ): AsyncIterable<Res> {
     return new NatsCall<Res>(this, instance, request, options);
-  }
-
-  instanceGone(instanceId: InstanceId): void {
-    for (const call of [...this.calls.values()]) {
-      if (call.instance.instanceId === instanceId)
-        call.fail(new RequestError('disconnected', 'the instance left discovery before the stream ended'));
-    }
   }
 
   async close(): Promise<void> {

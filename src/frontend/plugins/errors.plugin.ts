@@ -57,6 +57,23 @@ export const errorsPlugin = fp(
         done(new HttpError('INVALID_JSON', `request body is not valid JSON: ${detail}`), undefined);
       }
     });
+    // A graceful stop lets the streams in flight finish; a new request that still arrives on a
+    // kept-alive connection meanwhile gets the catalogue's 503, and the connection closes.
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+    });
+    app.addHook('onRequest', async (_request, reply) => {
+      if (!closing) return;
+      reply.header('connection', 'close');
+      throw new HttpError(
+        'SHUTTING_DOWN',
+        'the frontend is shutting down: retry on another replica',
+        null,
+        undefined,
+        1,
+      );
+    });
     app.setErrorHandler((err, request, reply) => {
       const httpError = toHttpError(err);
       countRefusal(app, request);

@@ -2,6 +2,8 @@
 // bound (overloaded) and the router's retry, the busy answer (529 / --busy-status-code) with
 // Retry-After after the queue timeout, SSE keep-alive comments while a stream waits, the HTTP timeouts,
 // and the 400s for token ids outside the vocabulary and prompts past the context length.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Frontend, type FrontendConfig, startFrontend } from '../../../src/frontend/index.js';
@@ -173,6 +175,47 @@ describe('admission control', () => {
     expect(s.frontend.app.server.requestTimeout).toBe(12_000);
     expect(s.frontend.app.server.keepAliveTimeout).toBe(61_000);
     expect(s.frontend.app.server.timeout).toBe(0);
+  });
+});
+
+describe('graceful stop', () => {
+  it('a request arriving on an open connection while the frontend closes gets an OpenAI-shaped 503', async () => {
+    const s = await setUp({}, [{ tokenDelayMs: 20 }]);
+    const url = new URL(s.frontend.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+    });
+    const request = (prompt: string) => {
+      const body = JSON.stringify({ model: 'test-model', prompt, max_tokens: 10 });
+      return `POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    socket.write(request('x'));
+    for (
+      let i = 0;
+      i < 200 && (await metric(s, /dynamo_frontend_inflight_requests\{[^}]*\} (\d+)/)) !== '1';
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 5));
+    const closed = s.frontend.app.close();
+    await new Promise((r) => setTimeout(r, 10)); // the close has begun (its preClose hooks ran)
+    socket.write(request('y')); // on the same connection, while the first one still streams
+    await Promise.race([once(socket, 'close'), closed.then(() => once(socket, 'close'))]);
+    const [first, second] = received.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    expect(second).toMatch(/^HTTP\/1\.1 503/);
+    expect(second).toMatch(/retry-after: 1/i);
+    expect(JSON.parse(second?.slice(second.indexOf('{')) ?? '')).toEqual({
+      error: {
+        message: 'the frontend is shutting down: retry on another replica',
+        type: 'service_unavailable',
+        param: null,
+        code: 'shutting_down',
+      },
+    });
+    await closed;
   });
 });
 
