@@ -16,9 +16,10 @@
 // targets and the profile are in this wall clock.
 import { writeFile } from 'node:fs/promises';
 import type { PlannerProfile } from '../api/index.js';
-import { engineModelFromProfile } from '../planner/engine-model.js';
+import { type EngineModel, engineModelFromProfile } from '../planner/engine-model.js';
 import { known } from '../planner/metric.js';
 import type { PlannerConfig } from '../planner/planner.js';
+import { withPrefillCorrection } from '../planner/prefill-correction.js';
 import { proposeReplicas, type SlaTargets } from '../planner/throughput.js';
 import { type RequestResult, runWorkload, type Stats, stats } from './load-generator.js';
 import { type PlannedRequest, rng } from './workloads.js';
@@ -41,6 +42,8 @@ export interface PlannerBenchDeployment {
   model: string;
   /** Workers provisioned now: serving, starting and draining. */
   provisioned(): number;
+  /** With the planner: its prefill correction now (what the workers achieve over the profile). */
+  prefillCorrection?(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -107,7 +110,13 @@ export interface PlannerBenchReport {
     /** The profile itself (reusable with --profile). */
     data: PlannerProfile;
   };
-  sizing: { staticPeak: number; staticMean: number; capacityRps: number };
+  sizing: {
+    staticPeak: number;
+    staticMean: number;
+    capacityRps: number;
+    /** The planner's prefill correction at the end of its run, applied to the static sizes (1: none). */
+    prefillCorrection: number;
+  };
   deployment?: Record<string, unknown>;
   runs: { planner: RunSummary; staticPeak: RunSummary; staticMean: RunSummary };
   ratios: {
@@ -150,7 +159,7 @@ export function planSineLoad(load: SineLoad): PlannedRequest[] {
 
 /** Replicas the planner's formula gives for a steady rate (before min/max). */
 export function staticReplicas(
-  profile: PlannerProfile,
+  engine: EngineModel,
   load: SineLoad,
   rate: number,
   targets: SlaTargets,
@@ -161,7 +170,7 @@ export function staticReplicas(
   const [p] = proposeReplicas(
     ['agg'],
     { requestRate: known(rate), isl: known(load.inputLen), osl: known(load.outputLen), kvHitRate: known(0) },
-    engineModelFromProfile(profile),
+    engine,
     targets,
   );
   if (p === undefined || p.kind !== 'sized') throw new Error('the profile cannot size this load');
@@ -169,6 +178,11 @@ export function staticReplicas(
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** The mean of the planner's prefill corrections sampled in a run; 1 (the profile as is) without any. */
+function meanFactor(samples: readonly { factor: number }[]): number {
+  return samples.length ? samples.reduce((s, c) => s + c.factor, 0) / samples.length : 1;
+}
 const ratio = (a: number, b: number) => (b > 0 ? round3(a / b) : Number.NaN);
 
 /** Mean inter-token latency of one request (NaN with fewer than two tokens). */
@@ -252,7 +266,7 @@ async function play(
   plan: readonly PlannedRequest[],
   options: PlannerBenchOptions,
   targets: SlaTargets,
-): Promise<RunSummary> {
+): Promise<{ summary: RunSummary; corrections: { t: number; factor: number }[] }> {
   const deployment = await options.deploy(spec);
   try {
     // Warm-up (JIT, first connections): a few requests, not measured.
@@ -265,9 +279,14 @@ async function play(
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const samples: { t: number; replicas: number }[] = [];
+    const corrections: { t: number; factor: number }[] = [];
     const started = performance.now();
-    const sample = () =>
-      samples.push({ t: (performance.now() - started) / 1000, replicas: deployment.provisioned() });
+    const sample = () => {
+      const t = (performance.now() - started) / 1000;
+      samples.push({ t, replicas: deployment.provisioned() });
+      const factor = deployment.prefillCorrection?.();
+      if (factor !== undefined) corrections.push({ t, factor });
+    };
     sample();
     const timer = setInterval(sample, 250);
     let results: RequestResult[];
@@ -289,7 +308,7 @@ async function play(
     options.progress?.write(
       `${name}: ${(summary.slaAttainment * 100).toFixed(1)} % within SLA (TTFT ${(summary.ttftAttainment * 100).toFixed(1)} %, ITL ${(summary.itlAttainment * 100).toFixed(1)} %), ${summary.replicaSeconds} replica-s, replicas ${summary.replicas.min}–${summary.replicas.max}, by period ${summary.byPeriod.map((v) => `${(v * 100).toFixed(1)} %`).join(' / ')}\n`,
     );
-    return summary;
+    return { summary, corrections };
   } finally {
     await deployment.stop();
   }
@@ -304,16 +323,12 @@ export async function benchPlanner(options: PlannerBenchOptions): Promise<Planne
     options.profile.kind === 'given' ? options.profile.profile : await options.profile.measure();
   const measuredInS = (performance.now() - measuredAt) / 1000;
   const meanRate = (load.peakRate + load.troughRate) / 2;
-  const peak = staticReplicas(profile, load, load.peakRate, targets);
-  const mean = staticReplicas(profile, load, meanRate, targets);
-  const trough = staticReplicas(profile, load, load.troughRate, targets);
+  const engine = engineModelFromProfile(profile);
+  const trough = staticReplicas(engine, load, load.troughRate, targets);
   const { maxReplicas, minReplicas } = options.planner.limits;
   const clamp = (n: number) => Math.min(maxReplicas, Math.max(1, n));
-  options.progress?.write(
-    `planner bench: ${load.troughRate}–${load.peakRate} req/s sine, period ${load.periodS} s × ${load.periods}; one replica ≈ ${peak.capacityRps.toFixed(2)} req/s → static peak ${clamp(peak.replicas)}, static mean ${clamp(mean.replicas)} replicas\n`,
-  );
   const plan = planSineLoad(load);
-  const planner = await play(
+  const { summary: planner, corrections } = await play(
     'planner',
     {
       workers: clamp(Math.max(minReplicas, trough.replicas)),
@@ -323,8 +338,34 @@ export async function benchPlanner(options: PlannerBenchOptions): Promise<Planne
     options,
     targets,
   );
-  const staticPeak = await play('static-peak', { workers: clamp(peak.replicas) }, plan, options, targets);
-  const staticMean = await play('static-mean', { workers: clamp(mean.replicas) }, plan, options, targets);
+  // The static sizes are the planner's model applied once: its profile, corrected as the planner had
+  // corrected it when the load was at the peak (static peak) and on average (static mean). Sized from
+  // the profile alone, "static at the peak" would be short of the peak it is meant to carry.
+  const peakFactor = meanFactor(
+    corrections.filter(
+      (c) => sineRate(load, c.t) >= load.troughRate + 0.9 * (load.peakRate - load.troughRate),
+    ),
+  );
+  const averageFactor = meanFactor(corrections);
+  const peak = staticReplicas(withPrefillCorrection(engine, peakFactor), load, load.peakRate, targets);
+  const mean = staticReplicas(withPrefillCorrection(engine, averageFactor), load, meanRate, targets);
+  options.progress?.write(
+    `planner bench: ${load.troughRate}–${load.peakRate} req/s sine, period ${load.periodS} s × ${load.periods}; one replica ≈ ${peak.capacityRps.toFixed(2)} req/s at the peak (prefill correction ${peakFactor.toFixed(2)}; ${averageFactor.toFixed(2)} on average) → static peak ${clamp(peak.replicas)}, static mean ${clamp(mean.replicas)} replicas\n`,
+  );
+  const { summary: staticPeak } = await play(
+    'static-peak',
+    { workers: clamp(peak.replicas) },
+    plan,
+    options,
+    targets,
+  );
+  const { summary: staticMean } = await play(
+    'static-mean',
+    { workers: clamp(mean.replicas) },
+    plan,
+    options,
+    targets,
+  );
   const report: PlannerBenchReport = {
     bench: 'planner',
     load: { ...load, meanRate, requests: plan.length, durationS: load.periodS * load.periods },
@@ -347,6 +388,7 @@ export async function benchPlanner(options: PlannerBenchOptions): Promise<Planne
       staticPeak: clamp(peak.replicas),
       staticMean: clamp(mean.replicas),
       capacityRps: round3(peak.capacityRps),
+      prefillCorrection: round3(peakFactor),
     },
     ...(options.deployment ? { deployment: options.deployment } : {}),
     runs: { planner, staticPeak, staticMean },

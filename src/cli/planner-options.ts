@@ -5,6 +5,7 @@ import { type PlannerProfile, readProfile } from '../api/index.js';
 import { DEFAULT_WORKER_WAIT, type WorkerWaitOptions } from '../frontend/index.js';
 import type { PlannerConfig } from '../planner/planner.js';
 import { PREDICTOR_KINDS } from '../planner/predictors.js';
+import { RAMP_WINDOW, SCALE_DOWN_HOLD, TTFT_MISS_SHARE } from '../planner/throughput.js';
 import { type OptionValues, UsageError } from './options.js';
 
 const positive = z.coerce.number().positive();
@@ -66,6 +67,28 @@ export const PLANNER_OPTIONS = {
     description: 'load loop: remove a replica when every engine is below this share of the targets',
     placeholder: '<r>',
   },
+  ttftMissShare: {
+    flag: 'ttft-miss-share',
+    env: 'DYN_PLANNER_TTFT_MISS_SHARE',
+    schema: z.coerce.number().gt(0).lt(1).default(TTFT_MISS_SHARE),
+    description: 'queueing headroom: share of prompts allowed to wait past the TTFT target (M/D/c)',
+    placeholder: '<share>',
+  },
+  trendWindow: {
+    flag: 'trend-window',
+    env: 'DYN_PLANNER_TREND_WINDOW',
+    schema: z.coerce.number().int().min(0).max(64).default(RAMP_WINDOW),
+    description:
+      "throughput loop: size for the trend of the last n observed rates at the next interval's end (0 or 1: off)",
+    placeholder: '<n>',
+  },
+  scaleDownHold: {
+    flag: 'scale-down-hold',
+    env: 'DYN_PLANNER_SCALE_DOWN_HOLD',
+    schema: z.coerce.number().int().min(1).max(64).default(SCALE_DOWN_HOLD),
+    description: 'throughput loop: scale down once this many proposals in a row are lower (1: at once)',
+    placeholder: '<n>',
+  },
   minReplicas: {
     flag: 'min-replicas',
     env: 'DYN_PLANNER_MIN_REPLICAS',
@@ -124,7 +147,7 @@ export function plannerSettings(o: PlannerValues): Omit<PlannerConfig, 'services
   // budget_infeasible (a pod must not crash-loop on it); `dynamo run` refuses it itself.
   return {
     scaling: o.advisory ? 'advisory' : 'active',
-    targets: { ttftMs: o.ttft, itlMs: o.itl },
+    targets: { ttftMs: o.ttft, itlMs: o.itl, ttftMissShare: o.ttftMissShare },
     adjustmentIntervalMs: o.adjustmentInterval * 1000,
     loadIntervalMs: o.loadInterval * 1000,
     predictor: {
@@ -133,6 +156,8 @@ export function plannerSettings(o: PlannerValues): Omit<PlannerConfig, 'services
     },
     limits: { minReplicas: o.minReplicas, maxReplicas: o.maxReplicas, maxGpuBudget: o.maxGpuBudget },
     scaleDownRatio: o.scaleDownRatio,
+    trendWindow: o.trendWindow,
+    scaleDownHold: o.scaleDownHold,
   };
 }
 

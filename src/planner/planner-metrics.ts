@@ -31,6 +31,7 @@ export class PlannerMetrics {
   private readonly estimatedItl: Gauge;
   private readonly capacityPrefill: Gauge;
   private readonly capacityDecode: Gauge;
+  private readonly prefillCorrectionFactor: Gauge<'role'>;
   private readonly gpuHours: Gauge;
   private readonly decisionState: Record<Loop, Gauge<string>>;
   private readonly decisions: Counter<'loop' | 'service' | 'reason'>;
@@ -78,6 +79,12 @@ export class PlannerMetrics {
       'engine_decode_capacity_requests_per_second',
       'Single decode (or aggregated) engine capacity under SLA (req/s)',
     );
+    this.prefillCorrectionFactor = new Gauge({
+      name: `${P}prefill_correction_factor`,
+      help: "Prompt tokens per second the workers achieve over the profile's (1: as profiled; NaN: not measured yet)",
+      labelNames: ['role'],
+      registers,
+    });
     this.gpuHours = gauge('gpu_hours', 'Cumulative GPU hours of the sized services');
     // Dynamo exports these as prometheus_client Enums: name{name="<state>"} 1 for the current state.
     const enumGauge = (name: string, help: string) =>
@@ -140,6 +147,10 @@ export class PlannerMetrics {
       const m = p[key];
       this.predicted[key].set(m.kind === 'known' ? m.value : Number.NaN);
     }
+  }
+
+  prefillCorrection(role: Role, factor: number | undefined): void {
+    this.prefillCorrectionFactor.labels(role).set(factor ?? Number.NaN);
   }
 
   capacity(role: Role, requestsPerSecond: number): void {

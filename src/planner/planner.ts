@@ -14,6 +14,7 @@
 // advisory mode every decision is made, logged and exported, and nothing is scaled. The two loops never
 // run at the same time. A failing input (Prometheus down, a service missing) is logged, counted and
 // retried at the next tick: the loops never stop on it.
+import type { LoadMetrics } from '../api/index.js';
 import type { Logger } from '../runtime/index.js';
 import { constrainReplicas, type ReplicaLimits, type ServiceWant } from './budget.js';
 import { ConnectorError, type PlannerConnector, type ServiceState } from './connector.js';
@@ -23,12 +24,14 @@ import { type EngineEstimate, estimateEngine, loadVerdict, type SequenceShape } 
 import { describeMetric, known, knownValue, type Metric, unknown } from './metric.js';
 import type { PlannerMetrics } from './planner-metrics.js';
 import { createPredictor, type Predictor, type PredictorConfig } from './predictors.js';
+import { PrefillCorrection, withPrefillCorrection } from './prefill-correction.js';
 import type { Constraint, DecisionReason, Loop, Role } from './reasons.js';
 import {
   heldReplicas,
   type PredictedLoad,
   proposeReplicas,
   RAMP_WINDOW,
+  type RoleProposal,
   rampForecast,
   SCALE_DOWN_HOLD,
   type SlaTargets,
@@ -61,6 +64,10 @@ export interface PlannerConfig {
   limits: ReplicaLimits;
   /** The load loop removes a replica when every engine is below this share of its targets. */
   scaleDownRatio: number;
+  /** Observed rates the ramp forecast fits (throughput.ts RAMP_WINDOW by default); below 2: no forecast. */
+  trendWindow?: number;
+  /** Proposals in a row that must be lower before a scale-down (throughput.ts SCALE_DOWN_HOLD by default). */
+  scaleDownHold?: number;
 }
 
 export interface PlannerTimers {
@@ -148,9 +155,13 @@ export class Planner {
   private shape: { isl?: number; osl?: number; kvHitRate?: number } = {};
   /** The throughput loop's last target per service: the load loop's floor. */
   private readonly throughputTargets = new Map<string, number>();
-  /** Observed request rates, one per throughput interval (the last RAMP_WINDOW), for rampForecast. */
+  /** Observed request rates, one per throughput interval (the last trendWindow), for rampForecast. */
   private readonly rates: number[] = [];
-  /** The throughput loop's last proposals per role (the last SCALE_DOWN_HOLD), for heldReplicas. */
+  /** Per prefill (agg) service: the profile's prefill corrected by what its workers achieve. */
+  private readonly corrections = new Map<string, PrefillCorrection>();
+  private readonly trendWindow: number;
+  private readonly scaleDownHold: number;
+  /** The throughput loop's last proposals per role (the last scaleDownHold), for heldReplicas. */
   private readonly proposed = new Map<Role, number[]>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly handles = new Set<unknown>();
@@ -162,6 +173,8 @@ export class Planner {
     private readonly deps: PlannerDeps,
   ) {
     this.timers = deps.timers ?? REAL_TIMERS;
+    this.trendWindow = config.trendWindow ?? RAMP_WINDOW;
+    this.scaleDownHold = Math.max(1, config.scaleDownHold ?? SCALE_DOWN_HOLD);
     const expected: Role[] = config.mode === 'agg' ? ['agg'] : ['prefill', 'decode'];
     const roles = config.services.map((s) => s.role).sort();
     if (roles.join() !== [...expected].sort().join())
@@ -242,13 +255,13 @@ export class Planner {
     for (const [key, m] of feed) if (m.kind === 'known') this.predictors[key].observe(m.value);
     if (observed.requestRate.kind === 'known') {
       this.rates.push(observed.requestRate.value);
-      if (this.rates.length > RAMP_WINDOW) this.rates.shift();
+      if (this.rates.length > this.trendWindow) this.rates.shift();
     }
     const predictedRate = this.predictors.requestRate.predict();
     // On a rising ramp the past window's rate is already short by the time a new worker serves: size
     // for the rate the trend gives at the end of the next interval plus a worker's start (never below
     // the predictor's forecast, so a falling trend does not scale down early).
-    const ramp = rampForecast(this.rates, windowSeconds, WORKER_START_S);
+    const ramp = rampForecast(this.rates, windowSeconds, WORKER_START_S, this.trendWindow);
     const predicted: PredictedLoad = {
       requestRate:
         ramp !== undefined && predictedRate.kind === 'known' && ramp > predictedRate.value
@@ -282,30 +295,37 @@ export class Planner {
         reason: engine.reason,
         detail: engine.detail,
       }));
-    // Prompt tokens already queued on the prefill (agg) workers, from their load reports.
-    let backlogTokens = 0;
-    for (const service of this.config.services)
-      if (service.role !== 'decode')
-        for (const r of this.deps.loads?.reports(service.component) ?? [])
-          backlogTokens += r.pendingPrefillTokens;
-    const proposals = new Map(
-      proposeReplicas(
-        this.config.services.map((s) => s.role),
+    const proposals = new Map<Role, RoleProposal>();
+    for (const service of this.config.services) {
+      // The prefill (agg) workers' load reports: their queued prompt tokens, and what they really compute.
+      const reports = service.role === 'decode' ? [] : (this.deps.loads?.reports(service.component) ?? []);
+      const model = this.correctPrefill(service, reports, engine.engine, predicted);
+      const backlogTokens = reports.reduce((n, r) => n + r.pendingPrefillTokens, 0);
+      const [p] = proposeReplicas(
+        [service.role],
         predicted,
-        engine.engine,
+        model,
         this.config.targets,
-        backlogTokens > 0 ? { tokens: backlogTokens, drainS: windowSeconds } : undefined,
-      ).map((p) => [p.role, p]),
-    );
-    // Scale down only once SCALE_DOWN_HOLD proposals in a row are lower: a drain counts as provisioned
+        backlogTokens > 0
+          ? { tokens: backlogTokens, drainS: windowSeconds, engines: reports.length }
+          : undefined,
+      );
+      if (p) proposals.set(service.role, p);
+    }
+    // Scale down only once scaleDownHold proposals in a row are lower: a drain counts as provisioned
     // and the next ramp would start the worker again (docs/architecture.md, r14–r16).
     for (const [role, p] of proposals) {
       if (p.kind !== 'sized') continue;
       const history = this.proposed.get(role) ?? [];
       history.push(p.replicas);
-      if (history.length > SCALE_DOWN_HOLD) history.shift();
+      if (history.length > this.scaleDownHold) history.shift();
       this.proposed.set(role, history);
-      proposals.set(role, { ...p, replicas: heldReplicas(history, SCALE_DOWN_HOLD) });
+      const held = heldReplicas(history, this.scaleDownHold);
+      proposals.set(role, {
+        ...p,
+        replicas: held,
+        constraints: held > p.replicas ? [...p.constraints, 'scale_down_held'] : p.constraints,
+      });
     }
     for (const p of proposals.values())
       if (p.kind === 'sized' && Number.isFinite(p.capacityRps)) metrics.capacity(p.role, p.capacityRps);
@@ -314,7 +334,18 @@ export class Planner {
       const p = proposals.get(service.role);
       if (p === undefined || p.kind === 'unknown')
         return { kind: 'none', reason: p?.reason ?? 'no_traffic_data', detail: p?.detail ?? 'no proposal' };
-      return holdZero(service, { kind: 'want', replicas: p.replicas, constraints: [...p.constraints] }, zero);
+      const held = p.constraints.includes('scale_down_held');
+      return holdZero(
+        service,
+        {
+          kind: 'want',
+          replicas: p.replicas,
+          constraints: [...p.constraints],
+          // Kept where it is only because the lower proposal has not lasted: say so, not no_change.
+          ...(held ? { reason: 'scale_down_held' as const } : {}),
+        },
+        zero,
+      );
     });
     for (const d of decisions) if (d.target !== undefined) this.throughputTargets.set(d.service, d.target);
     return decisions;
@@ -352,7 +383,8 @@ export class Planner {
       if (isl === undefined || (osl === undefined && service.role !== 'prefill'))
         return { kind: 'none', reason: 'no_sequence_data', detail: 'no ISL/OSL observed yet' };
       const shape: SequenceShape = { isl, osl: osl ?? 0, kvHitRate: kvHitRate ?? 0 };
-      const estimates: EngineEstimate[] = reports.map((r) => estimateEngine(service.role, r, shape, engine));
+      const model = this.correctedForLoad(service, engine);
+      const estimates: EngineEstimate[] = reports.map((r) => estimateEngine(service.role, r, shape, model));
       for (const e of estimates) {
         if (e.ttftMs !== undefined) maxTtft = Math.max(maxTtft ?? 0, e.ttftMs);
         if (e.itlMs !== undefined) maxItl = Math.max(maxItl ?? 0, e.itlMs);
@@ -550,6 +582,44 @@ export class Planner {
       if (d.reason !== 'scale_up' && d.reason !== 'scale_down' && d.reason !== 'no_change')
         log.info({ loop, service: d.service, reason: d.reason, detail: d.detail }, 'planner: no action');
     return this.record(loop, decisions);
+  }
+
+  /** The prefill correction of a service now (prefill-correction.ts); undefined before a measurement. */
+  prefillCorrection(service: string): number | undefined {
+    return this.corrections.get(service)?.factor;
+  }
+
+  /**
+   * The engine model a prefill (agg) service is sized with: the profile's prefill scaled by what its
+   * workers achieved since the last interval (prefill-correction.ts). Called once per throughput
+   * interval per service (it takes the counters' differences); the profile as is until a measurement.
+   */
+  private correctPrefill(
+    service: PlannedService,
+    reports: readonly LoadMetrics[],
+    engine: EngineModel,
+    load: PredictedLoad,
+  ): EngineModel {
+    if (service.role === 'decode') return engine;
+    let correction = this.corrections.get(service.name);
+    if (correction === undefined) {
+      correction = new PrefillCorrection();
+      this.corrections.set(service.name, correction);
+    }
+    const isl = knownValue(load.isl) ?? this.shape.isl;
+    const hitRate = Math.min(1, Math.max(0, knownValue(load.kvHitRate) ?? 0));
+    const factor =
+      isl === undefined
+        ? correction.factor
+        : correction.update(reports, engine.prefillCapacity(isl * (1 - hitRate)));
+    this.deps.metrics.prefillCorrection(service.role, factor);
+    return factor === undefined ? engine : withPrefillCorrection(engine, factor);
+  }
+
+  /** The load loop's engine model for a service: the throughput loop's last prefill correction applied. */
+  private correctedForLoad(service: PlannedService, engine: EngineModel): EngineModel {
+    const factor = service.role === 'decode' ? undefined : this.corrections.get(service.name)?.factor;
+    return factor === undefined ? engine : withPrefillCorrection(engine, factor);
   }
 
   private engineNow(): EngineAvailability {

@@ -18,6 +18,8 @@ export const DECISION_REASONS = [
   'no_load_data',
   /** Fresh load reports from a different number of workers than the service has ready replicas. */
   'worker_count_mismatch',
+  /** A lower proposal kept the replicas where they are: it has not lasted SCALE_DOWN_HOLD intervals yet. */
+  'scale_down_held',
   /** The load loop would go below the throughput loop's last target. */
   'scale_down_capped_by_throughput',
   /** The connector could not read the service (missing from the graph, API unreachable, ...). */
@@ -50,6 +52,8 @@ export const CONSTRAINTS = [
   'ttft_queueing',
   /** Raised for prompt tokens already queued on the workers (their load reports), worked off in an interval. */
   'prefill_backlog',
+  /** Kept at the largest of the last SCALE_DOWN_HOLD proposals: a scale-down acts once it lasts. */
+  'scale_down_held',
   /** Even one sequence alone misses the ITL target: sized at concurrency 1, SLA not reachable. */
   'itl_unreachable',
   /** The KV hit rate was unknown: the prompt is counted uncached (more prefill, never less). */

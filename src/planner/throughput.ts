@@ -10,8 +10,9 @@
 //   agg      one engine does both, time-shared: a replica spends demand_p / prefillCapacity of its time
 //            prefilling and demand_d / decodeCapacity decoding, so
 //            need    = max(ceil(demand_p / prefillCapacity + demand_d / decodeCapacity), TTFT floor)
-//   backlog  prompt tokens queued on the workers add  backlog / (prefillCapacity × drain s)  to the
-//            prefill (agg) load: worked off within the next interval (constraint `prefill_backlog`)
+//   backlog  prompt tokens queued on the workers beyond what they clear within the wait budget w
+//            (below) add  excess / (prefillCapacity × drain s)  to the prefill (agg) load: worked off
+//            within the next interval (constraint `prefill_backlog`)
 //
 // The TTFT floor is Dynamo's: when one prompt alone takes longer than the target, ask for
 // ceil(ttft / target) replicas (queueing behind others only adds to it). Min, max and the GPU budget
@@ -20,7 +21,7 @@
 // Queueing headroom (prefill, agg): `need` above runs the replicas at 100 % utilisation, where a queue
 // grows without bound and TTFT with it. A prompt's TTFT is its wait for an engine plus its own prefill
 // (ttftAt), so the replicas must keep the wait within  w = TTFT target − ttftAt(ISL_eff)  for all but a
-// share ε of the requests. The router sends each request to the least loaded worker, so the replicas
+// share ε of the requests (--ttft-miss-share). The router sends each request to the least loaded worker, so the replicas
 // are one queue with c servers (M/D/c: Poisson arrivals, near-constant engine-seconds per request S):
 //            a = rate × S                       offered load (replica-equivalents)
 //            P(wait > w) ≈ C(c, a) · exp(−2 (c − a) w / S)
@@ -30,9 +31,11 @@
 // P(wait > w) ≤ ε (replicasForWait, constraint `ttft_queueing`).
 //
 // Ramps and drains (planner.ts applies both around proposeReplicas): the rate sized for is the larger
-// of the predictor's and rampForecast's (the trend of the last RAMP_WINDOW rates at the end of the next
-// interval plus WORKER_START_S); a lower proposal takes effect only after SCALE_DOWN_HOLD intervals
-// (heldReplicas). Measured in docs/architecture.md (bench --planner, r10–r16).
+// of the predictor's and rampForecast's (the trend of the last --trend-window rates at the end of the
+// next interval plus WORKER_START_S); a lower proposal takes effect only after --scale-down-hold
+// intervals (heldReplicas). planner.ts also hands in the engine model with its prefill corrected by
+// what the workers achieve (prefill-correction.ts). Measured in docs/architecture.md (bench --planner,
+// r10–r27; scripts/planner-sim.py models it).
 import type { EngineModel } from './engine-model.js';
 import type { Metric } from './metric.js';
 import type { Constraint, DecisionReason, Role } from './reasons.js';
@@ -40,6 +43,8 @@ import type { Constraint, DecisionReason, Role } from './reasons.js';
 export interface SlaTargets {
   ttftMs: number;
   itlMs: number;
+  /** ε of the queueing headroom (replicasForWait); TTFT_MISS_SHARE when not given. */
+  ttftMissShare?: number;
 }
 
 /** ε: the share of requests the queueing headroom lets wait past the TTFT budget (the SLA goal is 95 %). */
@@ -75,7 +80,7 @@ export function replicasForWait(
   }
 }
 
-/** Intervals of observed request rate the ramp forecast fits its slope to. */
+/** Intervals of observed request rate the ramp forecast fits its slope to (--trend-window's default). */
 export const RAMP_WINDOW = 4;
 
 /**
@@ -84,17 +89,22 @@ export const RAMP_WINDOW = 4;
  */
 export const WORKER_START_S = 0.5;
 
-/** Scale-down hysteresis: intervals a lower proposal must persist before the planner acts on it. */
+/** Scale-down hysteresis: intervals a lower proposal must persist before the planner acts on it (--scale-down-hold's default). */
 export const SCALE_DOWN_HOLD = 2;
 
 /**
  * The request rate at the end of the next interval plus a worker's start, by the least-squares line
- * through the last `RAMP_WINDOW` observed rates (oldest first, one per interval of `intervalS`).
+ * through the last `window` observed rates (oldest first, one per interval of `intervalS`).
  * Each observation is a window's mean, so the last one stands at half an interval ago; the forecast is
  * that line at  intervalS / 2 + intervalS + leadS  beyond it. Undefined with fewer than two points.
  */
-export function rampForecast(rates: readonly number[], intervalS: number, leadS: number): number | undefined {
-  const ys = rates.slice(-RAMP_WINDOW);
+export function rampForecast(
+  rates: readonly number[],
+  intervalS: number,
+  leadS: number,
+  window: number = RAMP_WINDOW,
+): number | undefined {
+  const ys = rates.slice(-window);
   const n = ys.length;
   if (n < 2) return undefined;
   const xMean = (n - 1) / 2;
@@ -140,6 +150,8 @@ export interface PredictedLoad {
 export interface Backlog {
   tokens: number;
   drainS: number;
+  /** Engines holding it (the workers that reported it). */
+  engines: number;
 }
 
 export type RoleProposal =
@@ -212,20 +224,32 @@ function proposeRole(
     decodeSeconds = osl / capacity;
   }
   const perRequest = prefillSeconds + decodeSeconds;
-  // A backlog (prompts queued on the workers) is demand too: arrivals alone size for a steady state
-  // that never works it off, and a request routed behind it waits for all of it. Spread over the drain
-  // interval it adds backlog tokens / (prefill capacity × drain s) replica-equivalents.
+  // A backlog (prompts queued on the workers) beyond what they clear within the TTFT wait budget is
+  // demand too: arrivals alone size for a steady state that never works it off, and a request routed
+  // behind it waits for all of it. The share within the budget is the steady state's own queue, which
+  // the queueing headroom below already sizes for. Spread over the drain interval, the excess adds
+  // excess tokens / (prefill capacity × drain s) replica-equivalents.
   let backlogLoad = 0;
   if (role !== 'decode' && backlog && backlog.tokens > 0 && backlog.drainS > 0) {
-    backlogLoad = backlog.tokens / engine.prefillCapacity(islEff) / backlog.drainS;
-    constraints.push('prefill_backlog');
+    const capacity = engine.prefillCapacity(islEff);
+    const waitS = Math.max(0, (targets.ttftMs - engine.ttftAt(islEff)) / 1000);
+    const excess = backlog.tokens - backlog.engines * capacity * waitS;
+    if (excess > 0) {
+      backlogLoad = excess / capacity / backlog.drainS;
+      constraints.push('prefill_backlog');
+    }
   }
   const effectiveRate = perRequest > 0 ? rate + backlogLoad / perRequest : rate;
   let replicas = Math.ceil(effectiveRate * perRequest - 1e-9);
   let ttftMs: number | undefined;
   if (role !== 'decode') {
     ttftMs = engine.ttftAt(islEff);
-    const queued = replicasForWait(effectiveRate, perRequest, (targets.ttftMs - ttftMs) / 1000);
+    const queued = replicasForWait(
+      effectiveRate,
+      perRequest,
+      (targets.ttftMs - ttftMs) / 1000,
+      targets.ttftMissShare ?? TTFT_MISS_SHARE,
+    );
     if (queued > replicas) {
       replicas = queued;
       constraints.push('ttft_queueing');

@@ -88,10 +88,12 @@ const ROUTING_DEFAULTS = { outputLen: 16, rate: 4, numGpuBlocks: 512 } as const;
 
 /**
  * `--planner`'s defaults: a mocker at speedup 2 with chunked prefill (512-token steps), 4096-token
- * prompts and 32 output tokens (one replica ≈ 10 req/s), a 10 → 50 req/s sine (5×) of period 20 s,
- * three periods; the planner decides every 1 s, as the load loop does (at 2 s it reacts a whole step
- * late on the ramps: docs/architecture.md). Targets: TTFT 400 ms and ITL
- * 30 ms in this wall clock (the simulated GPU's 0.8 s and 60 ms). docs/architecture.md has the figures.
+ * prompts and 32 output tokens (one replica ≈ 10 req/s by the profile, ≈ 8 under the bench's load), a
+ * 10 → 50 req/s sine (5×) of period 40 s, three periods; the planner decides every 1 s, as the load
+ * loop does (at 2 s it reacts a whole step late on the ramps), without the ramp forecast (--trend-window
+ * 0: with the prefill correction it costs 7 % more replica-seconds here for no SLA gain). Targets: TTFT
+ * 400 ms and ITL 30 ms in this wall clock (the simulated GPU's 0.8 s and 60 ms). docs/architecture.md
+ * has the figures (r0–r27).
  */
 export const PLANNER_BENCH_DEFAULTS = {
   speedupRatio: 2,
@@ -100,12 +102,13 @@ export const PLANNER_BENCH_DEFAULTS = {
   outputLen: 32,
   troughRate: 10,
   peakRate: 50,
-  periodS: 20,
+  periodS: 40,
   periods: 3,
   ttftMs: 400,
   itlMs: 30,
   adjustmentIntervalS: 1,
   loadIntervalS: 1,
+  trendWindow: 0,
   maxReplicas: 12,
 } as const;
 
@@ -132,6 +135,10 @@ const BENCH_PLANNER_OPTIONS = {
   maxReplicas: {
     ...PLANNER_OPTIONS.maxReplicas,
     schema: z.coerce.number().int().min(1).default(PLANNER_BENCH_DEFAULTS.maxReplicas),
+  },
+  trendWindow: {
+    ...PLANNER_OPTIONS.trendWindow,
+    schema: z.coerce.number().int().min(0).max(64).default(PLANNER_BENCH_DEFAULTS.trendWindow),
   },
 } as const;
 
@@ -630,6 +637,7 @@ async function plannerBench(
       url: deployment.frontend.url,
       model: deployment.modelName,
       provisioned: () => deployment.pools.reduce((n, p) => n + p.provisioned, 0),
+      prefillCorrection: () => deployment.planner?.planner.prefillCorrection('agg'),
       stop: () => deployment.stop(),
     };
   };

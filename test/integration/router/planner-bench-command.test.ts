@@ -46,6 +46,8 @@ describe('dynamo bench --planner', () => {
       planner: { adjustmentIntervalS: 1, loadIntervalS: 1 },
     });
     expect(report.sizing.staticPeak).toBeGreaterThanOrEqual(report.sizing.staticMean);
+    // The statics are sized with the planner's prefill correction (1 when it measured nothing).
+    expect(report.sizing.prefillCorrection).toBeGreaterThan(0);
     for (const run of ['planner', 'staticPeak', 'staticMean']) {
       expect(report.runs[run].requests).toBe(report.load.requests);
       expect(report.runs[run].replicaSeconds).toBeGreaterThan(0);

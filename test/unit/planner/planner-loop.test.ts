@@ -10,7 +10,14 @@ import { ENGINE, FakeConnector, FakeLoads, FakeTraffic, report, traffic, UNKNOWN
 const log = createLogger({ level: 'silent' });
 
 function setup(
-  options: { scaling?: ScalingMode; mode?: 'agg' | 'disagg'; budget?: number; min?: number } = {},
+  options: {
+    scaling?: ScalingMode;
+    mode?: 'agg' | 'disagg';
+    budget?: number;
+    min?: number;
+    trendWindow?: number;
+    scaleDownHold?: number;
+  } = {},
 ) {
   const mode = options.mode ?? 'disagg';
   const config: PlannerConfig = {
@@ -29,6 +36,8 @@ function setup(
     predictor: { kind: 'constant' },
     limits: { minReplicas: options.min ?? 1, maxReplicas: 10, maxGpuBudget: options.budget },
     scaleDownRatio: 0.5,
+    ...(options.trendWindow === undefined ? {} : { trendWindow: options.trendWindow }),
+    ...(options.scaleDownHold === undefined ? {} : { scaleDownHold: options.scaleDownHold }),
   };
   const connector = new FakeConnector(mode === 'agg' ? { Worker: 1 } : { Prefill: 1, Decode: 1 });
   const source = new FakeTraffic();
@@ -40,6 +49,22 @@ function setup(
 }
 
 describe('throughput loop', () => {
+  it('--trend-window 0 sizes for the predicted rate, --scale-down-hold 1 scales down at once', async () => {
+    const { planner, source } = setup({ trendWindow: 0, scaleDownHold: 1 });
+    source.next = traffic(10);
+    expect((await planner.throughputTick()).map((x) => x.target)).toEqual([5, 1]);
+    // 40 req/s: 120 000 tok/s / 10 000 = 12 → max 10 (with the trend it would be the same cap; the
+    // decode side shows it: 6 000 tok/s / 2 000 = 3, not the trend's 25 + 30 × 2 = 85 req/s → 7).
+    source.next = traffic(40);
+    expect((await planner.throughputTick()).map((x) => x.target)).toEqual([10, 3]);
+    // Back to 10 req/s: down at once, no held interval.
+    source.next = traffic(10);
+    expect((await planner.throughputTick()).map((x) => [x.reason, x.target])).toEqual([
+      ['scale_down', 5],
+      ['scale_down', 1],
+    ]);
+  });
+
   it('rising demand scales up, falling demand scales down, to the formulas', async () => {
     const { planner, connector, source } = setup();
     // prefill 30 000 / 10 000 = 3 at 100 %, 5 with queueing headroom (TTFT 300 ms of 500: the
@@ -59,12 +84,12 @@ describe('throughput loop', () => {
       ['scale_up', 7, []],
     ]);
     // 1 req/s: the line through 10, 40, 1 still stands at 17 − 4.5 × 2.508 = 5.7 req/s (prefill 4,
-    // decode 1), and the first lower proposal is held (SCALE_DOWN_HOLD 2): no change.
+    // decode 1), and the first lower proposal is held (SCALE_DOWN_HOLD 2), and says so.
     source.next = traffic(1);
     d = await planner.throughputTick();
-    expect(d.map((x) => [x.reason, x.target])).toEqual([
-      ['no_change', 10],
-      ['no_change', 7],
+    expect(d.map((x) => [x.reason, x.target, x.constraints.includes('scale_down_held')])).toEqual([
+      ['scale_down_held', 10, true],
+      ['scale_down_held', 7, true],
     ]);
     // Lower twice in a row: down to the larger of the two (4); the line through 10, 40, 1, 1 falls
     // below 0, so the predictor's 1 req/s is used.

@@ -44,19 +44,29 @@ describe('proposeReplicas (worked numbers, engine: 10 000 prefill tok/s, 2 000 d
     expect(a).toMatchObject({ kind: 'sized', replicas: 4, constraints: ['ttft_queueing'] });
   });
 
-  it('a backlog queued on the workers is demand, worked off over the drain interval', () => {
-    // agg: 10 × 0.225 = 2.25 replica-equivalents; 45 000 queued prompt tokens / 10 000 tok/s = 4.5
-    // engine-seconds over 1.5 s = 3 more: 5.25 → 6 at 100 %; queueing (a = 5.25, S = 0.225 s, budget
-    // 350 ms): 6 miss C(6, 5.25) · e^(−2·0.75·1.56) = 0.68 · 0.097 = 6.6 %, 7 miss 0.17 % → 7.
+  it('a backlog beyond the wait budget is demand, worked off over the drain interval', () => {
+    // agg: 10 × 0.225 = 2.25 replica-equivalents. Two engines each clear 10 000 tok/s × 0.35 s (the
+    // budget 500 − 150 ms) = 3 500 tokens within the TTFT target: 45 000 − 7 000 = 38 000 tokens / 10 000
+    // tok/s = 3.8 engine-seconds over 1.5 s = 2.53 more: 4.78 → 5 at 100 %; queueing (a = 4.78,
+    // S = 0.225 s, budget 350 ms): 6 miss C(6, 4.78) · e^(−2·1.22·1.56) = 0.51 · 0.022 = 1.1 % → 6.
     const [a] = proposeReplicas(['agg'], load(10, 3000, 150, known(0.5)), ENGINE, TARGETS, {
       tokens: 45_000,
       drainS: 1.5,
+      engines: 2,
     });
-    expect(a).toMatchObject({ replicas: 7, constraints: ['prefill_backlog', 'ttft_queueing'] });
+    expect(a).toMatchObject({ replicas: 6, constraints: ['prefill_backlog', 'ttft_queueing'] });
+    // Within what the engines clear in the budget (2 × 3 500): the steady state's own queue, no more.
+    const [within] = proposeReplicas(['agg'], load(10, 3000, 150, known(0.5)), ENGINE, TARGETS, {
+      tokens: 7_000,
+      drainS: 1.5,
+      engines: 2,
+    });
+    expect(within).toMatchObject({ replicas: 4, constraints: ['ttft_queueing'] });
     // Decode has no prefill backlog.
     const [d] = proposeReplicas(['decode'], load(10, 3000, 150), ENGINE, TARGETS, {
       tokens: 45_000,
       drainS: 1.5,
+      engines: 2,
     });
     expect(d).toMatchObject({ replicas: 1, constraints: [] });
   });
