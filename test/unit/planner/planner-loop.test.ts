@@ -266,3 +266,31 @@ describe('load loop', () => {
     expect(d.map((x) => x.reason)).toEqual(['no_sequence_data', 'no_sequence_data']);
   });
 });
+
+describe('prefill correction (prefill-correction.ts)', () => {
+  it('sizes prefill by what the workers achieve, and exports the factor', async () => {
+    const { planner, source, loads, registry } = setup();
+    const counters = (prefillTokensTotal: number, prefillSeconds: number) => [
+      report(1, { prefillTokensTotal, prefillSeconds }),
+    ];
+    const factor = async () =>
+      (await registry.getSingleMetric('dynamo_planner_prefill_correction_factor')?.get())?.values.find(
+        (v) => v.labels.role === 'prefill',
+      )?.value;
+    // The profile: 5 prefill replicas for 10 req/s (the first test); no measurement yet.
+    loads.byComponent.set('prefill', counters(0, 0));
+    source.next = traffic(10);
+    let d = await planner.throughputTick();
+    expect(d.find((x) => x.service === 'Prefill')?.target).toBe(5);
+    expect(await factor()).toBeNaN();
+    // The one worker computed 100 000 tokens in 20 s: 5 000 tok/s, half the profile. The same load
+    // now costs 6 replica-equivalents (S = 0.6 s; a lone prompt 600 ms > 500: no wait budget left,
+    // so the queueing headroom adds nothing over the plain ceil): 6.
+    loads.byComponent.set('prefill', counters(100_000, 20));
+    d = await planner.throughputTick();
+    expect(await factor()).toBeCloseTo(0.5);
+    expect(d.find((x) => x.service === 'Prefill')).toMatchObject({ reason: 'scale_up', target: 6 });
+    // Decode is not corrected.
+    expect(d.find((x) => x.service === 'Decode')?.target).toBe(1);
+  });
+});

@@ -1,16 +1,12 @@
 // The prefill correction: the profile's prompt throughput scaled by what the workers report achieving.
-import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { Planner } from '../../../src/planner/planner.js';
-import { PlannerMetrics } from '../../../src/planner/planner-metrics.js';
 import {
   MIN_CORRECTION_TOKENS,
   PREFILL_CORRECTION_ALPHA,
   PrefillCorrection,
   withPrefillCorrection,
 } from '../../../src/planner/prefill-correction.js';
-import { createLogger } from '../../../src/runtime/logger.js';
-import { ENGINE, FakeConnector, FakeLoads, FakeTraffic, report, traffic } from './fakes.js';
+import { ENGINE, report } from './fakes.js';
 
 const counters = (worker: number, prefillTokensTotal: number, prefillSeconds: number) =>
   report(worker, { prefillTokensTotal, prefillSeconds });
@@ -50,58 +46,5 @@ describe('PrefillCorrection', () => {
     expect(slow.ttftAt(3000)).toBe(600);
     expect(slow.decodeCapacity(3000, 50)).toBe(ENGINE.decodeCapacity(3000, 50));
     expect(slow.itlAt(3000, 4)).toBe(ENGINE.itlAt(3000, 4));
-  });
-});
-
-describe('the throughput loop with a prefill correction', () => {
-  it('sizes prefill by what the workers achieve, and exports the factor', async () => {
-    const connector = new FakeConnector({ Prefill: 1, Decode: 1 });
-    const source = new FakeTraffic();
-    const loads = new FakeLoads();
-    const registry = new Registry();
-    const planner = new Planner(
-      {
-        mode: 'disagg',
-        scaling: 'active',
-        services: [
-          { role: 'prefill', name: 'Prefill', component: 'prefill' },
-          { role: 'decode', name: 'Decode', component: 'backend' },
-        ],
-        targets: { ttftMs: 500, itlMs: 50 },
-        adjustmentIntervalMs: 60_000,
-        loadIntervalMs: 5_000,
-        predictor: { kind: 'constant' },
-        limits: { minReplicas: 1, maxReplicas: 20 },
-        scaleDownRatio: 0.5,
-      },
-      {
-        connector,
-        engine: ENGINE,
-        traffic: source,
-        loads,
-        metrics: new PlannerMetrics(registry),
-        log: createLogger({ level: 'silent' }),
-      },
-    );
-    const factor = async () =>
-      (await registry.getSingleMetric('dynamo_planner_prefill_correction_factor')?.get())?.values.find(
-        (v) => v.labels.role === 'prefill',
-      )?.value;
-    // Profile: 10 req/s × 3 000 tokens = 3 replicas at 100 %, 5 with the queueing headroom
-    // (planner-loop.test.ts); no measurement yet.
-    loads.byComponent.set('prefill', [counters(1, 0, 0)]);
-    source.next = traffic(10);
-    let d = await planner.throughputTick();
-    expect(d.find((x) => x.service === 'Prefill')?.target).toBe(5);
-    expect(await factor()).toBeNaN();
-    // The one worker computed 100 000 tokens in 20 s: 5 000 tok/s, half the profile. The same load
-    // now costs 6 replica-equivalents (S = 0.6 s, a lone prompt 600 ms > 500: the TTFT floor asks 2,
-    // queueing with no wait budget left takes the plain ceil): 6.
-    loads.byComponent.set('prefill', [counters(1, 100_000, 20)]);
-    d = await planner.throughputTick();
-    expect(await factor()).toBeCloseTo(0.5);
-    expect(d.find((x) => x.service === 'Prefill')).toMatchObject({ reason: 'scale_up', target: 6 });
-    // Decode is not corrected.
-    expect(d.find((x) => x.service === 'Decode')?.target).toBe(1);
   });
 });
