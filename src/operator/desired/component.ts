@@ -23,6 +23,7 @@ import {
   plannerAccountName,
   portOf,
 } from '../naming.js';
+import { mergeEnv } from './env.js';
 import { dcdDynamoNamespace, ownerRef, serviceNameOf } from './graph.js';
 import { containerSecurityContext, podSecurityContext, securityVolumes } from './pod-security.js';
 
@@ -43,13 +44,6 @@ export class InvalidComponentError extends Error {
 }
 
 const COMPILATION_CACHE_MOUNT = '/root/.cache';
-
-/** Env entries by name, later ones winning in place (the API server would reject duplicates in an apply). */
-export function mergeEnv(...lists: (readonly EnvVar[] | undefined)[]): EnvVar[] {
-  const out = new Map<string, EnvVar>();
-  for (const list of lists) for (const e of list ?? []) out.set(e.name, e);
-  return [...out.values()];
-}
 
 function resourceList(item: Resources['requests']): Record<string, string> | undefined {
   if (!item) return undefined;

@@ -22,7 +22,7 @@ import {
   MANAGED_BY,
   plannerAccountName,
 } from '../naming.js';
-import { mergeEnv } from './component.js';
+import { mergeEnv } from './env.js';
 import { isPlanner, plannerArgs, plannerRules } from './planner.js';
 
 export function ownerRef(owner: {

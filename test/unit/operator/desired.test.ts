@@ -10,8 +10,8 @@ import {
   desiredIngress,
   desiredService,
   InvalidComponentError,
-  mergeEnv,
 } from '../../../src/operator/desired/component.js';
+import { mergeEnv } from '../../../src/operator/desired/env.js';
 import { desiredAdapters, desiredComponents, desiredPvcs } from '../../../src/operator/desired/graph.js';
 import { deploymentReady, jsonEqual, setCondition } from '../../../src/operator/desired/status.js';
 import type { KubeObject } from '../../../src/operator/kube/types.js';
