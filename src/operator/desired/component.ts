@@ -248,6 +248,14 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
   const ownMounts: unknown[] = Array.isArray(containerExtra.volumeMounts) ? containerExtra.volumeMounts : [];
   const ownPaths = new Set(ownMounts.map((m) => (m as { mountPath?: unknown } | null)?.mountPath));
   const volumeMounts = [...mounts.filter((m) => !ownPaths.has(m.mountPath)), ...ownMounts];
+  // The main container's own ports come after ours (a metrics port, say); one that reuses a name or a
+  // number of ours is dropped: the Service targets ours by name.
+  const ports = containerPorts(dcd, env);
+  const ownPorts: unknown[] = Array.isArray(containerExtra.ports) ? containerExtra.ports : [];
+  const clashes = (p: unknown) => {
+    const { name, containerPort } = (p ?? {}) as { name?: unknown; containerPort?: unknown };
+    return ports.some((q) => q.name === name || q.containerPort === containerPort);
+  };
   const main: Record<string, unknown> = {
     ...containerExtra,
     securityContext: containerSecurityContext(containerSecurity),
@@ -257,7 +265,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     ...(args ? { args } : command ? {} : { args: defaultArgs(dcd) }),
     env,
     ...(spec.envFromSecret ? { envFrom: [{ secretRef: { name: spec.envFromSecret } }] } : {}),
-    ports: containerPorts(dcd, env),
+    ports: [...ports, ...ownPorts.filter((p) => !clashes(p))],
     ...(liveness ? { livenessProbe: liveness } : {}),
     ...(readiness ? { readinessProbe: readiness } : {}),
     ...(requests || limits || claims

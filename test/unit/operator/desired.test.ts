@@ -151,6 +151,32 @@ describe('DCD → Deployment, Service, Ingress', () => {
     });
   });
 
+  it("keeps the main container's own ports after ours, dropping one that reuses our name or number", () => {
+    const [frontend] = components(graph('dgd-kv-routed.yaml'));
+    if (!frontend) throw new Error('missing components');
+    const withPorts = {
+      ...frontend,
+      spec: {
+        ...frontend.spec,
+        extraPodSpec: {
+          mainContainer: {
+            image: 'dynamo-ts:1',
+            ports: [
+              { name: 'metrics', containerPort: 9085 },
+              { name: 'http', containerPort: 9000 },
+              { name: 'other', containerPort: 8000 },
+            ],
+          },
+        },
+      },
+    } as DynamoComponentDeployment;
+    const c = podSpec(desiredDeployment(withPorts, opts)).spec.containers[0];
+    expect(c?.ports).toEqual([
+      { name: 'http', containerPort: 8000, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9085 },
+    ]);
+  });
+
   it('gives a frontend port 8000, a Service, and an Ingress when it asks', () => {
     const [frontend, worker] = components(graph('dgd-kv-routed.yaml'));
     if (!frontend || !worker) throw new Error('missing components');
