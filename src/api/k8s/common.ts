@@ -30,9 +30,13 @@ export const preserved = z
   .meta({ 'x-kubernetes-preserve-unknown-fields': true });
 
 export const envVar = z.looseObject({
-  name: z.string().min(1, 'env var name must not be empty'),
-  value: z.string().optional(),
-  valueFrom: preserved.optional(),
+  name: z.string().min(1, 'env var name must not be empty').describe('Name of the environment variable.'),
+  value: z.string().optional().describe('Literal value of the variable; empty when unset.'),
+  valueFrom: preserved
+    .optional()
+    .describe(
+      'Where the value comes from instead (corev1.EnvVarSource: a Secret or ConfigMap key, a pod field, a resource); passed to the pod as written.',
+    ),
 });
 export type EnvVar = z.infer<typeof envVar>;
 
@@ -42,16 +46,47 @@ const intOrString = z.union([z.int(), z.string()]).meta({ 'x-kubernetes-int-or-s
 export const probe = z
   .looseObject({
     httpGet: z
-      .looseObject({ path: z.string().optional(), port: intOrString, scheme: z.string().optional() })
-      .optional(),
-    tcpSocket: z.looseObject({ port: intOrString }).optional(),
-    exec: z.looseObject({ command: z.array(z.string()).optional() }).optional(),
-    grpc: z.looseObject({ port: z.int() }).optional(),
-    initialDelaySeconds: z.int().min(0).optional(),
-    periodSeconds: z.int().min(1).optional(),
-    timeoutSeconds: z.int().min(1).optional(),
-    successThreshold: z.int().min(1).optional(),
-    failureThreshold: z.int().min(1).optional(),
+      .looseObject({
+        path: z.string().optional().describe('HTTP path to request, e.g. /health.'),
+        port: intOrString.describe('Container port to probe, by number or by port name.'),
+        scheme: z.string().optional().describe('HTTP or HTTPS; HTTP when unset.'),
+      })
+      .optional()
+      .describe('Probe with an HTTP GET: a status from 200 to 399 counts as success.'),
+    tcpSocket: z
+      .looseObject({ port: intOrString.describe('Container port to connect to, by number or by port name.') })
+      .optional()
+      .describe('Probe by opening a TCP connection.'),
+    exec: z
+      .looseObject({
+        command: z
+          .array(z.string())
+          .optional()
+          .describe('Command run in the container (no shell); exit status 0 counts as success.'),
+      })
+      .optional()
+      .describe('Probe by running a command in the container.'),
+    grpc: z
+      .looseObject({ port: z.int().describe('Port of the gRPC health service.') })
+      .optional()
+      .describe('Probe with the standard gRPC health check.'),
+    initialDelaySeconds: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('Seconds after the container starts before the first probe.'),
+    periodSeconds: z.int().min(1).optional().describe('Seconds between two probes.'),
+    timeoutSeconds: z.int().min(1).optional().describe('Seconds after which one probe counts as failed.'),
+    successThreshold: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Consecutive successes after a failure before the probe counts as passing again.'),
+    failureThreshold: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Consecutive failures before the probe counts as failing.'),
   })
   .meta({ 'x-kubernetes-preserve-unknown-fields': true });
 export type Probe = z.infer<typeof probe>;
@@ -60,12 +95,20 @@ export const stringMap = z.record(z.string(), z.string());
 
 /** metav1.Condition. */
 export const condition = z.object({
-  type: z.string(),
-  status: z.enum(['True', 'False', 'Unknown']),
-  reason: z.string().optional(),
-  message: z.string().optional(),
-  lastTransitionTime: z.string().optional(),
-  observedGeneration: z.int().optional(),
+  type: z.string().describe('What the condition is about, e.g. Ready.'),
+  status: z
+    .enum(['True', 'False', 'Unknown'])
+    .describe('Whether the condition holds: True, False or Unknown.'),
+  reason: z.string().optional().describe('A CamelCase word for why the status is what it is.'),
+  message: z.string().optional().describe('A sentence for humans with the details.'),
+  lastTransitionTime: z
+    .string()
+    .optional()
+    .describe('When the status last changed (RFC 3339); a condition that keeps its status keeps its time.'),
+  observedGeneration: z
+    .int()
+    .optional()
+    .describe('metadata.generation of the object when the condition was last set.'),
 });
 export type Condition = z.infer<typeof condition>;
 

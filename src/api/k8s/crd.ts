@@ -5,6 +5,8 @@
 //   - loose objects (what we pass through) → x-kubernetes-preserve-unknown-fields;
 //   - metadata is left to the API server (type: object only).
 // Defaults are dropped on purpose: the defaulting webhook is the one place that fills them in.
+// Descriptions (each field's `.describe()`, its one reference text) are kept on every path, wrappers and
+// int-or-string nodes included: they are what `kubectl explain` shows.
 import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
 import { type CustomKind, crdName } from './kinds.js';
@@ -93,10 +95,19 @@ function rootSchema(kind: CustomKind): Json {
   const structural = toStructural(json);
   const props = structural.properties as Json;
   // apiVersion/kind are literals in zod (for parsing), plain strings in a CRD; metadata is the API server's.
-  props.apiVersion = { type: 'string' };
-  props.kind = { type: 'string' };
+  props.apiVersion = {
+    type: 'string',
+    description: `Versioned schema of this object: ${API_GROUP}/${API_VERSION}.`,
+  };
+  props.kind = { type: 'string', description: `Kind of this object: ${kind.kind}.` };
   props.metadata = { type: 'object' };
-  return { type: 'object', properties: props, required: ['spec'] };
+  const description = structural.description;
+  return {
+    ...(typeof description === 'string' ? { description } : {}),
+    type: 'object',
+    properties: props,
+    required: ['spec'],
+  };
 }
 
 export function generateCrd(kind: CustomKind): Json {

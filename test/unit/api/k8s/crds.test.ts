@@ -2,7 +2,9 @@
 // and the generated schemas must be structural (what the API server demands of a v1 CRD).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { CUSTOM_KINDS, DGD_KIND, generateCrd, toStructural } from '../../../../src/api/k8s/index.js';
 import { crdFiles } from '../../../../src/operator/crds.js';
 
@@ -29,6 +31,33 @@ function structuralProblems(node: Node, path: string): string[] {
   }
   return out;
 }
+
+/**
+ * Paths of the properties without a description, under `node` (map values and list items walked too).
+ * A preserve-unknown-fields subtree we do not model has no properties, so it yields nothing.
+ */
+function undescribed(node: Node, path: string): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Node>)) {
+    const at = `${path}.${k}`;
+    if (typeof v.description !== 'string' || v.description.trim() === '') out.push(at);
+    out.push(...undescribed(v, at));
+  }
+  if (node.items) out.push(...undescribed(node.items as Node, `${path}[]`));
+  if (typeof node.additionalProperties === 'object') {
+    out.push(...undescribed(node.additionalProperties as Node, `${path}.*`));
+  }
+  return out;
+}
+
+const rootOf = (file: string): Node => {
+  const crd = load(readFileSync(join(CRD_DIR, file), 'utf8')) as {
+    spec: { versions: { schema: { openAPIV3Schema: Node } }[] };
+  };
+  const root = crd.spec.versions[0]?.schema.openAPIV3Schema;
+  if (!root) throw new Error(`${file}: no schema`);
+  return root;
+};
 
 describe('CRDs', () => {
   it('are checked in as generated (run `make crds` when this fails)', () => {
@@ -84,6 +113,29 @@ describe('CRDs', () => {
     expect(byKind.DynamoGraphDeployment?.spec.versions[0]?.subresources).toEqual({ status: {} });
     expect(byKind.DynamoGraphDeployment?.spec.names.shortNames).toEqual(['dgd']);
     expect(byKind.DynamoComponentDeployment?.spec.names.shortNames).toEqual(['dcd']);
+  });
+
+  // What `kubectl explain` shows: every field we model has its text, the root and spec/status included.
+  it.each(crdFiles().map((f) => [f.file]))('%s describes every field', (file) => {
+    const root = rootOf(file);
+    expect(root.description, 'root').toEqual(expect.stringMatching(/\S/));
+    const props = root.properties as Record<string, Node>;
+    const missing = [
+      ...['apiVersion', 'kind', 'spec', 'status'].filter((k) => !props[k]?.description).map((k) => `.${k}`),
+      ...undescribed(props.spec as Node, '.spec'),
+      ...undescribed(props.status as Node, '.status'),
+    ];
+    expect(missing).toEqual([]);
+  });
+
+  it('finds an undescribed field, through optional and int-or-string wrappers', () => {
+    const schema = z.object({
+      a: z.string().optional().describe('A'),
+      b: z.object({ c: z.int().optional() }).describe('B'),
+      d: z.union([z.int(), z.string()]).meta({ 'x-kubernetes-int-or-string': true }).optional(),
+    });
+    const node = toStructural(z.toJSONSchema(schema, { io: 'input' }) as Node);
+    expect(undescribed(node, '')).toEqual(['.b.c', '.d']);
   });
 
   it('rejects unions that a structural schema cannot express', () => {
