@@ -6,8 +6,10 @@
 // operator time / direct time. Then writes per reconcile at steady state: the operator is restarted
 // over the converged objects (its start reconciles every key once, as a resync does) and the writes
 // the API server counts meanwhile are divided by those reconciles (0 when no-op reconciles write
-// nothing). A private etcd + kube-apiserver come from the test harness (run from source) unless
-// KUBECONFIG names a cluster. Prints progress lines, then one JSON object as the last line.
+// nothing). The operator's RSS is reported idle, at steady state (with V8 heap and external memory
+// from its metrics) and at its peak. A private etcd + kube-apiserver come from the test harness (run
+// from source) unless KUBECONFIG names a cluster. Prints progress lines, then one JSON object as the
+// last line.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -322,6 +324,15 @@ async function main(): Promise<void> {
     const operatorWrites = (await apiServerWrites(client)) - writesBefore - GRAPHS;
     const reconciles = await metricSum(metricsPort, 'dynamo_operator_reconcile_total');
     const rss = { now: rssMiB(pid, 'VmRSS'), peak: rssMiB(pid, 'VmHWM') };
+    // Where that RSS is: V8's heap (reserved and live) and memory outside it (Buffers), from the
+    // operator's own process metrics; the rest is code, the runtime and native allocations.
+    const mib = async (name: string) =>
+      Math.round((await metricSum(metricsPort, `dynamo_operator_nodejs_${name}`)) / 104_857.6) / 10;
+    const memory = {
+      heapTotalMiB: await mib('heap_size_total_bytes'),
+      heapUsedMiB: await mib('heap_size_used_bytes'),
+      externalMiB: await mib('external_memory_bytes'),
+    };
     const operatorCpuSec = Math.round((cpuSeconds(pid) - idleCpu) * 10) / 10;
 
     progress('steady state; restarting the operator to count the writes of no-op reconciles');
@@ -355,6 +366,7 @@ async function main(): Promise<void> {
       operatorRssIdleMiB: idleRss,
       operatorRssMiB: rss.now,
       operatorPeakRssMiB: rss.peak,
+      operatorMemoryAtEnd: memory,
       operatorWritesPerGraph: Math.round((operatorWrites / GRAPHS) * 10) / 10,
       // Steady state: the reconciles of the restarted operator over converged objects, and its writes.
       steadyStateReconciles: resynced,

@@ -176,14 +176,14 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
       reconciler: new AdapterReconciler({ client, adapters, graphs, events }),
     })
       .watchFor(adapters)
-      .watch(graphs, (g) => adaptersOfGraph(adapters, g)),
+      .watch(graphs, adaptersOfGraph(adapters)),
     new Controller({
       ...common,
       name: 'dynamomodel',
       reconciler: new ModelReconciler({ client, models, pods, events }),
     })
       .watchFor(models)
-      .watch(pods, (p) => modelsOfPod(models, p)),
+      .watch(pods, modelsOfPod(models)),
   ];
   for (const c of controllers) manager.add(c);
 

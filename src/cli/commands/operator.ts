@@ -18,7 +18,7 @@ export const command = defineCommand({
       flag: 'kubeconfig',
       env: 'KUBECONFIG',
       schema: z.string().optional(),
-      description: 'kubeconfig file (default: in-cluster, then ~/.kube/config)',
+      description: "kubeconfig file (default: ~/.kube/config, then the pod's service account)",
       placeholder: '<file>',
     },
     namespace: {

@@ -1,11 +1,11 @@
-// A thin REST client for the Kubernetes API over node:https, authenticated from a kubeconfig by
-// @kubernetes/client-node's KubeConfig. Thin on purpose: the operator needs exactly get, list, watch,
-// server-side apply (also on status and scale subresources), merge patch, create and delete, on any
-// kind by its ResourceType, with typed errors it can branch on (404, 409, 410).
+// A thin REST client for the Kubernetes API over node:https, authenticated from a kubeconfig or the
+// pod's service account (kubeconfig.ts). Thin on purpose: the operator needs exactly get, list (paged),
+// watch, server-side apply (also on status and scale subresources), merge patch, create and delete, on
+// any kind by its ResourceType, with typed errors it can branch on (404, 409, 410).
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type Credentials, loadCredentials } from './kubeconfig.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from './types.js';
 
 /** A response of the API server that is not 2xx; `reason` is the Status's (NotFound, Conflict, Expired...). */
@@ -58,14 +58,16 @@ interface RequestInit extends CallOptions {
 /** A call's deadline unless it names one: an API server that hangs must not hang a reconcile. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
+/** Items per list request (client-go's informers page by 500 too): no answer holds a whole cluster's kind. */
+export const DEFAULT_LIST_PAGE_SIZE = 500;
+
 export class KubeClient {
   private readonly agent: HttpAgent;
   private tls: RequestOptions = {};
   private tlsLoadedAt = 0;
 
   private constructor(
-    private readonly config: KubeConfig,
-    private readonly server: URL,
+    private readonly credentials: Credentials,
     /** Who writes: the field manager of server-side apply, and of every other write. */
     readonly fieldManager: string,
     /** Act as this user (Impersonate-User/-Group), when our credentials may impersonate. */
@@ -73,8 +75,9 @@ export class KubeClient {
     /** Called with each warning the API server sends (deprecations, admission webhooks' warnings). */
     private readonly onWarning?: (warning: string, request: string) => void,
     private readonly callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+    private readonly listPageSize = DEFAULT_LIST_PAGE_SIZE,
   ) {
-    const https = server.protocol === 'https:';
+    const https = credentials.server.protocol === 'https:';
     this.agent = https
       ? new HttpsAgent({ keepAlive: true, maxSockets: 64 })
       : new HttpAgent({ keepAlive: true, maxSockets: 64 });
@@ -89,20 +92,17 @@ export class KubeClient {
       onWarning?: (warning: string, request: string) => void;
       /** Deadline of each call (watches excepted); DEFAULT_CALL_TIMEOUT_MS when unset. */
       callTimeoutMs?: number;
+      /** Items per list request; DEFAULT_LIST_PAGE_SIZE when unset. */
+      listPageSize?: number;
     } = {},
   ): KubeClient {
-    const kc = new KubeConfig();
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromDefault();
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
     return new KubeClient(
-      kc,
-      new URL(cluster.server),
+      loadCredentials(file),
       fieldManager,
       options.impersonate,
       options.onWarning,
       options.callTimeoutMs,
+      options.listPageSize,
     );
   }
 
@@ -113,9 +113,7 @@ export class KubeClient {
   // Credentials are reread every minute: in a pod the service-account token file rotates.
   private async tlsOptions(): Promise<RequestOptions> {
     if (Date.now() - this.tlsLoadedAt > 60_000) {
-      const opts: RequestOptions = {};
-      await this.config.applyToHTTPSOptions(opts);
-      this.tls = opts;
+      this.tls = await this.credentials.requestOptions();
       this.tlsLoadedAt = Date.now();
     }
     return this.tls;
@@ -130,7 +128,7 @@ export class KubeClient {
   }
 
   private async open(method: string, path: string, init: RequestInit, agent: HttpAgent | false) {
-    const url = new URL(path, this.server);
+    const url = new URL(path, this.credentials.server);
     for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const tls = await this.tlsOptions();
     const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
@@ -216,25 +214,48 @@ export class KubeClient {
     }
   }
 
+  /**
+   * Every object, in pages of `listPageSize` (`limit` + `continue`), each request with its own
+   * deadline; all pages come from the snapshot of the first, whose resourceVersion a watch starts
+   * from. A continue token that expired (410: the snapshot left etcd's compaction window while we
+   * paged) restarts the list once from the first page; a second 410 is thrown (an informer lists again).
+   */
   async list<T extends KubeObject>(
     rt: ResourceType,
     opts: ListOptions & CallOptions = {},
   ): Promise<ListResult<T>> {
-    const res = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>(
-      'GET',
-      KubeClient.path(rt, opts.namespace),
-      {
-        query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
-        signal: opts.signal,
-      },
-    );
-    // Lists carry no apiVersion/kind per item.
     const apiVersion = apiVersionOf(rt);
-    for (const item of res.items) {
-      item.apiVersion = apiVersion;
-      item.kind = rt.kind;
+    const items: T[] = [];
+    let token: string | undefined;
+    let restarted = false;
+    for (;;) {
+      let page: { items: T[]; metadata: { resourceVersion: string; continue?: string } };
+      try {
+        page = await this.request('GET', KubeClient.path(rt, opts.namespace), {
+          query: {
+            labelSelector: opts.labelSelector,
+            fieldSelector: opts.fieldSelector,
+            limit: String(this.listPageSize),
+            continue: token,
+          },
+          signal: opts.signal,
+        });
+      } catch (err) {
+        if (token === undefined || !isGone(err) || restarted) throw err;
+        restarted = true;
+        items.length = 0;
+        token = undefined;
+        continue;
+      }
+      // Lists carry no apiVersion/kind per item.
+      for (const item of page.items) {
+        item.apiVersion = apiVersion;
+        item.kind = rt.kind;
+        items.push(item);
+      }
+      token = page.metadata.continue || undefined;
+      if (token === undefined) return { items, resourceVersion: page.metadata.resourceVersion };
     }
-    return { items: res.items, resourceVersion: res.metadata.resourceVersion };
   }
 
   /** Server-side apply as this client's field manager; force takes fields over from other managers. */

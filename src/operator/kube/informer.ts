@@ -4,6 +4,12 @@
 // every add, update and delete. Errors (API server restarting) back off and retry forever; `synced`
 // resolves after the first list. A periodic resync replays every object as an update, so a controller
 // that missed nothing still re-checks the world (level-triggered).
+//
+// Indexes (client-go's Indexers) answer "which cached objects have value v" without a scan: each is a
+// function from an object to its values, kept current on every add, update and delete. One is built in,
+// OWNER_INDEX (the uid of the controlling owner); who knows other fields registers them (addIndex).
+// managedFields are dropped from cached objects (controller-runtime's TransformStripManagedFields): the
+// operator never reads them, and for server-side-applied children they are a large share of each object.
 import type { Logger } from '../../runtime/logger.js';
 import { sleep } from '../sleep.js';
 import { isGone, type KubeClient } from './client.js';
@@ -13,6 +19,13 @@ import { type KubeObject, keyOf, type ObjectKey, type ResourceType } from './typ
 export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
 /** `old` is the cached object an update replaces. */
 export type InformerHandler<T extends KubeObject> = (event: InformerEvent, obj: T, old?: T) => void;
+/** The values an object is found under in one index (none: not in it). */
+export type IndexFunc<T extends KubeObject = KubeObject> = (obj: T) => string[];
+
+/** The built-in index: the uid of the owner reference with `controller: true`. */
+export const OWNER_INDEX = 'owner';
+const controllerUid: IndexFunc = (obj) =>
+  (obj.metadata.ownerReferences ?? []).filter((r) => r.controller === true).map((r) => r.uid);
 
 export interface InformerOptions {
   /** Only this namespace (the operator's --watch-namespace); all namespaces when unset. */
@@ -29,6 +42,8 @@ export interface InformerOptions {
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly store = new Map<ObjectKey, T>();
+  /** Index name → its function and value → keys of the objects under that value. */
+  private readonly indexes = new Map<string, { fn: IndexFunc<T>; keys: Map<string, Set<ObjectKey>> }>();
   private readonly handlers: InformerHandler<T>[] = [];
   private resolveSynced: () => void = () => {};
   readonly synced: Promise<void> = new Promise((r) => {
@@ -39,19 +54,78 @@ export class Informer<T extends KubeObject = KubeObject> {
     private readonly client: KubeClient,
     readonly rt: ResourceType,
     private readonly options: InformerOptions,
-  ) {}
+  ) {
+    this.addIndex(OWNER_INDEX, controllerUid);
+  }
 
   on(handler: InformerHandler<T>): void {
     this.handlers.push(handler);
+  }
+
+  /**
+   * Adds an index over the cache (the objects already cached included). Informers are shared: adding
+   * the same function under the same name again is a no-op, another function under it throws.
+   */
+  addIndex(name: string, fn: IndexFunc<T>): this {
+    const existing = this.indexes.get(name);
+    if (existing) {
+      if (existing.fn !== fn) throw new Error(`${this.rt.kind} informer: index ${name} exists`);
+      return this;
+    }
+    const index = { fn, keys: new Map<string, Set<ObjectKey>>() };
+    this.indexes.set(name, index);
+    for (const [key, obj] of this.store) for (const v of fn(obj)) this.indexKey(index.keys, v, key);
+    return this;
+  }
+
+  /** The cached objects under `value` in index `name`. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`${this.rt.kind} informer: no index ${name}`);
+    const out: T[] = [];
+    for (const key of index.keys.get(value) ?? []) {
+      const obj = this.store.get(key);
+      if (obj) out.push(obj);
+    }
+    return out;
   }
 
   get(key: ObjectKey): T | undefined {
     return this.store.get(key);
   }
 
-  list(filter?: (obj: T) => boolean): T[] {
-    const all = [...this.store.values()];
-    return filter ? all.filter(filter) : all;
+  /** Every cached object (a copy: for a walk over all of them, not a lookup; see byIndex). */
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  private indexKey(keys: Map<string, Set<ObjectKey>>, value: string, key: ObjectKey): void {
+    const set = keys.get(value);
+    if (set) set.add(key);
+    else keys.set(value, new Set([key]));
+  }
+
+  /** The one way into the cache: strips managedFields and keeps every index current. */
+  private put(key: ObjectKey, obj: T, old: T | undefined): void {
+    delete (obj.metadata as { managedFields?: unknown }).managedFields;
+    if (old) this.unindex(key, old);
+    this.store.set(key, obj);
+    for (const { fn, keys } of this.indexes.values()) for (const v of fn(obj)) this.indexKey(keys, v, key);
+  }
+
+  private remove(key: ObjectKey, old: T): void {
+    this.unindex(key, old);
+    this.store.delete(key);
+  }
+
+  private unindex(key: ObjectKey, old: T): void {
+    for (const { fn, keys } of this.indexes.values()) {
+      for (const v of fn(old)) {
+        const set = keys.get(v);
+        set?.delete(key);
+        if (set?.size === 0) keys.delete(v);
+      }
+    }
   }
 
   private emit(event: InformerEvent, obj: T, old?: T): void {
@@ -70,13 +144,13 @@ export class Informer<T extends KubeObject = KubeObject> {
       const key = keyOf(item);
       seen.add(key);
       const old = this.store.get(key);
-      this.store.set(key, item);
+      this.put(key, item, old);
       if (!old) this.emit('add', item);
       else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit('update', item, old);
     }
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {
-        this.store.delete(key);
+        this.remove(key, old);
         this.emit('delete', old);
       }
     }
@@ -85,13 +159,13 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private apply(type: string, obj: T): void {
     const key = keyOf(obj);
+    const old = this.store.get(key);
     if (type === 'DELETED') {
-      this.store.delete(key);
+      if (old) this.remove(key, old);
       this.emit('delete', obj);
       return;
     }
-    const old = this.store.get(key);
-    this.store.set(key, obj);
+    this.put(key, obj, old);
     if (old) this.emit('update', obj, old);
     else this.emit('add', obj);
   }

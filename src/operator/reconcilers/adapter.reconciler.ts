@@ -13,8 +13,8 @@ import { TerminalError } from '../controller.js';
 import { jsonEqual } from '../desired/status.js';
 import type { EventRecorder } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import type { Informer } from '../kube/informer.js';
-import { type KubeObject, type ObjectKey, objectKey } from '../kube/types.js';
+import type { IndexFunc, Informer } from '../kube/informer.js';
+import { type KubeObject, keyOf, type ObjectKey, objectKey } from '../kube/types.js';
 import { componentName, LABEL } from '../naming.js';
 import { ADAPTER_RT, DGD_RT } from './resource-types.js';
 
@@ -25,15 +25,17 @@ export interface AdapterReconcilerDeps {
   events: EventRecorder;
 }
 
-/** The adapters of a graph, for mapping a graph's change to its adapters' keys. */
-export function adaptersOfGraph(adapters: Informer, graph: KubeObject): ObjectKey[] {
-  return adapters
-    .list(
-      (a) =>
-        a.metadata.namespace === graph.metadata.namespace &&
-        (a.spec as { dgdRef?: { name?: string } } | undefined)?.dgdRef?.name === graph.metadata.name,
-    )
-    .map((a) => objectKey(a.metadata.namespace, a.metadata.name));
+/** Adapters by the key (`namespace/name`) of the graph they scale, `spec.dgdRef.name`. */
+const GRAPH_INDEX = 'graph';
+const adapterGraph: IndexFunc = (a) => {
+  const graph = (a.spec as { dgdRef?: { name?: string } } | undefined)?.dgdRef?.name;
+  return graph ? [objectKey(a.metadata.namespace, graph)] : [];
+};
+
+/** Maps a graph's change to its adapters' keys (an index lookup; registers the index). */
+export function adaptersOfGraph(adapters: Informer): (graph: KubeObject) => ObjectKey[] {
+  adapters.addIndex(GRAPH_INDEX, adapterGraph);
+  return (graph) => adapters.byIndex(GRAPH_INDEX, keyOf(graph)).map(keyOf);
 }
 
 export class AdapterReconciler implements Reconciler {

@@ -10,7 +10,7 @@ import { desiredAdapters, desiredComponents, desiredPlannerRbac, desiredPvcs } f
 import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
 import type { EventRecorder } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import type { Informer } from '../kube/informer.js';
+import { type Informer, OWNER_INDEX } from '../kube/informer.js';
 import { type KubeObject, keyOf, type ObjectKey, type ResourceType, RT } from '../kube/types.js';
 import { LABEL } from '../naming.js';
 import { AdmissionDenied } from '../webhooks/admission.js';
@@ -49,13 +49,13 @@ export class GraphReconciler implements Reconciler {
     ];
   }
 
+  /** What this graph controls (an index lookup by its uid) and still labels as its own. */
   private children(dgd: KubeObject, informer: Informer): KubeObject[] {
-    return informer.list(
-      (o) =>
-        o.metadata.namespace === dgd.metadata.namespace &&
-        o.metadata.labels?.[LABEL.graph] === dgd.metadata.name &&
-        ownedBy(o, dgd.metadata.uid),
-    );
+    const uid = dgd.metadata.uid;
+    if (uid === undefined) return [];
+    return informer
+      .byIndex(OWNER_INDEX, uid)
+      .filter((o) => o.metadata.labels?.[LABEL.graph] === dgd.metadata.name && ownedBy(o, uid));
   }
 
   async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {

@@ -6,8 +6,8 @@ import { TerminalError } from '../controller.js';
 import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
 import type { EventRecorder } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import type { Informer } from '../kube/informer.js';
-import { type KubeObject, type ObjectKey, objectKey } from '../kube/types.js';
+import type { IndexFunc, Informer } from '../kube/informer.js';
+import { type KubeObject, keyOf, type ObjectKey, objectKey } from '../kube/types.js';
 import { LABEL, modelHash, PORTS } from '../naming.js';
 import { MODEL_RT } from './resource-types.js';
 
@@ -26,17 +26,24 @@ interface PodView {
 const podReady = (pod: KubeObject): boolean =>
   ((pod as PodView).status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
-/** The models a pod serves, for mapping pod changes to model keys. */
-export function modelsOfPod(models: Informer, pod: KubeObject): ObjectKey[] {
-  const hash = pod.metadata.labels?.[LABEL.baseModelHash];
-  if (!hash) return [];
-  return models
-    .list((m) => m.metadata.namespace === pod.metadata.namespace && modelHash(m.metadata.name) === hash)
-    .map((m) => objectKey(m.metadata.namespace, m.metadata.name));
+/** Models and pods by `namespace/<model hash>`: a model's name hashed, a pod's base-model label. */
+const MODEL_INDEX = 'model';
+const hashOfModel: IndexFunc = (m) => [objectKey(m.metadata.namespace, modelHash(m.metadata.name))];
+const modelOfPod: IndexFunc = (p) => {
+  const hash = p.metadata.labels?.[LABEL.baseModelHash];
+  return hash ? [objectKey(p.metadata.namespace, hash)] : [];
+};
+
+/** Maps a pod's change to the models it serves (an index lookup; registers the index). */
+export function modelsOfPod(models: Informer): (pod: KubeObject) => ObjectKey[] {
+  models.addIndex(MODEL_INDEX, hashOfModel);
+  return (pod) => modelOfPod(pod).flatMap((v) => models.byIndex(MODEL_INDEX, v).map(keyOf));
 }
 
 export class ModelReconciler implements Reconciler {
-  constructor(private readonly deps: ModelReconcilerDeps) {}
+  constructor(private readonly deps: ModelReconcilerDeps) {
+    deps.pods.addIndex(MODEL_INDEX, modelOfPod);
+  }
 
   async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult> {
     const { client, models, pods, events } = this.deps;
@@ -44,14 +51,9 @@ export class ModelReconciler implements Reconciler {
     if (!obj || obj.metadata.deletionTimestamp) return {};
     const parsed = dynamoModel.safeParse(obj);
     if (!parsed.success) throw new TerminalError(`${key}: ${parsed.error.message}`);
-    const hash = modelHash(obj.metadata.name);
-    const serving = pods.list(
-      (p) =>
-        p.metadata.namespace === obj.metadata.namespace &&
-        p.metadata.labels?.[LABEL.baseModelHash] === hash &&
-        !p.metadata.deletionTimestamp &&
-        Boolean((p as PodView).status?.podIP),
-    );
+    const serving = pods
+      .byIndex(MODEL_INDEX, objectKey(obj.metadata.namespace, modelHash(obj.metadata.name)))
+      .filter((p) => !p.metadata.deletionTimestamp && Boolean((p as PodView).status?.podIP));
     const endpoints = serving
       .filter(podReady)
       .map((p) => ({

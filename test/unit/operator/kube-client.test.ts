@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KubeClient, parseWarning } from '../../../src/operator/kube/client.js';
+import { isGone, KubeClient, parseWarning } from '../../../src/operator/kube/client.js';
 import { RT } from '../../../src/operator/kube/types.js';
 import { DGD_RT } from '../../../src/operator/reconcilers/resource-types.js';
 
@@ -102,6 +102,114 @@ describe('kube client deadlines', () => {
       // An already aborted signal sends nothing.
       await expect(s.client.get(RT.lease, 'ns', 'l', { signal: leading.signal })).rejects.toThrow(/aborted/);
       expect(s.received).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** A fake API server answering lists of `total` items in pages; `gone(token, attempt)` answers 410 Expired. */
+async function pagingServer(
+  total: number,
+  pageSize: number,
+  gone: (token: string, attempt: number) => boolean,
+) {
+  const requests: string[] = [];
+  const attempts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    const url = new URL(req.url ?? '/', 'http://x');
+    const limit = Number(url.searchParams.get('limit'));
+    const token = url.searchParams.get('continue') ?? '';
+    const attempt = (attempts.get(token) ?? 0) + 1;
+    attempts.set(token, attempt);
+    res.setHeader('content-type', 'application/json');
+    if (token !== '' && gone(token, attempt)) {
+      res.statusCode = 410;
+      res.end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Expired', message: 'continue expired' }));
+      return;
+    }
+    const from = token === '' ? 0 : Number(token);
+    const to = Math.min(from + limit, total);
+    res.end(
+      JSON.stringify({
+        metadata: { resourceVersion: '42', ...(to < total ? { continue: String(to) } : {}) },
+        items: Array.from({ length: to - from }, (_, i) => ({ metadata: { name: `s${from + i}` } })),
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'kube-client-'));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(
+    file,
+    JSON.stringify({
+      clusters: [
+        { name: 'c', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } },
+      ],
+      users: [{ name: 'u', user: {} }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  const client = KubeClient.fromKubeconfig(file, 'test', { listPageSize: pageSize });
+  return {
+    client,
+    requests,
+    close: async () => {
+      client.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('kube client lists', () => {
+  const path = '/api/v1/namespaces/ns/services';
+
+  it('pages with limit and follows continue tokens until the last page', async () => {
+    const s = await pagingServer(5, 2, () => false);
+    try {
+      const list = await s.client.list(RT.service, { namespace: 'ns' });
+      expect(list.items.map((o) => o.metadata.name)).toEqual(['s0', 's1', 's2', 's3', 's4']);
+      expect(list.items.every((o) => o.apiVersion === 'v1' && o.kind === 'Service')).toBe(true);
+      expect(list.resourceVersion).toBe('42');
+      expect(s.requests).toEqual([
+        `${path}?limit=2`,
+        `${path}?limit=2&continue=2`,
+        `${path}?limit=2&continue=4`,
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('restarts the list once when a continue token has expired (410)', async () => {
+    const s = await pagingServer(5, 2, (token, attempt) => token === '4' && attempt === 1);
+    try {
+      const list = await s.client.list(RT.service, { namespace: 'ns' });
+      // The pages before the 410 are dropped, not kept twice.
+      expect(list.items.map((o) => o.metadata.name)).toEqual(['s0', 's1', 's2', 's3', 's4']);
+      expect(s.requests).toEqual([
+        `${path}?limit=2`,
+        `${path}?limit=2&continue=2`,
+        `${path}?limit=2&continue=4`,
+        `${path}?limit=2`,
+        `${path}?limit=2&continue=2`,
+        `${path}?limit=2&continue=4`,
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('gives up with the 410 when the restarted list expires too', async () => {
+    const s = await pagingServer(5, 2, (token) => token === '2');
+    try {
+      const err = await s.client.list(RT.service, { namespace: 'ns' }).catch((e: unknown) => e);
+      expect(isGone(err)).toBe(true);
+      expect(s.requests).toHaveLength(4); // first page, 410, first page again, 410
     } finally {
       await s.close();
     }
