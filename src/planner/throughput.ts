@@ -85,7 +85,9 @@ export const RAMP_WINDOW = 4;
 
 /**
  * Seconds from a scale-up decision until the new worker serves, added to the ramp forecast's horizon.
- * Assumed, not measured (bench --planner, docs/architecture.md r10–r16): an in-process mocker worker.
+ * An in-process mocker worker of `dynamo run` serves 72–108 ms after scaleWorkers on an idle machine
+ * (measured 2026-12-02, docs/architecture.md); under the bench's load longer. A Kubernetes pod takes its
+ * image pull and engine load, tens of seconds, which a 180 s interval dwarfs.
  */
 export const WORKER_START_S = 0.5;
 
