@@ -13,6 +13,8 @@ export class RouterMetrics {
   readonly kvEvents: Counter<'model' | 'result'>;
   readonly resyncs: Counter<'model' | 'result'>;
   readonly indexedBlocks: Gauge<'model'>;
+  /** Each model's index size, read when the registry is scraped (not kept current per KV event). */
+  private readonly indexSizes = new Map<string, () => number>();
 
   static for(registry: Registry): RouterMetrics {
     let metrics = RouterMetrics.byRegistry.get(registry);
@@ -56,11 +58,25 @@ export class RouterMetrics {
       labelNames: ['model', 'result'],
       registers,
     });
+    const sizes = this.indexSizes;
     this.indexedBlocks = new Gauge({
       name: 'dynamo_router_indexed_blocks',
       help: '(worker, block) pairs in the radix tree',
       labelNames: ['model'],
       registers,
+      collect() {
+        for (const [model, size] of sizes) this.labels(model).set(size());
+      },
     });
+  }
+
+  /** Reports a model's index size at every scrape until the returned function is called. */
+  trackIndex(model: string, size: () => number): () => void {
+    this.indexSizes.set(model, size);
+    return () => {
+      if (this.indexSizes.get(model) !== size) return; // a newer router of the model took over
+      this.indexSizes.delete(model);
+      this.indexedBlocks.remove(model);
+    };
   }
 }

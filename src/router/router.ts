@@ -136,6 +136,8 @@ export class Router {
   private readonly now: () => number;
   private readonly hash: (tokenIds: readonly number[], blockSize: number) => RequestHashes;
   readonly metrics: RouterMetrics | undefined;
+  /** Stops reporting this router's index size (on close). */
+  private readonly untrackIndex: (() => void) | undefined;
   private readonly log: Logger;
   /** Closes the transport (set by createRouter). */
   onClose: (() => Promise<void>) | undefined;
@@ -150,6 +152,7 @@ export class Router {
     this.now = deps.now ?? Date.now;
     this.hash = deps.hash ?? wasmRequestHashes;
     this.metrics = deps.registry ? RouterMetrics.for(deps.registry) : undefined;
+    this.untrackIndex = this.metrics?.trackIndex(model.name, () => this.indexer.stats().blocks);
     this.scheduler = new KvScheduler(
       {
         blockSize: model.blockSize,
@@ -203,7 +206,6 @@ export class Router {
     this.indexer.removeWorker(id);
     this.approx?.removeWorker(id);
     this.scheduler.removeWorker(id);
-    this.updateIndexGauge();
   }
 
   /** A KV event; 'resync' asks the caller to fetch that worker's dump. */
@@ -219,7 +221,6 @@ export class Router {
   applyDump(dump: KvDump): 'applied' | 'resync' | 'unknown_worker' {
     if (!this.instances.has(dump.workerId)) return 'unknown_worker';
     const result = this.indexer.applyDump(dump);
-    this.updateIndexGauge();
     return result;
   }
 
@@ -292,6 +293,7 @@ export class Router {
       waiter.resolve({ kind: 'rejected', code: 'closed', reason: 'the router is closing' });
     }
     this.updateQueueGauge();
+    this.untrackIndex?.();
     await this.onClose?.();
   }
 
@@ -386,7 +388,6 @@ export class Router {
   private settle(outcome: RouteOutcome): RouteOutcome {
     if (outcome.kind === 'routed') {
       this.metrics?.overlapBlocks.labels(this.model.name).observe(outcome.overlapBlocks);
-      if (this.approx) this.updateIndexGauge();
     }
     this.metrics?.decisions.labels(this.model.name, this.settings.mode, outcome.kind).inc();
     return outcome;
@@ -394,9 +395,5 @@ export class Router {
 
   private updateQueueGauge(): void {
     this.metrics?.queued.labels(this.model.name).set(this.queue.length);
-  }
-
-  private updateIndexGauge(): void {
-    this.metrics?.indexedBlocks.labels(this.model.name).set(this.indexer.stats().blocks);
   }
 }

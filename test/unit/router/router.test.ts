@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { BlockHash, InstanceId, KvEventData } from '../../../src/api/index.js';
 import { hashesToHex } from '../../../src/router/block-hashes.js';
@@ -216,5 +217,24 @@ describe('Router', () => {
     const closing = r.route({ requestId: 'w3', tokenIds: prompt(1, 8) });
     await r.close();
     expect(await closing).toMatchObject({ code: 'closed' });
+  });
+});
+
+describe('router metrics', () => {
+  it('reports the index size at each scrape, KV events included, and drops it on close', async () => {
+    const registry = new Registry();
+    const r = new Router(DEFAULT_ROUTER_SETTINGS, model, { log, random: () => 0, registry });
+    r.addInstance(A);
+    r.applyDump({ workerId: A, lastEventId: -1, events: [] });
+    const indexed = async () =>
+      (await registry.getSingleMetric('dynamo_router_indexed_blocks')?.get())?.values.find(
+        (v) => v.labels.model === 'm',
+      )?.value;
+    expect(await indexed()).toBe(0);
+    // 32 tokens at block size 4: 8 blocks, by a KV event (it used to count only dumps).
+    r.onKvEvent({ workerId: A, eventId: 0, data: storedEvent(prompt(1, 32)) });
+    expect(await indexed()).toBe(8);
+    await r.close();
+    expect(await indexed()).toBeUndefined();
   });
 });
