@@ -6,7 +6,7 @@
 // Workers are kept in one pool per role (agg, or prefill and decode): `scaleWorkers(role, n)` starts
 // workers or stops them gracefully (unregister, drain, close), which is what the planner's local
 // connector drives with `--planner` (src/planner/local-connector.ts).
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { DisaggregationMode, LoadMetrics, ModelCard, PlannerProfile } from '../api/index.js';
 import { type Frontend, type FrontendConfig, startFrontend } from '../frontend/index.js';
 import { ensureTinyModel, userCacheDir } from '../llm/tiny-model/tiny-model.js';
@@ -216,8 +216,11 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     worker = { modelName: 'tiny', ...worker, engine: { ...worker.engine, modelDir } };
   }
   const memory = new MemoryHub();
+  // One registry for the process, served on the frontend's /metrics: the workers' dynamo_component_*
+  // series (requests, inflight, errors, KV transfers per endpoint) land next to the frontend's.
   const runtimeOptions = {
     memory,
+    registry: new Registry(),
     ...(config.etcdEndpoints?.length ? { etcdEndpoints: config.etcdEndpoints } : {}),
     ...(config.natsServer ? { natsServer: config.natsServer } : {}),
     ...(config.security ? { security: config.security } : {}),

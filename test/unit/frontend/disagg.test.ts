@@ -309,3 +309,15 @@ describe('disaggregated serving on the ONNX engine', () => {
     expect(aggregated.texts.streamed).toBe(aggregated.texts.batched[1]);
   }, 120_000);
 });
+
+describe('dynamo run metrics', () => {
+  it("serves the workers' dynamo_component_* series on the frontend's /metrics", async () => {
+    const { d, client } = await deploy(mocker(), { workers: 2 });
+    await ask(client, d.modelName, 'hello');
+    await ask(client, d.modelName, 'again');
+    const text = await (await fetch(`${d.frontend.url}/metrics`)).text();
+    // Both workers serve the same endpoint, so their series add up (one process, one registry).
+    expect(counter(text, 'dynamo_component_requests_total', 'endpoint="generate"')).toBeGreaterThanOrEqual(2);
+    expect(text).toContain('dynamo_frontend_requests_total');
+  });
+});
