@@ -22,7 +22,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function installCrds(client: KubeClient, timeoutMs = 30_000): Promise<void> {
   const crds = CUSTOM_KINDS.map((k) => generateCrd(k) as unknown as KubeObject);
-  for (const crd of crds) await client.apply(RT.crd, crd);
+  for (const crd of crds) {
+    // A conversion webhook registered by a running operator (it has a caBundle) is kept, not reset.
+    const webhook = (crd.spec as { conversion?: { webhook?: { clientConfig?: unknown } } }).conversion
+      ?.webhook;
+    const current = webhook ? await client.get(RT.crd, undefined, crd.metadata.name) : undefined;
+    const registered = (
+      current?.spec as { conversion?: { webhook?: { clientConfig?: { caBundle?: string } } } }
+    )?.conversion?.webhook?.clientConfig;
+    if (webhook && registered?.caBundle) webhook.clientConfig = registered;
+    await client.apply(RT.crd, crd);
+  }
   const deadline = Date.now() + timeoutMs;
   for (const crd of crds) {
     for (;;) {

@@ -9,6 +9,7 @@
 // int-or-string nodes included: they are what `kubectl explain` shows.
 import { z } from 'zod';
 import { API_GROUP, API_VERSION } from './common.js';
+import { API_VERSION_V1BETA1 } from './dynamo-graph-deployment.v1beta1.js';
 import { type CustomKind, crdName } from './kinds.js';
 
 type Json = Record<string, unknown>;
@@ -86,8 +87,8 @@ export function toStructural(node: Json): Json {
   return out;
 }
 
-function rootSchema(kind: CustomKind): Json {
-  const json = z.toJSONSchema(kind.schema, {
+function rootSchema(kind: CustomKind, schema: z.ZodType, version: string): Json {
+  const json = z.toJSONSchema(schema, {
     io: 'input',
     unrepresentable: 'throw',
     reused: 'inline',
@@ -97,7 +98,7 @@ function rootSchema(kind: CustomKind): Json {
   // apiVersion/kind are literals in zod (for parsing), plain strings in a CRD; metadata is the API server's.
   props.apiVersion = {
     type: 'string',
-    description: `Versioned schema of this object: ${API_GROUP}/${API_VERSION}.`,
+    description: `Versioned schema of this object: ${API_GROUP}/${version}.`,
   };
   props.kind = { type: 'string', description: `Kind of this object: ${kind.kind}.` };
   props.metadata = { type: 'object' };
@@ -110,9 +111,41 @@ function rootSchema(kind: CustomKind): Json {
   };
 }
 
+/**
+ * Where the API server sends ConversionReviews, as the static CRD files say (they cannot be templated
+ * with the release's Service): a placeholder that the operator rewrites, with the caBundle, when it
+ * registers its webhooks (its `--webhook-service` Service, or with `--local-webhooks` a URL).
+ */
+export const CONVERSION_PATH = '/convert';
+export const DEFAULT_CONVERSION_SERVICE = {
+  namespace: 'dynamo-system',
+  name: 'dynamo-operator-webhook',
+  path: CONVERSION_PATH,
+  port: 443,
+};
+
 export function generateCrd(kind: CustomKind): Json {
   const subresources: Json = { status: {} };
   if (kind.scale) subresources.scale = { ...kind.scale };
+  const version = (
+    name: string,
+    schema: z.ZodType,
+    storage: boolean,
+    printerColumns = kind.printerColumns,
+  ): Json => ({
+    name,
+    served: true,
+    storage,
+    subresources,
+    additionalPrinterColumns: printerColumns,
+    schema: { openAPIV3Schema: rootSchema(kind, schema, name) },
+  });
+  // v1alpha1 stays the storage version: every object stored before v1beta1 existed reads back as it
+  // was, with no migration, and an operator without its webhook still serves v1alpha1 clients.
+  const versions = [version(API_VERSION, kind.schema, true)];
+  if (kind.v1beta1) {
+    versions.push(version(API_VERSION_V1BETA1, kind.v1beta1.schema, false, kind.v1beta1.printerColumns));
+  }
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -128,16 +161,18 @@ export function generateCrd(kind: CustomKind): Json {
         categories: ['dynamo'],
       },
       scope: 'Namespaced',
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources,
-          additionalPrinterColumns: kind.printerColumns,
-          schema: { openAPIV3Schema: rootSchema(kind) },
-        },
-      ],
+      versions,
+      ...(kind.v1beta1
+        ? {
+            conversion: {
+              strategy: 'Webhook',
+              webhook: {
+                conversionReviewVersions: ['v1'],
+                clientConfig: { service: DEFAULT_CONVERSION_SERVICE },
+              },
+            },
+          }
+        : {}),
     },
   };
 }

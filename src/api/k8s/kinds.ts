@@ -4,6 +4,10 @@ import type { z } from 'zod';
 import { API_GROUP } from './common.js';
 import { dynamoComponentDeployment } from './dynamo-component-deployment.js';
 import { dynamoGraphDeployment } from './dynamo-graph-deployment.js';
+import {
+  dynamoComponentDeploymentV1beta1,
+  dynamoGraphDeploymentV1beta1,
+} from './dynamo-graph-deployment.v1beta1.js';
 import { dynamoModel } from './dynamo-model.js';
 import { scalingAdapter } from './scaling-adapter.js';
 
@@ -22,6 +26,11 @@ export interface CustomKind {
   listKind: string;
   shortNames: string[];
   schema: z.ZodType;
+  /**
+   * Its nvidia.com/v1beta1 schema (and printer columns, where its paths differ), when that version is
+   * served too: converted by the operator's webhook.
+   */
+  v1beta1?: { schema: z.ZodType; printerColumns?: PrinterColumn[] };
   printerColumns: PrinterColumn[];
   /** The scale subresource's paths, for HPA / KEDA. */
   scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
@@ -41,6 +50,7 @@ export const DGD_KIND: CustomKind = {
   listKind: 'DynamoGraphDeploymentList',
   shortNames: ['dgd'],
   schema: dynamoGraphDeployment,
+  v1beta1: { schema: dynamoGraphDeploymentV1beta1 },
   printerColumns: [
     { name: 'State', type: 'string', jsonPath: '.status.state' },
     READY,
@@ -56,6 +66,16 @@ export const DCD_KIND: CustomKind = {
   listKind: 'DynamoComponentDeploymentList',
   shortNames: ['dcd'],
   schema: dynamoComponentDeployment,
+  v1beta1: {
+    schema: dynamoComponentDeploymentV1beta1,
+    printerColumns: [
+      { name: 'Component', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas' },
+      { name: 'Available', type: 'integer', jsonPath: '.status.component.availableReplicas' },
+      READY,
+      AGE,
+    ],
+  },
   printerColumns: [
     { name: 'Component', type: 'string', jsonPath: '.spec.componentType' },
     { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas' },

@@ -151,7 +151,8 @@ export const command = defineCommand({
       flag: 'local-webhooks',
       kind: 'boolean',
       schema: bool(false),
-      description: 'register webhook configurations that call this process by URL (outside a cluster)',
+      description:
+        'register webhook configurations and the CRD conversion webhook that call this process by URL (outside a cluster)',
     },
     webhookHost: {
       flag: 'webhook-host',

@@ -1,6 +1,6 @@
 // The Validating/MutatingWebhookConfigurations that send our kinds' admissions to this operator: to
 // its Service in a cluster, or (--local-webhooks, for development and tests) to a URL on this host.
-import { API_GROUP, API_VERSION } from '../../api/k8s/index.js';
+import { API_GROUP, API_VERSION, CONVERSION_PATH, CUSTOM_KINDS, crdName } from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
 import { webhooks } from './registry.js';
 
@@ -67,4 +67,38 @@ export function webhookConfigurations(registration: WebhookRegistration, caBundl
       webhooks: entries('mutating'),
     },
   ];
+}
+
+/**
+ * Merge patches that point the conversion webhook of each CRD serving two versions at this operator,
+ * with the CA bundle (the CRD is cluster-wide: whichever operator registers last converts).
+ */
+export function conversionPatches(
+  registration: WebhookRegistration,
+  caBundlePem: string,
+): { name: string; patch: unknown }[] {
+  const { target } = registration;
+  const caBundle = Buffer.from(caBundlePem).toString('base64');
+  // A merge patch: the other way of addressing the webhook is removed (null), never left beside.
+  const clientConfig =
+    target.kind === 'url'
+      ? { url: `${target.baseUrl}${CONVERSION_PATH}`, service: null, caBundle }
+      : {
+          url: null,
+          service: {
+            namespace: target.namespace,
+            name: target.name,
+            port: target.port,
+            path: CONVERSION_PATH,
+          },
+          caBundle,
+        };
+  return CUSTOM_KINDS.filter((k) => k.v1beta1).map((k) => ({
+    name: crdName(k),
+    patch: {
+      spec: {
+        conversion: { strategy: 'Webhook', webhook: { conversionReviewVersions: ['v1'], clientConfig } },
+      },
+    },
+  }));
 }

@@ -1,13 +1,16 @@
 // The admission webhook server: HTTPS on :9443, one path per webhook (registry.ts). Every replica
 // serves it, leader or not. Its certificate comes from a TlsSource, checked again periodically; a
 // renewed pair is swapped in without a restart (setSecureContext), and when the operator manages the
-// configurations it writes the CA bundle into them.
+// configurations it writes the CA bundle into them and into the CRDs' conversion webhook. `/convert`
+// answers ConversionReviews (conversion.ts); every other path is an admission webhook.
 import { createServer, type Server } from 'node:https';
+import { CONVERSION_PATH } from '../../api/k8s/index.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { KubeClient } from '../kube/client.js';
 import { RT } from '../kube/types.js';
 import type { OperatorMetrics } from '../metrics.js';
-import { type WebhookRegistration, webhookConfigurations } from './configurations.js';
+import { conversionPatches, type WebhookRegistration, webhookConfigurations } from './configurations.js';
+import { conversionRequestOf, convert } from './conversion.js';
 import { type AdmissionRequest, review, type Webhook } from './registry.js';
 import type { ServingPair, TlsSource } from './tls-source.js';
 
@@ -63,10 +66,44 @@ export class WebhookServer {
       const rt = config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
       await client.apply(rt, config);
     }
+    for (const { name, patch } of conversionPatches(registration, pair.caBundle)) {
+      // Without it only v1beta1 fails (v1alpha1, the storage version, needs no conversion): warn, go on.
+      await client
+        .mergePatch(RT.crd, undefined, name, patch)
+        .catch((err: unknown) =>
+          this.options.log.warn(
+            { crd: name, err: (err as Error).message },
+            'conversion webhook not registered: v1beta1 cannot be served',
+          ),
+        );
+    }
     this.options.log.info('webhook configurations registered');
   }
 
+  private handleConversion(body: string): { status: number; payload: unknown } {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = undefined;
+    }
+    const request = conversionRequestOf(parsed);
+    if (!request) {
+      this.options.metrics.admissions.inc({ webhook: 'conversion', verdict: 'error' });
+      return { status: 400, payload: { message: 'body is not a ConversionReview with a request' } };
+    }
+    const response = convert(request);
+    const failed = response.result.status === 'Failure';
+    this.options.metrics.admissions.inc({ webhook: 'conversion', verdict: failed ? 'error' : 'allowed' });
+    if (failed) this.options.log.info({ result: response.result }, 'conversion failed');
+    return {
+      status: 200,
+      payload: { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', response },
+    };
+  }
+
   private handle(path: string, body: string): { status: number; payload: unknown } {
+    if (path === CONVERSION_PATH) return this.handleConversion(body);
     const webhook = this.options.webhooks.find((w) => w.path === path);
     if (!webhook) return { status: 404, payload: { message: `no webhook at ${path}` } };
     let request: AdmissionRequest | undefined;

@@ -495,9 +495,10 @@ describe('helm install and helm upgrade', () => {
       mountPath: '/etc/dynamo/runtime',
       readOnly: true,
     });
+    // v1alpha1 named: kubectl's default is v1beta1, which needs the conversion webhook, dropped above.
     await run('kubectl', [
       'delete',
-      'dynamographdeployment',
+      'dynamographdeployments.v1alpha1.nvidia.com',
       'g',
       `--namespace=${namespace}`,
       '--wait=false',

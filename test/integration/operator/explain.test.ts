@@ -7,6 +7,7 @@ import {
   CUSTOM_KINDS,
   dynamoComponentDeployment,
   dynamoGraphDeployment,
+  dynamoGraphDeploymentV1beta1,
 } from '../../../src/api/k8s/index.js';
 import { installCrds } from '../../../src/operator/crds.js';
 import { kubeTool } from '../../harness/kube-apiserver.js';
@@ -27,12 +28,17 @@ const describedAs = (shape: Record<string, { description?: string }>, field: str
 
 describe('kubectl explain', () => {
   let cacheDir: string;
-  const explain = async (path: string): Promise<string> =>
+  // kubectl explains the preferred version: v1beta1 for DynamoGraphDeployment, unless told otherwise.
+  const explain = async (path: string, apiVersion = 'nvidia.com/v1alpha1'): Promise<string> =>
     flat(
       (
-        await exec(kubeTool('kubectl'), ['explain', path, `--cache-dir=${cacheDir}`], {
-          env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-        })
+        await exec(
+          kubeTool('kubectl'),
+          ['explain', path, `--api-version=${apiVersion}`, `--cache-dir=${cacheDir}`],
+          {
+            env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+          },
+        )
       ).stdout,
     );
 
@@ -64,5 +70,12 @@ describe('kubectl explain', () => {
     expect(cpu).toContain('CPU, as a Kubernetes quantity');
     const dcd = await explain('dcd.spec.serviceName');
     expect(dcd).toContain(describedAs(dynamoComponentDeployment.shape.spec.shape, 'serviceName'));
+  });
+
+  it('explains the v1beta1 form of a graph', async () => {
+    const components = await explain('dgd.spec.components', 'nvidia.com/v1beta1');
+    expect(components).toContain('VERSION: v1beta1');
+    expect(components).toContain(describedAs(dynamoGraphDeploymentV1beta1.shape.spec.shape, 'components'));
+    expect(components).not.toContain('<no description>');
   });
 });

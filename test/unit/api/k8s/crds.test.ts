@@ -50,13 +50,12 @@ function undescribed(node: Node, path: string): string[] {
   return out;
 }
 
-const rootOf = (file: string): Node => {
+/** The schema of each version the file's CRD serves. */
+const rootsOf = (file: string): Node[] => {
   const crd = load(readFileSync(join(CRD_DIR, file), 'utf8')) as {
     spec: { versions: { schema: { openAPIV3Schema: Node } }[] };
   };
-  const root = crd.spec.versions[0]?.schema.openAPIV3Schema;
-  if (!root) throw new Error(`${file}: no schema`);
-  return root;
+  return crd.spec.versions.map((v) => v.schema.openAPIV3Schema);
 };
 
 describe('CRDs', () => {
@@ -71,10 +70,11 @@ describe('CRDs', () => {
   });
 
   it.each(CUSTOM_KINDS.map((k) => [k.kind, k] as const))('%s has a structural schema', (_name, kind) => {
-    const crd = generateCrd(kind) as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
-    const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
-    if (!schema) throw new Error('no schema');
-    expect(structuralProblems(schema, 'root')).toEqual([]);
+    const crd = generateCrd(kind) as {
+      spec: { versions: { name: string; schema: { openAPIV3Schema: Node } }[] };
+    };
+    for (const v of crd.spec.versions)
+      expect(structuralProblems(v.schema.openAPIV3Schema, v.name)).toEqual([]);
   });
 
   it('marks quantities int-or-string and pass-through parts preserve-unknown-fields', () => {
@@ -117,15 +117,16 @@ describe('CRDs', () => {
 
   // What `kubectl explain` shows: every field we model has its text, the root and spec/status included.
   it.each(crdFiles().map((f) => [f.file]))('%s describes every field', (file) => {
-    const root = rootOf(file);
-    expect(root.description, 'root').toEqual(expect.stringMatching(/\S/));
-    const props = root.properties as Record<string, Node>;
-    const missing = [
-      ...['apiVersion', 'kind', 'spec', 'status'].filter((k) => !props[k]?.description).map((k) => `.${k}`),
-      ...undescribed(props.spec as Node, '.spec'),
-      ...undescribed(props.status as Node, '.status'),
-    ];
-    expect(missing).toEqual([]);
+    for (const root of rootsOf(file)) {
+      expect(root.description, 'root').toEqual(expect.stringMatching(/\S/));
+      const props = root.properties as Record<string, Node>;
+      const missing = [
+        ...['apiVersion', 'kind', 'spec', 'status'].filter((k) => !props[k]?.description).map((k) => `.${k}`),
+        ...undescribed(props.spec as Node, '.spec'),
+        ...undescribed(props.status as Node, '.status'),
+      ];
+      expect(missing).toEqual([]);
+    }
   });
 
   it('finds an undescribed field, through optional and int-or-string wrappers', () => {
