@@ -59,6 +59,22 @@ export const ROUTER_OPTIONS = {
     description: 'a queued request gets the busy status (with Retry-After) after this long',
     placeholder: '<ms>',
   },
+  kvIndexStaleAfterMs: {
+    flag: 'kv-index-stale-after-ms',
+    env: 'DYN_KV_INDEX_STALE_AFTER_MS',
+    schema: z.coerce.number().int().positive().default(DEFAULT_ROUTER_SETTINGS.staleAfterMs),
+    description:
+      'kv: a worker sent a request needing new blocks that publishes no KV event for this long after its first token is stale (index health, /health and dynamo_router_index_state)',
+    placeholder: '<ms>',
+  },
+  routerDebug: {
+    flag: 'router-debug',
+    env: 'DYN_ROUTER_DEBUG',
+    kind: 'boolean',
+    schema: z.boolean().default(DEFAULT_ROUTER_SETTINGS.routeDebug),
+    description:
+      'answer a request with header x-dynamo-route-debug: 1 with its routing decision explained (response header x-dynamo-route, and a debug log line)',
+  },
 } as const;
 
 export function routerSettings(o: OptionValues<typeof ROUTER_OPTIONS>): RouterSettings {
@@ -71,5 +87,7 @@ export function routerSettings(o: OptionValues<typeof ROUTER_OPTIONS>): RouterSe
     busyThreshold: o.busyThreshold === 'off' ? null : o.busyThreshold,
     maxQueued: o.routerMaxQueued === 'auto' ? null : o.routerMaxQueued,
     queueTimeoutMs: o.routerQueueTimeoutMs,
+    staleAfterMs: o.kvIndexStaleAfterMs,
+    routeDebug: o.routerDebug,
   };
 }

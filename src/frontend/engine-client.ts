@@ -14,6 +14,7 @@
 import type { GenerateRequest, GenerateResponse, InstanceId, KvTransferDescriptor } from '../api/index.js';
 import { ENDPOINTS, generateResponseSchema } from '../api/index.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
+import type { RouteExplanation } from '../router/index.js';
 import {
   type Discovery,
   isRequestError,
@@ -76,7 +77,8 @@ export class EngineClient {
 
   /**
    * Frames until one carries finishReason. Throws HttpError when no worker can take the request; the
-   * caller aborting `signal` cancels the request on its worker.
+   * caller aborting `signal` cancels the request on its worker. `explain` (route debug) collects every
+   * routing decision made for it.
    */
   async *generate(
     model: ServedModel,
@@ -84,6 +86,7 @@ export class EngineClient {
     requestId: string,
     headers: Headers,
     signal: AbortSignal,
+    explain?: RouteExplanation[],
   ): AsyncGenerator<GenerateResponse, void> {
     const generated: number[] = [];
     const exclude = new Set<InstanceId>();
@@ -113,6 +116,7 @@ export class EngineClient {
         exclude,
         headers,
         signal,
+        explain,
       });
       if (selection.kind === 'none') {
         if (started)
@@ -136,7 +140,7 @@ export class EngineClient {
       let decodeDone = false;
       try {
         if (disaggregated) {
-          const prefill = await this.prefillFor(model, selection, request, excludePrefill, signal);
+          const prefill = await this.prefillFor(model, selection, request, excludePrefill, signal, explain);
           if (prefill.kind === 'prefilled') {
             pin = prefill.result;
             const { first, cachedTokens, finishReason, transfer } = pin;
@@ -219,6 +223,7 @@ export class EngineClient {
     request: GenerateRequest,
     excludePrefill: Set<InstanceId>,
     signal: AbortSignal,
+    explain: RouteExplanation[] | undefined,
   ): Promise<{ kind: 'prefilled'; result: Prefilled } | { kind: 'local'; reason: LocalPrefillReason }> {
     const blockSize = decode.set.card.kvCacheBlockSize;
     const uncached = request.tokenIds.length - decode.overlapBlocks * blockSize;
@@ -232,6 +237,7 @@ export class EngineClient {
         exclude: excludePrefill,
         headers: {},
         signal,
+        explain,
       });
       if (selection.kind !== 'routed') return { kind: 'local', reason: 'no_prefill_worker' };
       try {

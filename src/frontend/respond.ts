@@ -9,6 +9,7 @@ import { IncrementalDetokenizer } from '../llm/detokenizer.js';
 import type { ModelResources } from '../llm/model-resources.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
 import { StopStringMatcher } from '../llm/stop-strings.js';
+import { ROUTE_DEBUG_HEADER, ROUTE_EXPLANATION_HEADER, type RouteExplanation } from '../router/index.js';
 import type { EngineClient } from './engine-client.js';
 import { HttpError, toHttpError } from './errors.js';
 import type { ApiEndpoint, FrontendMetrics, RequestObserver } from './metrics.js';
@@ -104,12 +105,26 @@ export class Responder {
       job.endpoint,
       job.stream ? 'stream' : 'unary',
     );
-    const frames = this.engine.generate(job.model, job.pre, request.id, request.headers, controller.signal);
+    // Route debug: only a request that asks gets somewhere to put its decisions (the routers fill it
+    // only under --router-debug); they go out as a header, so only those made before the headers.
+    const explain: RouteExplanation[] | undefined =
+      request.headers[ROUTE_DEBUG_HEADER] === '1' ? [] : undefined;
+    const frames = this.engine.generate(
+      job.model,
+      job.pre,
+      request.id,
+      request.headers,
+      controller.signal,
+      explain,
+    );
     const state = new TextState(job);
     try {
-      return job.stream
-        ? await this.stream(reply, job, id, frames, state, observer)
-        : await this.unary(job, id, frames, state, observer);
+      if (job.stream) return await this.stream(reply, job, id, frames, state, observer, explain);
+      const body = await this.unary(job, id, frames, state, observer);
+      if (explain !== undefined && explain.length > 0) {
+        reply.header(ROUTE_EXPLANATION_HEADER, JSON.stringify(explain));
+      }
+      return body;
     } catch (err) {
       if (clientGone) {
         this.metrics.disconnects.labels(job.model.card.name).inc();
@@ -182,6 +197,7 @@ export class Responder {
     frames: AsyncGenerator<GenerateResponse, void>,
     state: TextState,
     observer: RequestObserver,
+    explain: RouteExplanation[] | undefined,
   ): Promise<FastifyReply> {
     const created = Math.floor(Date.now() / 1000);
     const model = job.model.card.name;
@@ -194,7 +210,12 @@ export class Responder {
     const open = (): SseWriter => {
       if (opened) return opened;
       reply.hijack();
-      res.writeHead(200, SSE_HEADERS);
+      res.writeHead(
+        200,
+        explain !== undefined && explain.length > 0
+          ? { ...SSE_HEADERS, [ROUTE_EXPLANATION_HEADER]: JSON.stringify(explain) }
+          : SSE_HEADERS,
+      );
       opened = new SseWriter(res);
       const opening = format.opening();
       if (opening !== '') opened.write(opening);

@@ -3,6 +3,7 @@
 // Where a model has several sets of one role (two components), `selectAcross` spreads requests over
 // them in proportion to their instances and falls through to the next set when one has no worker left.
 import type { Instance, InstanceId } from '../api/index.js';
+import type { RouteExplanation } from '../router/index.js';
 import { HttpError } from './errors.js';
 import type { InstanceSet } from './model-registry.js';
 
@@ -32,6 +33,8 @@ export interface SelectRequest {
   exclude: ReadonlySet<InstanceId>;
   headers: Readonly<Record<string, string | string[] | undefined>>;
   signal: AbortSignal;
+  /** Route debug: where the routers explain their decisions (only when the client asked). */
+  explain?: RouteExplanation[] | undefined;
 }
 
 export async function selectWorker(set: InstanceSet, req: SelectRequest): Promise<Selection> {
@@ -45,6 +48,7 @@ export async function selectWorker(set: InstanceSet, req: SelectRequest): Promis
       exclude,
       headers: req.headers,
       signal: req.signal,
+      ...(req.explain !== undefined ? { explain: req.explain } : {}),
     });
     if (outcome.kind === 'rejected') {
       switch (outcome.code) {

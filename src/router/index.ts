@@ -6,12 +6,24 @@
 
 export type { RequestHashes } from './block-hashes.js';
 export { createRouter } from './create-router.js';
+export {
+  INDEX_STATES,
+  type IndexHealthReport,
+  type IndexState,
+  WORKER_INDEX_STATES,
+  type WorkerIndexHealth,
+  type WorkerIndexState,
+} from './index-health.js';
 export { type ApplyResult, KvIndexer, type OverlapScores } from './indexer.js';
 export {
+  type CandidateCost,
   DEFAULT_ROUTER_SETTINGS,
   DIRECT_INSTANCE_HEADER,
   type RejectCode,
+  ROUTE_DEBUG_HEADER,
+  ROUTE_EXPLANATION_HEADER,
   ROUTER_MODES,
+  type RouteExplanation,
   type RouteOutcome,
   type RouteRequest,
   Router,

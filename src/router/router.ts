@@ -9,14 +9,17 @@
 //   every worker busy ─▶ FIFO queue (drained as requests complete or loads drop) ─▶ RouteOutcome
 //
 // Active sequences are tracked here in every mode (added on routing, prefill done at the first token,
-// freed at completion): they feed the cost function and the busy thresholds.
+// freed at completion): they feed the cost function and the busy thresholds. With KV events the router
+// also tracks its index's health (index-health.ts); with route debug on, a request may ask for its
+// decision explained (every candidate's cost terms), computed only then.
 import type { Registry } from 'prom-client';
 import type { EndpointId, InstanceId, KvDump, KvEvent, LoadMetrics } from '../api/index.js';
 import type { Logger } from '../runtime/logger.js';
 import { computeBlockHashesRaw } from '../wasm/index.js';
 import { ApproxTracker } from './approx-tracker.js';
 import { hashKey, type RequestHashes } from './block-hashes.js';
-import { type ApplyResult, KvIndexer } from './indexer.js';
+import { IndexHealth, type IndexHealthReport, type IndexState } from './index-health.js';
+import { type ApplyResult, KvIndexer, type OverlapScores } from './indexer.js';
 import { RouterMetrics } from './metrics.js';
 import { type Candidate, KvScheduler } from './scheduler.js';
 
@@ -25,6 +28,10 @@ export type RouterMode = (typeof ROUTER_MODES)[number];
 
 /** The header that names the instance in `direct` mode. */
 export const DIRECT_INSTANCE_HEADER = 'x-dynamo-worker-instance-id';
+/** A request header `1` asks for the routing decision explained (honoured with settings.routeDebug). */
+export const ROUTE_DEBUG_HEADER = 'x-dynamo-route-debug';
+/** The response header that carries the explained decisions (compact JSON array). */
+export const ROUTE_EXPLANATION_HEADER = 'x-dynamo-route';
 
 export interface RouterSettings {
   mode: RouterMode;
@@ -50,6 +57,13 @@ export interface RouterSettings {
   approxTtlMs: number;
   /** Approximate mode: most (worker, block) pairs indexed. */
   approxMaxBlocks: number;
+  /**
+   * KV events: a worker that was sent a request needing new blocks and has published no KV event
+   * for this long is stale (index health).
+   */
+  staleAfterMs: number;
+  /** Honour ROUTE_DEBUG_HEADER: explain decisions to the requests that ask. */
+  routeDebug: boolean;
 }
 
 export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
@@ -62,6 +76,8 @@ export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   queueTimeoutMs: 30_000,
   approxTtlMs: 120_000,
   approxMaxBlocks: 1_000_000,
+  staleAfterMs: 30_000,
+  routeDebug: false,
 };
 
 /** What the router needs to know of the model it routes (from its model card). */
@@ -86,6 +102,29 @@ export interface RouteRequest {
   headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** Aborting it takes a queued request out of the queue (rejected). */
   signal?: AbortSignal;
+  /** Route debug: the router appends its decision here, explained, when settings.routeDebug is on. */
+  explain?: RouteExplanation[];
+}
+
+/** One worker's cost terms (DESIGN §7) at a decision. */
+export interface CandidateCost {
+  worker: InstanceId;
+  overlapBlocks: number;
+  prefillTokens: number;
+  decodeBlocks: number;
+  logit: number;
+}
+
+/** Why a request went where it did (route debug). */
+export interface RouteExplanation {
+  mode: RouterMode;
+  /** The index's health at the decision: overlaps of a degraded index may be wrong. */
+  index: IndexState;
+  chosen: InstanceId;
+  /** The free candidates (none in direct mode). */
+  candidates: CandidateCost[];
+  /** Candidates left out because they are busy. */
+  busy: InstanceId[];
 }
 
 export type RejectCode = 'no_workers' | 'busy' | 'unknown_instance' | 'closed';
@@ -112,6 +151,9 @@ export function wasmRequestHashes(tokenIds: readonly number[], blockSize: number
   return { local: view(raw.local), sequence: view(raw.sequence) };
 }
 
+/** Overlaps outside kv mode (round-robin, random): none. */
+const NO_OVERLAPS: OverlapScores = { get: () => undefined, size: 0 };
+
 interface Waiter {
   req: RouteRequest;
   resolve: (outcome: RouteOutcome) => void;
@@ -132,6 +174,10 @@ export class Router {
   private readonly queue: Waiter[] = [];
   private rrCounter = 0;
   private closed = false;
+  /** With KV events: the index's health. */
+  private readonly health: IndexHealth | undefined;
+  /** With KV events: routed requests that must make their worker store blocks, until their first token. */
+  private readonly owing = new Map<string, InstanceId>();
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly hash: (tokenIds: readonly number[], blockSize: number) => RequestHashes;
@@ -152,7 +198,8 @@ export class Router {
     this.now = deps.now ?? Date.now;
     this.hash = deps.hash ?? wasmRequestHashes;
     this.metrics = deps.registry ? RouterMetrics.for(deps.registry) : undefined;
-    this.untrackIndex = this.metrics?.trackIndex(model.name, () => this.indexer.stats().blocks);
+    if (this.wantsKvEvents) this.health = new IndexHealth(settings.staleAfterMs, this.now);
+    this.untrackIndex = this.metrics?.trackIndex(model.name, this);
     this.scheduler = new KvScheduler(
       {
         blockSize: model.blockSize,
@@ -196,6 +243,7 @@ export class Router {
     if (this.instances.has(id)) return;
     this.instances.add(id);
     if (!this.scheduler.hasCapacity(id)) this.scheduler.setCapacity(id, this.model.totalKvBlocks);
+    this.health?.add(id);
     if (this.wantsKvEvents) this.indexer.beginResync(id);
     this.drain();
   }
@@ -206,6 +254,8 @@ export class Router {
     this.indexer.removeWorker(id);
     this.approx?.removeWorker(id);
     this.scheduler.removeWorker(id);
+    this.health?.remove(id);
+    for (const [request, worker] of this.owing) if (worker === id) this.owing.delete(request);
   }
 
   /** A KV event; 'resync' asks the caller to fetch that worker's dump. */
@@ -214,6 +264,10 @@ export class Router {
     // appears covers them, and a late event of a gone worker must not bring it back.
     const result = this.instances.has(event.workerId) ? this.indexer.applyEvent(event) : 'unknown_worker';
     this.metrics?.kvEvents.labels(this.model.name, result).inc();
+    if (result !== 'unknown_worker') {
+      this.health?.event(event.workerId);
+      if (result === 'resync') this.gap(event.workerId);
+    }
     return result;
   }
 
@@ -221,7 +275,28 @@ export class Router {
   applyDump(dump: KvDump): 'applied' | 'resync' | 'unknown_worker' {
     if (!this.instances.has(dump.workerId)) return 'unknown_worker';
     const result = this.indexer.applyDump(dump);
+    this.metrics?.resyncs.labels(this.model.name, 'ok').inc();
+    this.health?.dumpApplied(dump.workerId);
+    if (result === 'resync') this.gap(dump.workerId);
     return result;
+  }
+
+  /** Fetching a worker's dump failed (the transport retries). */
+  dumpFailed(worker: InstanceId): void {
+    this.metrics?.resyncs.labels(this.model.name, 'failed').inc();
+    this.health?.dumpFailed(worker);
+  }
+
+  /** The index's health (index-health.ts); load-only without KV events. */
+  indexHealth(): IndexHealthReport {
+    if (this.health === undefined) {
+      const mode = this.settings.mode === 'kv' ? 'kv --no-kv-events' : this.settings.mode;
+      return { state: 'load-only', reason: `router mode ${mode} uses no KV events`, workers: [] };
+    }
+    return this.health.report((id) => ({
+      resyncing: this.indexer.isResyncing(id),
+      activeRequests: this.scheduler.activeRequests(id),
+    }));
   }
 
   onLoadMetrics(metrics: LoadMetrics): void {
@@ -277,10 +352,17 @@ export class Router {
   /** The request's first token arrived: its prefill no longer loads the worker. */
   firstToken(requestId: string): void {
     this.scheduler.prefillDone(requestId);
+    // Prefilled: its new blocks are stored on the worker, so a KV event is due from now on.
+    const worker = this.owing.get(requestId);
+    if (worker !== undefined) {
+      this.owing.delete(requestId);
+      this.health?.owed(worker);
+    }
   }
 
   /** The request ended (any way): frees what it held and lets queued requests in. */
   complete(requestId: string): void {
+    this.owing.delete(requestId);
     if (this.scheduler.free(requestId) !== undefined) this.drain();
   }
 
@@ -313,9 +395,10 @@ export class Router {
     const prepared = this.prepare(req);
     let instance: InstanceId;
     let overlapBlocks = 0;
+    let overlaps: OverlapScores | undefined;
     if (this.settings.mode === 'kv') {
       this.approx?.prune(this.now());
-      const overlaps = this.indexer.findMatches(prepared.hashes);
+      overlaps = this.indexer.findMatches(prepared.hashes);
       const cands: Candidate[] = free.map((id) => ({ id, cachedBlocks: this.indexer.blockCount(id) }));
       const selection = this.scheduler.select(cands, {
         isl: req.tokenIds.length,
@@ -327,10 +410,17 @@ export class Router {
       instance = selection.instance;
       overlapBlocks = selection.overlapBlocks;
       this.approx?.record(instance, prepared.hashes, prepared.seqKeys.length, this.now());
+      // Blocks the index does not show on the worker: it will store them and owes a KV event.
+      if (this.health !== undefined && (overlaps.get(instance) ?? 0) < prepared.seqKeys.length) {
+        this.owing.set(req.requestId, instance);
+      }
     } else if (this.settings.mode === 'round-robin') {
       instance = free[this.rrCounter++ % free.length] as InstanceId;
     } else {
       instance = free[Math.floor(this.random() * free.length)] as InstanceId;
+    }
+    if (req.explain !== undefined && this.settings.routeDebug) {
+      this.explain(req, instance, prepared.seqKeys, overlaps, free, candidates);
     }
     this.scheduler.add(
       req.requestId,
@@ -339,6 +429,47 @@ export class Router {
       overlapBlocks,
     );
     return { kind: 'routed', instance, overlapBlocks };
+  }
+
+  /** Route debug: the decision with every free candidate's cost terms, before it is recorded. */
+  private explain(
+    req: RouteRequest,
+    chosen: InstanceId,
+    seqKeys: readonly number[],
+    overlaps: OverlapScores | undefined,
+    free: readonly InstanceId[],
+    candidates: readonly InstanceId[],
+  ): void {
+    const costs = this.scheduler.costs(
+      free.map((id) => ({ id, cachedBlocks: this.indexer.blockCount(id) })),
+      { isl: req.tokenIds.length, seqKeys, overlaps: overlaps ?? NO_OVERLAPS },
+    );
+    this.record(req, {
+      mode: this.settings.mode,
+      index: this.indexHealth().state,
+      chosen,
+      candidates: costs.map((c) => ({
+        worker: c.id,
+        overlapBlocks: c.overlap,
+        prefillTokens: c.prefillTokens,
+        decodeBlocks: c.decodeBlocks,
+        logit: Math.round(c.logit * 1000) / 1000,
+      })),
+      busy: candidates.filter((id) => !free.includes(id)),
+    });
+  }
+
+  private record(req: RouteRequest, explanation: RouteExplanation): void {
+    req.explain?.push(explanation);
+    this.log.debug(
+      { model: this.model.name, requestId: req.requestId, route: explanation },
+      'route decision',
+    );
+  }
+
+  private gap(worker: InstanceId): void {
+    this.health?.gap(worker);
+    this.metrics?.gaps.labels(this.model.name).inc();
   }
 
   private routeDirect(req: RouteRequest): RouteOutcome {
@@ -358,6 +489,15 @@ export class Router {
         code: 'unknown_instance',
         reason: `${DIRECT_INSTANCE_HEADER}: no live instance ${JSON.stringify(named)} serves model ${this.model.name}`,
       };
+    }
+    if (req.explain !== undefined && this.settings.routeDebug) {
+      this.record(req, {
+        mode: 'direct',
+        index: this.indexHealth().state,
+        chosen: id,
+        candidates: [],
+        busy: [],
+      });
     }
     this.scheduler.add(req.requestId, id, { isl: req.tokenIds.length, seqKeys: [] }, 0);
     return { kind: 'routed', instance: id, overlapBlocks: 0 };

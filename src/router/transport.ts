@@ -71,13 +71,12 @@ export class RouterTransport {
       (dump) => {
         this.fetching.delete(worker);
         const result = this.router.applyDump(dump);
-        this.router.metrics?.resyncs.labels(this.router.model.name, 'ok').inc();
         this.log.debug({ worker, lastEventId: dump.lastEventId, result }, 'kv index resynced from dump');
         if (result === 'resync') this.fetchDump(worker);
       },
       (err: unknown) => {
         this.fetching.delete(worker);
-        this.router.metrics?.resyncs.labels(this.router.model.name, 'failed').inc();
+        this.router.dumpFailed(worker);
         if (this.closed || !this.router.instanceIds().includes(worker)) return;
         const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
         this.log.warn({ err, worker, attempt, retryInMs: delay }, 'fetching a kv dump failed');

@@ -253,6 +253,7 @@ describe('helm template', () => {
     const objs = objects(await render(namespace, values));
     expect(find(objs, 'ServiceMonitor')).toHaveLength(1);
     expect(find(objs, 'PodMonitor')).toHaveLength(1);
+    expect(find(objs, 'PrometheusRule')).toHaveLength(1);
     // The webhook's self-signed Issuer; for NATS and etcd a self-signed root and the CA Issuer of it.
     expect(find(objs, 'Issuer')).toHaveLength(3);
     // The webhook's; the runtime CA, NATS, etcd and the clients'.
@@ -274,7 +275,7 @@ describe('helm template', () => {
     expect(JSON.stringify(find(objs, 'ClusterRole'))).not.toContain('webhookconfigurations');
 
     const known = objs.filter((o) => !FOREIGN_GROUPS.includes(o.apiVersion));
-    expect(known.length).toBe(objs.length - 10);
+    expect(known.length).toBe(objs.length - 11);
     await run('kubectl', ['apply', '--dry-run=server', '--filename=-'], toYaml(known));
   });
 });

@@ -5,6 +5,7 @@ import { hashesToHex } from '../../../src/router/block-hashes.js';
 import {
   DEFAULT_ROUTER_SETTINGS,
   DIRECT_INSTANCE_HEADER,
+  type RouteExplanation,
   Router,
   type RouterSettings,
 } from '../../../src/router/index.js';
@@ -236,5 +237,147 @@ describe('router metrics', () => {
     expect(await indexed()).toBe(8);
     await r.close();
     expect(await indexed()).toBeUndefined();
+  });
+});
+
+describe('index health', () => {
+  const stateOf = (r: Router, w: InstanceId) => r.indexHealth().workers.find((x) => x.worker === w);
+
+  it('goes degraded when a routed-to worker stops publishing events, healthy again on its next event', async () => {
+    const clock = { now: 0 };
+    const r = router({ staleAfterMs: 30_000 }, clock);
+    expect(r.indexHealth()).toEqual(expect.objectContaining({ state: 'healthy' }));
+    const out = await r.route({ requestId: 'q1', tokenIds: prompt(1, 40) });
+    const w = out.kind === 'routed' ? out.instance : A;
+    // Routed but not prefilled yet: nothing is owed (a queued prefill stores nothing).
+    clock.now = 60_000;
+    expect(r.indexHealth().state).toBe('healthy');
+    r.firstToken('q1');
+    clock.now = 89_999;
+    expect(stateOf(r, w)).toMatchObject({ state: 'fresh', owedS: 29.999, eventAgeS: 89.999 });
+    expect(r.indexHealth().state).toBe('healthy');
+    clock.now = 90_000;
+    expect(stateOf(r, w)?.state).toBe('stale');
+    expect(r.indexHealth()).toEqual(
+      expect.objectContaining({ state: 'degraded', reason: `worker ${w} is stale while routed to` }),
+    );
+    // The worker's event arrives (late): fresh again, nothing owed.
+    r.onKvEvent({ workerId: w, eventId: 0, data: storedEvent(prompt(1, 40)) });
+    expect(stateOf(r, w)).toMatchObject({ state: 'fresh', owedS: 0, eventAgeS: 0 });
+    expect(r.indexHealth().state).toBe('healthy');
+    r.complete('q1');
+  });
+
+  it('owes no event for a prompt the index shows cached, nor for a request that never prefilled', async () => {
+    const clock = { now: 0 };
+    const r = router({ staleAfterMs: 1000 }, clock);
+    r.onKvEvent({ workerId: B, eventId: 0, data: storedEvent(prompt(1, 32)) });
+    expect(await r.route({ requestId: 'q1', tokenIds: prompt(1, 34) })).toMatchObject({ instance: B });
+    r.firstToken('q1');
+    const other = await r.route({ requestId: 'q2', tokenIds: prompt(2, 40) });
+    r.complete('q2'); // refused or cancelled before its first token
+    clock.now = 10_000;
+    expect(r.indexHealth().workers.map((w) => w.state)).toEqual(['fresh', 'fresh', 'fresh']);
+    expect(other.kind).toBe('routed');
+    r.complete('q1');
+  });
+
+  it('counts a gap, is degraded while the serving worker resyncs, healthy after the dump', async () => {
+    const r = router();
+    expect(await r.route({ requestId: 'q1', tokenIds: prompt(1, 40) })).toMatchObject({ instance: A });
+    expect(r.onKvEvent({ workerId: A, eventId: 3, data: 'cleared' })).toBe('resync');
+    expect(stateOf(r, A)).toMatchObject({ state: 'resyncing', gaps: 1, resyncs: 1 });
+    expect(r.indexHealth()).toMatchObject({
+      state: 'degraded',
+      reason: `worker ${A} is resyncing while routed to`,
+    });
+    r.dumpFailed(A);
+    expect(stateOf(r, A)).toMatchObject({ state: 'resyncing', dumpFailures: 1 });
+    r.applyDump({ workerId: A, lastEventId: 3, events: [] });
+    expect(stateOf(r, A)).toMatchObject({ state: 'fresh', gaps: 1, resyncs: 2, dumpFailures: 1 });
+    expect(r.indexHealth().state).toBe('healthy');
+    // An idle worker in resync does not degrade routing.
+    r.complete('q1');
+    r.onKvEvent({ workerId: A, eventId: 9, data: 'cleared' });
+    expect(r.indexHealth().state).toBe('healthy');
+  });
+
+  it('is load-only when no worker has a usable index, or without KV events', () => {
+    const r = router();
+    for (const [i, w] of [A, B, C].entries()) r.onKvEvent({ workerId: w, eventId: 5 + i, data: 'cleared' });
+    expect(r.indexHealth()).toMatchObject({
+      state: 'load-only',
+      reason: 'every worker is stale or resyncing',
+    });
+    expect(router({ mode: 'round-robin' }).indexHealth()).toEqual({
+      state: 'load-only',
+      reason: 'router mode round-robin uses no KV events',
+      workers: [],
+    });
+    expect(router({ useKvEvents: false }).indexHealth()).toMatchObject({ state: 'load-only', workers: [] });
+  });
+
+  it('exports the states, event ages and gaps as metrics, read at scrape time', async () => {
+    const clock = { now: 0 };
+    const registry = new Registry();
+    const r = new Router({ ...DEFAULT_ROUTER_SETTINGS, staleAfterMs: 1000 }, model, {
+      log,
+      random: () => 0,
+      now: () => clock.now,
+      registry,
+    });
+    r.addInstance(A);
+    r.applyDump({ workerId: A, lastEventId: -1, events: [] });
+    const values = async (name: string) =>
+      Object.fromEntries(
+        ((await registry.getSingleMetric(name)?.get())?.values ?? [])
+          .filter((v) => v.value !== 0)
+          .map((v) => [Object.values(v.labels).join(','), v.value]),
+      );
+    expect(await values('dynamo_router_index_state')).toEqual({ 'm,healthy': 1 });
+    await r.route({ requestId: 'q1', tokenIds: prompt(1, 8) });
+    r.firstToken('q1');
+    clock.now = 2500;
+    expect(await values('dynamo_router_index_state')).toEqual({ 'm,load-only': 1 });
+    expect(await values('dynamo_router_worker_index_state')).toEqual({ [`m,${A},stale`]: 1 });
+    expect(await values('dynamo_router_worker_kv_event_age_seconds')).toEqual({ [`m,${A}`]: 2.5 });
+    r.onKvEvent({ workerId: A, eventId: 7, data: 'cleared' });
+    expect(await values('dynamo_router_kv_event_gaps_total')).toEqual({ m: 1 });
+    expect(await values('dynamo_router_worker_index_state')).toEqual({ [`m,${A},resyncing`]: 1 });
+    r.removeInstance(A);
+    expect(await values('dynamo_router_worker_index_state')).toEqual({});
+    expect(await values('dynamo_router_index_state')).toEqual({ 'm,healthy': 1 });
+    await r.close();
+    expect(await values('dynamo_router_index_state')).toEqual({});
+  });
+});
+
+describe('route debug', () => {
+  it('explains a decision to a request that asks, only with routeDebug on', async () => {
+    const r = router({ routeDebug: true });
+    r.onKvEvent({ workerId: B, eventId: 0, data: storedEvent(prompt(1, 32)) });
+    const explain: RouteExplanation[] = [];
+    const out = await r.route({ requestId: 'q1', tokenIds: prompt(1, 40), explain });
+    expect(out).toMatchObject({ instance: B });
+    expect(explain).toEqual([
+      {
+        mode: 'kv',
+        index: 'healthy',
+        chosen: B,
+        candidates: [
+          { worker: A, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, logit: 20 },
+          { worker: B, overlapBlocks: 8, prefillTokens: 8, decodeBlocks: 10, logit: 12 },
+          { worker: C, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, logit: 20 },
+        ],
+        busy: [],
+      },
+    ]);
+    const off = router();
+    const none: RouteExplanation[] = [];
+    await off.route({ requestId: 'q1', tokenIds: prompt(1, 40), explain: none });
+    expect(none).toEqual([]);
+    const direct = router({ mode: 'direct', routeDebug: true });
+    await direct.route({ requestId: 'q1', tokenIds: [1], headers: { [DIRECT_INSTANCE_HEADER]: C }, explain });
+    expect(explain[1]).toEqual({ mode: 'direct', index: 'load-only', chosen: C, candidates: [], busy: [] });
   });
 });
