@@ -114,6 +114,26 @@ describe('pod security of everything the chart runs', () => {
   );
 });
 
+describe('the operator container', () => {
+  it('runs node with a small young generation (operator.nodeOptions), or none when emptied', async () => {
+    const env = async (values: string[]) => {
+      const operator = (await render(values)).find(
+        (o) => o.kind === 'Deployment' && o.metadata.name === 'dyn-dynamo-platform-operator',
+      );
+      if (!operator) throw new Error('no operator Deployment');
+      const spec = (
+        operator.spec as {
+          template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } };
+        }
+      ).template.spec;
+      return spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    };
+    // The same flag bench:operator gives the operator it measures (src/bench/operator-bench.ts).
+    expect(await env([])).toBe('--max-semi-space-size=4');
+    expect(await env(['operator.nodeOptions='])).toBeUndefined();
+  });
+});
+
 describe('bundled NATS and etcd', () => {
   it('run with TLS and credentials by default; the setup Job enables etcd auth', async () => {
     const objs = await render();
