@@ -15,7 +15,14 @@ import { conversionPatches } from '../../../src/operator/webhooks/configurations
 import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { example } from '../../unit/operator/manifests.js';
-import { baseConfig, eventually, kube, newNamespace, startOperator } from './helpers.js';
+import {
+  baseConfig,
+  deleteWebhookConfigurations,
+  eventually,
+  kube,
+  newNamespace,
+  startOperator,
+} from './helpers.js';
 
 const DGD_BETA: ResourceType = { ...DGD_RT, version: 'v1beta1' };
 const DCD_BETA: ResourceType = { ...DCD_RT, version: 'v1beta1' };
@@ -79,12 +86,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const [suffix, rt] of [
-    ['validating', RT.validatingWebhook],
-    ['mutating', RT.mutatingWebhook],
-  ] as const) {
-    await client?.delete(rt, undefined, `${CONFIG_NAME()}-${suffix}`);
-  }
+  await deleteWebhookConfigurations(client, CONFIG_NAME());
   await operator?.stop();
   client?.close();
 });

@@ -12,7 +12,15 @@ import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { dgd, example } from '../../unit/operator/manifests.js';
 import { ApiProxy } from './api-proxy.js';
-import { baseConfig, eventually, kube, metric, newNamespace, startOperator } from './helpers.js';
+import {
+  baseConfig,
+  deleteWebhookConfigurations,
+  eventually,
+  kube,
+  metric,
+  newNamespace,
+  startOperator,
+} from './helpers.js';
 
 let client: KubeClient;
 let ns: string;
@@ -111,13 +119,7 @@ describe.each([{ webhooks: false }, { webhooks: true }])('drift (webhooks: $webh
   });
 
   afterAll(async () => {
-    // Cluster-scoped: left behind, they would outlive the operator that answers them.
-    if (webhooks) {
-      for (const rt of [RT.validatingWebhook, RT.mutatingWebhook]) {
-        const suffix = rt === RT.validatingWebhook ? 'validating' : 'mutating';
-        await client?.delete(rt, undefined, `dynamo-test-${ns}-${suffix}`);
-      }
-    }
+    if (webhooks) await deleteWebhookConfigurations(client, `dynamo-test-${ns}`);
     await operator?.stop();
     await proxy?.close();
     client?.close();

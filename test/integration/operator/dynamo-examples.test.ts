@@ -10,7 +10,14 @@ import { DYNAMO_EXAMPLES, dynamoExample } from '../../fixtures/dynamo-examples/e
 import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { dgd } from '../../unit/operator/manifests.js';
-import { baseConfig, eventually, kube, newNamespace, startOperator } from './helpers.js';
+import {
+  baseConfig,
+  deleteWebhookConfigurations,
+  eventually,
+  kube,
+  newNamespace,
+  startOperator,
+} from './helpers.js';
 
 let client: KubeClient;
 let ns: string;
@@ -50,12 +57,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const [suffix, rt] of [
-    ['validating', RT.validatingWebhook],
-    ['mutating', RT.mutatingWebhook],
-  ] as const) {
-    await client?.delete(rt, undefined, `${CONFIG_NAME()}-${suffix}`);
-  }
+  await deleteWebhookConfigurations(client, CONFIG_NAME());
   await operator?.stop();
   client?.close();
 });

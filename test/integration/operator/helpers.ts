@@ -24,6 +24,18 @@ export function kube(
   });
 }
 
+/**
+ * Deletes the webhook configurations an operator registered under `name` (cluster-scoped: left behind,
+ * they would outlive the operator that answers them).
+ */
+export async function deleteWebhookConfigurations(
+  client: KubeClient | undefined,
+  name: string,
+): Promise<void> {
+  await client?.delete(RT.validatingWebhook, undefined, `${name}-validating`);
+  await client?.delete(RT.mutatingWebhook, undefined, `${name}-mutating`);
+}
+
 export async function newNamespace(client: KubeClient, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await client.create(RT.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });

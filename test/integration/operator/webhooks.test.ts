@@ -12,7 +12,14 @@ import { DGD_RT, MODEL_RT } from '../../../src/operator/reconcilers/resource-typ
 import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { dgd, EXAMPLE_FILES, example, INVALID_CREATES } from '../../unit/operator/manifests.js';
-import { baseConfig, eventually, kube, newNamespace, startOperator } from './helpers.js';
+import {
+  baseConfig,
+  deleteWebhookConfigurations,
+  eventually,
+  kube,
+  newNamespace,
+  startOperator,
+} from './helpers.js';
 
 let client: KubeClient;
 let ns: string;
@@ -62,10 +69,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const suffix of ['validating', 'mutating']) {
-    const rt = suffix === 'validating' ? RT.validatingWebhook : RT.mutatingWebhook;
-    await client?.delete(rt, undefined, `${CONFIG_NAME()}-${suffix}`);
-  }
+  await deleteWebhookConfigurations(client, CONFIG_NAME());
   await operator?.stop();
   client?.close();
 });
@@ -179,10 +183,7 @@ describe('admission webhooks through the API server', () => {
       await expect(other.done).rejects.toThrow(/EADDRINUSE/);
     } finally {
       blocker.close();
-      for (const suffix of ['validating', 'mutating']) {
-        const rt = suffix === 'validating' ? RT.validatingWebhook : RT.mutatingWebhook;
-        await client.delete(rt, undefined, `dynamo-test-${ns}-other-${suffix}`);
-      }
+      await deleteWebhookConfigurations(client, `dynamo-test-${ns}-other`);
     }
   });
 
