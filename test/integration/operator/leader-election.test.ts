@@ -34,10 +34,12 @@ beforeAll(async () => {
     ns,
     '--install-crds',
     '--no-webhooks',
+    // Short enough for a quick hand-over, long enough that a busy 2-core machine (CI beside other
+    // work) does not miss a renewal: the renew deadline is strict now (a missed one ends the reign).
     '--lease-duration',
-    '3',
+    '6',
     '--renew-deadline',
-    '2',
+    '4',
     '--retry-period',
     '0.5',
     '--default-image',
