@@ -123,6 +123,7 @@ export class GraphReconciler implements Reconciler {
     // Status from the DCDs as the cache has them.
     const services: NonNullable<DgdStatus['services']> = {};
     const notReady: string[] = [];
+    let allCurrent = true;
     for (const [name, dcd] of desiredDcds.map(
       (d) => [d.spec as { serviceName: string }, components.get(keyOf(d))] as const,
     )) {
@@ -132,9 +133,17 @@ export class GraphReconciler implements Reconciler {
       };
       if (st.service) services[name.serviceName] = st.service;
       const current = dcd !== undefined && (st.observedGeneration ?? -1) >= (dcd.metadata.generation ?? 0);
+      allCurrent &&= current;
       if (!current || !isReady(dcd)) notReady.push(name.serviceName);
     }
     const ready = notReady.length === 0;
+    // Pending already written for this generation and a DCD not yet reconciled: its status write
+    // requeues this graph, so the intermediate pending → pending write (services filling in one by
+    // one) is left out — one status write per graph fewer at creation, the API server's busiest time.
+    const prev = (obj.status ?? {}) as DgdStatus;
+    if (!allCurrent && prev.state === 'pending' && prev.observedGeneration === obj.metadata.generation) {
+      return {};
+    }
     const message = ready
       ? `all ${desiredDcds.length} services ready`
       : `services not ready: ${notReady.sort().join(', ')}`;
