@@ -222,7 +222,7 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
       log,
       metrics,
       operatorUsernames: new Set(me ? [me] : []),
-      register: registration ? { client, registration } : undefined,
+      register: { client, registration },
       // Mounted files are cheap to re-read, and cert-manager renews on its own schedule.
       certCheckIntervalMs: config.certDir ? 60_000 : 3_600_000,
     });
@@ -238,13 +238,18 @@ export async function runOperator(config: OperatorConfig, log: Logger, signal: A
   }
 }
 
-function registerTarget(config: OperatorConfig): WebhookRegistration | undefined {
-  // With cert-manager, its cainjector owns the caBundle and the chart owns the configurations.
-  if (config.certDir) return undefined;
+function registerTarget(config: OperatorConfig): WebhookRegistration {
   const target: WebhookTarget = config.localWebhooks
     ? { kind: 'url', baseUrl: `https://${config.webhookHost}:${config.webhookPort}` }
     : { kind: 'service', namespace: config.namespace, name: config.webhookServiceName, port: 443 };
-  return { target, name: config.webhookConfigName, namespace: config.watchNamespace };
+  return {
+    target,
+    name: config.webhookConfigName,
+    namespace: config.watchNamespace,
+    // With cert-manager (--cert-dir) the chart owns the admission configurations and cainjector their
+    // CA; the CRDs' conversion webhook is still ours to point here.
+    ...(config.certDir ? { configurations: false } : {}),
+  };
 }
 
 /** Outside a cluster the operator's namespace may not exist yet (its Lease and Secret go there). */

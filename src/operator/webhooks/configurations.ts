@@ -10,6 +10,12 @@ export interface WebhookRegistration {
   name: string;
   /** Only objects in this namespace go through the webhooks (an operator watching one namespace). */
   namespace?: string;
+  /**
+   * false: the chart owns the admission configurations (cert-manager's cainjector fills their CA), and
+   * only the CRDs' conversion webhook is pointed here — the static crds/ cannot name the release's
+   * Service, so nobody else can. Default true.
+   */
+  configurations?: boolean;
 }
 
 export type WebhookTarget =

@@ -62,10 +62,12 @@ export class WebhookServer {
   private async register(pair: ServingPair): Promise<void> {
     if (!this.options.register || pair.caBundle === undefined) return;
     const { client, registration } = this.options.register;
-    for (const config of webhookConfigurations(registration, pair.caBundle)) {
-      const rt = config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
-      await client.apply(rt, config);
-    }
+    if (registration.configurations !== false)
+      for (const config of webhookConfigurations(registration, pair.caBundle)) {
+        const rt =
+          config.kind === 'ValidatingWebhookConfiguration' ? RT.validatingWebhook : RT.mutatingWebhook;
+        await client.apply(rt, config);
+      }
     for (const { name, patch } of conversionPatches(registration, pair.caBundle)) {
       // Without it only v1beta1 fails (v1alpha1, the storage version, needs no conversion): warn, go on.
       await client

@@ -2,7 +2,8 @@
 //   - SecretTlsSource: made and rotated by the operator (certificates.ts), kept in a Secret that every
 //     replica reads; writes use the Secret's resourceVersion, so two replicas never both rotate;
 //   - FileTlsSource: files mounted from a Secret that cert-manager keeps (its cainjector then fills
-//     the caBundle of the webhook configurations, so the operator patches nothing).
+//     the caBundle of the webhook configurations; the operator only points the CRDs' conversion
+//     webhook at itself, with the Secret's ca.crt).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../runtime/logger.js';
@@ -112,10 +113,13 @@ export class FileTlsSource implements TlsSource {
   constructor(private readonly dir: string) {}
 
   async sync(): Promise<ServingPair> {
-    const [certPem, keyPem] = await Promise.all([
+    const [certPem, keyPem, caPem] = await Promise.all([
       readFile(join(this.dir, 'tls.crt'), 'utf8'),
       readFile(join(this.dir, 'tls.key'), 'utf8'),
+      // cert-manager writes the issuer's CA (a self-signed certificate's own) as ca.crt; without it
+      // the conversion webhook cannot be registered and only v1beta1 requests fail.
+      readFile(join(this.dir, 'ca.crt'), 'utf8').catch(() => undefined),
     ]);
-    return { certPem, keyPem };
+    return caPem ? { certPem, keyPem, caBundle: caPem } : { certPem, keyPem };
   }
 }

@@ -1,12 +1,20 @@
 // The webhook server on a real TLS socket: answers AdmissionReviews, counts verdicts, and swaps in a
 // renewed certificate without a restart.
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { KubeClient } from '../../../../src/operator/kube/client.js';
 import { OperatorMetrics } from '../../../../src/operator/metrics.js';
 import { ensureTls, type WebhookTls } from '../../../../src/operator/webhooks/certificates.js';
 import { webhooks } from '../../../../src/operator/webhooks/registry.js';
 import { WebhookServer } from '../../../../src/operator/webhooks/server.js';
-import type { ServingPair, TlsSource } from '../../../../src/operator/webhooks/tls-source.js';
+import {
+  FileTlsSource,
+  type ServingPair,
+  type TlsSource,
+} from '../../../../src/operator/webhooks/tls-source.js';
 import { createLogger } from '../../../../src/runtime/logger.js';
 import { dgd } from '../manifests.js';
 
@@ -123,5 +131,51 @@ describe('webhook server', () => {
       return before;
     })();
     expect(after).not.toBe(before);
+  });
+});
+
+describe('webhook registration with cert-manager (--cert-dir)', () => {
+  it("points only the CRDs' conversion webhook here, with the mounted ca.crt; the chart keeps the configurations", async () => {
+    const tls = (await ensureTls(undefined, NAMES, new Date())).tls;
+    const dir = await mkdtemp(join(tmpdir(), 'cert-dir-'));
+    await writeFile(join(dir, 'tls.crt'), tls.serving.certPem);
+    await writeFile(join(dir, 'tls.key'), tls.serving.keyPem);
+    await writeFile(join(dir, 'ca.crt'), tls.caBundle);
+    const calls: string[] = [];
+    const client = {
+      apply: async (_rt: unknown, obj: { kind: string }) => {
+        calls.push(`apply ${obj.kind}`);
+      },
+      mergePatch: async (_rt: unknown, _ns: unknown, name: string, patch: unknown) => {
+        const caBundle = (
+          patch as { spec: { conversion: { webhook: { clientConfig: { caBundle: string } } } } }
+        ).spec.conversion.webhook.clientConfig.caBundle;
+        calls.push(`patch ${name} ${Buffer.from(caBundle, 'base64').toString() === tls.caBundle}`);
+      },
+    } as unknown as KubeClient;
+    const server = new WebhookServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: new FileTlsSource(dir),
+      webhooks: webhooks({ defaultImage: 'dynamo-ts:test' }),
+      log: createLogger({ level: 'silent' }),
+      metrics: new OperatorMetrics(),
+      operatorUsernames: new Set(),
+      register: {
+        client,
+        registration: {
+          name: 'x',
+          target: { kind: 'service', namespace: 'ops', name: 'op-webhook', port: 443 },
+          configurations: false,
+        },
+      },
+    });
+    const controller = new AbortController();
+    controllers.push(controller);
+    await server.start(controller.signal);
+    expect(calls).toEqual([
+      'patch dynamographdeployments.nvidia.com true',
+      'patch dynamocomponentdeployments.nvidia.com true',
+    ]);
   });
 });
