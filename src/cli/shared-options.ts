@@ -126,6 +126,15 @@ export const HTTP_OPTIONS = {
   },
 } as const;
 
+/** The API server's credentials, for the commands that talk to it (operator, planner). */
+export const KUBECONFIG_OPTION = {
+  flag: 'kubeconfig',
+  env: 'KUBECONFIG',
+  schema: z.string().optional(),
+  description: "kubeconfig file (default: ~/.kube/config, then the pod's service account)",
+  placeholder: '<file>',
+} as const;
+
 export const NAMESPACE_OPTION = {
   flag: 'namespace',
   env: 'DYN_NAMESPACE',

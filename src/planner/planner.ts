@@ -484,35 +484,23 @@ export class Planner {
         },
       ]);
       const current = { current: state.replicas, ready: state.readyReplicas };
-      if (state.replicas !== state.readyReplicas) {
-        decisions.push({
-          ...base,
-          ...current,
-          reason: 'scaling_in_progress',
-          detail: `${state.readyReplicas}/${state.replicas} ready`,
-        });
+      // No action for this service: it keeps its count, and the budget counts it as fixed.
+      const keep = (reason: DecisionReason, detail: string | undefined) => {
+        decisions.push({ ...base, ...current, reason, ...(detail ? { detail } : {}) });
         wants.push({
           name: state.name,
           wanted: state.replicas,
           gpusPerReplica: state.gpusPerReplica,
           fixed: true,
         });
+      };
+      if (state.replicas !== state.readyReplicas) {
+        keep('scaling_in_progress', `${state.readyReplicas}/${state.replicas} ready`);
         continue;
       }
       const want = wantOf(service, state);
       if (want.kind === 'none') {
-        decisions.push({
-          ...base,
-          ...current,
-          reason: want.reason,
-          ...(want.detail ? { detail: want.detail } : {}),
-        });
-        wants.push({
-          name: state.name,
-          wanted: state.replicas,
-          gpusPerReplica: state.gpusPerReplica,
-          fixed: true,
-        });
+        keep(want.reason, want.detail);
         continue;
       }
       const decision: ServiceDecision = {

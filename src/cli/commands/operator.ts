@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand } from '../command.js';
+import { KUBECONFIG_OPTION } from '../shared-options.js';
 
 const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 const seconds = (def: number) => z.coerce.number().positive().default(def);
@@ -14,13 +15,7 @@ export const command = defineCommand({
     '  dynamo operator --kubeconfig ~/.kube/config --install-crds --local-webhooks',
   ].join('\n'),
   options: {
-    kubeconfig: {
-      flag: 'kubeconfig',
-      env: 'KUBECONFIG',
-      schema: z.string().optional(),
-      description: "kubeconfig file (default: ~/.kube/config, then the pod's service account)",
-      placeholder: '<file>',
-    },
+    kubeconfig: KUBECONFIG_OPTION,
     namespace: {
       flag: 'namespace',
       env: 'POD_NAMESPACE',

@@ -5,7 +5,12 @@ import { servePlanner } from '../../planner/serve.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../options.js';
 import { PLANNER_OPTIONS, plannerSettings } from '../planner-options.js';
-import { connectionSecurity, NAMESPACE_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  connectionSecurity,
+  KUBECONFIG_OPTION,
+  NAMESPACE_OPTION,
+  RUNTIME_OPTIONS,
+} from '../shared-options.js';
 
 const serviceName = (def: string, description: string) => ({
   schema: z.string().min(1).default(def),
@@ -102,13 +107,7 @@ export const command = defineCommand({
       description: "the graph's Kubernetes namespace",
       placeholder: '<ns>',
     },
-    kubeconfig: {
-      flag: 'kubeconfig',
-      env: 'KUBECONFIG',
-      schema: z.string().optional(),
-      description: "kubeconfig file (default: ~/.kube/config, then the pod's service account)",
-      placeholder: '<file>',
-    },
+    kubeconfig: KUBECONFIG_OPTION,
     ...RUNTIME_OPTIONS,
   },
   async run(o, { log, signal }) {

@@ -19,6 +19,7 @@ import {
   baseConfig,
   deleteWebhookConfigurations,
   eventually,
+  inNamespace,
   kube,
   newNamespace,
   startOperator,
@@ -54,11 +55,7 @@ const converting = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
     return await fn();
   });
 
-const inNs = (doc: Record<string, unknown>): KubeObject => {
-  const o = structuredClone(doc) as KubeObject;
-  o.metadata.namespace = ns;
-  return o;
-};
+const inNs = (doc: Record<string, unknown>): KubeObject => inNamespace(ns, doc);
 
 beforeAll(async () => {
   client = kube();

@@ -16,6 +16,7 @@ import {
   baseConfig,
   deleteWebhookConfigurations,
   eventually,
+  inNamespace,
   kube,
   metric,
   newNamespace,
@@ -144,9 +145,7 @@ describe.each([{ webhooks: false }, { webhooks: true }])('drift (webhooks: $webh
     }
     for (const file of GRAPHS) {
       for (const doc of example(file).filter((d) => d.kind === 'DynamoGraphDeployment')) {
-        const o = structuredClone(doc) as KubeObject;
-        o.metadata.namespace = ns;
-        await eventually(`${file} created`, () => client.create(DGD_RT, o));
+        await eventually(`${file} created`, () => client.create(DGD_RT, inNamespace(ns, doc)));
       }
     }
     await client.create(DGD_RT, {

@@ -14,6 +14,7 @@ import {
   baseConfig,
   deleteWebhookConfigurations,
   eventually,
+  inNamespace,
   kube,
   newNamespace,
   startOperator,
@@ -25,11 +26,7 @@ let operator: { stop: () => Promise<void> };
 const CONFIG_NAME = () => `dynamo-test-${ns}`;
 
 type Services = Record<string, { componentType?: string; replicas?: number }>;
-const inNs = (doc: Record<string, unknown>): KubeObject => {
-  const o = structuredClone(doc) as KubeObject;
-  o.metadata.namespace = ns;
-  return o;
-};
+const inNs = (doc: Record<string, unknown>): KubeObject => inNamespace(ns, doc);
 
 beforeAll(async () => {
   client = kube();

@@ -5,7 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { KubeClient } from '../../../src/operator/kube/client.js';
-import { RT } from '../../../src/operator/kube/types.js';
+import { type KubeObject, RT } from '../../../src/operator/kube/types.js';
 import { type OperatorConfig, runOperator } from '../../../src/operator/operator.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { sourceCli } from '../../harness/dynamo-process.js';
@@ -22,6 +22,13 @@ export function kube(
     impersonate: options.impersonate,
     onWarning: options.onWarning,
   });
+}
+
+/** A copy of a manifest placed in `namespace`. */
+export function inNamespace(namespace: string, doc: Record<string, unknown>): KubeObject {
+  const o = structuredClone(doc) as KubeObject;
+  o.metadata.namespace = namespace;
+  return o;
 }
 
 /**

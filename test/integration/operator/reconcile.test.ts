@@ -8,7 +8,7 @@ import { modelHash } from '../../../src/operator/naming.js';
 import { ADAPTER_RT, DCD_RT, DGD_RT, MODEL_RT } from '../../../src/operator/reconcilers/resource-types.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 import { example } from '../../unit/operator/manifests.js';
-import { baseConfig, eventually, kube, newNamespace, startOperator } from './helpers.js';
+import { baseConfig, eventually, inNamespace, kube, newNamespace, startOperator } from './helpers.js';
 
 let client: KubeClient;
 let ns: string;
@@ -21,11 +21,7 @@ type Status = {
 const status = (o: KubeObject | undefined) => (o?.status ?? {}) as Status & Record<string, unknown>;
 const ready = (o: KubeObject | undefined) => status(o).conditions?.find((c) => c.type === 'Ready');
 
-function withNs(doc: Record<string, unknown>): KubeObject {
-  const o = structuredClone(doc) as KubeObject;
-  o.metadata.namespace = ns;
-  return o;
-}
+const withNs = (doc: Record<string, unknown>): KubeObject => inNamespace(ns, doc);
 
 async function list(rt: ResourceType, graph: string): Promise<KubeObject[]> {
   return (

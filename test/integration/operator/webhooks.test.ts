@@ -16,6 +16,7 @@ import {
   baseConfig,
   deleteWebhookConfigurations,
   eventually,
+  inNamespace,
   kube,
   newNamespace,
   startOperator,
@@ -26,11 +27,7 @@ let ns: string;
 let operator: { stop: () => Promise<void> };
 const CONFIG_NAME = () => `dynamo-test-${ns}`;
 
-function inNs(doc: Record<string, unknown>): KubeObject {
-  const o = structuredClone(doc) as KubeObject;
-  o.metadata.namespace = ns;
-  return o;
-}
+const inNs = (doc: Record<string, unknown>): KubeObject => inNamespace(ns, doc);
 
 const rtOf = (o: KubeObject) => (o.kind === 'DynamoModel' ? MODEL_RT : DGD_RT);
 
