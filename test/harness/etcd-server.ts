@@ -1,7 +1,7 @@
 // A real etcd (Debian's etcd-server) on free loopback ports, with its data in a directory of its own.
 // Optionally it serves TLS (requiring client certificates) and turns authentication on after its first
 // start: a root user and read-write users on every key, as `etcdctl user add / auth enable` would.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3, Range } from 'etcd3';
 import type { KeyPair } from './certificates.js';
@@ -44,11 +44,25 @@ export class EtcdServer {
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    if (this.clientPort === 0) {
+    if (this.clientPort !== 0) return this.startOn();
+    // freePort's port is free when asked, not when etcd binds it: a parallel test file may take one
+    // of the three meanwhile. Fresh ports then, a few times (a restart keeps its ports: no retry).
+    for (let attempt = 1; ; attempt++) {
       this.clientPort = await freePort();
       this.peerPort = await freePort();
       this.metricsPort = await freePort();
+      try {
+        return await this.startOn();
+      } catch (err) {
+        const log = await readFile(this.logFile, 'utf8').catch(() => '');
+        if (attempt >= 3 || !log.includes('address already in use')) throw err;
+        // Its member was written with the old peer URL: start over.
+        await rm(join(this.dir, 'data'), { recursive: true, force: true });
+      }
     }
+  }
+
+  private async startOn(): Promise<void> {
     const client = this.endpoint;
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const metrics = `http://127.0.0.1:${this.metricsPort}`;
