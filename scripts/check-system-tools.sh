@@ -27,6 +27,7 @@ TOOLS=(
   openssl           # test harness certificates
   flock             # scripts/build-kube-tools.sh
   awk               # scripts/build-kube-tools.sh
+  /usr/bin/python3  # scripts/python-env.sh (Debian's, not pyenv's)
 )
 # Files the build reads that no tool on PATH names.
 FILES=(

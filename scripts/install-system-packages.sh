@@ -18,6 +18,7 @@
 #   etcd-server, nats-server, prometheus   real services for tests and `make dev-cluster`
 #   openssl, ca-certificates               certificates for the test kube-apiserver and webhooks
 #   util-linux, mawk                       flock and awk, for scripts/build-kube-tools.sh
+#   python3, python3-venv                  venvs of pinned PyPI tools for tests (scripts/python-env.sh)
 #   golang-go is not listed: Go comes with the machine (/usr/local/go) and builds kube-apiserver, helm.
 set -euo pipefail
 
@@ -26,7 +27,7 @@ RUN_PACKAGES=(
   rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev binaryen make
 )
 TEST_PACKAGES=(
-  etcd-server nats-server prometheus ca-certificates openssl util-linux mawk
+  etcd-server nats-server prometheus ca-certificates openssl util-linux mawk python3 python3-venv
 )
 
 case "${1:-}" in
