@@ -97,6 +97,11 @@ export interface PlannerBenchReport {
   targets: SlaTargets;
   planner: {
     predictor: string;
+    /** moving-average: observations averaged. */
+    predictorWindow?: number;
+    trendWindow?: number;
+    scaleDownHold?: number;
+    scaleDownStep?: number;
     adjustmentIntervalS: number;
     loadIntervalS: number;
     minReplicas: number;
@@ -372,6 +377,16 @@ export async function benchPlanner(options: PlannerBenchOptions): Promise<Planne
     targets,
     planner: {
       predictor: options.planner.predictor.kind,
+      ...(options.planner.predictor.window === undefined
+        ? {}
+        : { predictorWindow: options.planner.predictor.window }),
+      ...(options.planner.trendWindow === undefined ? {} : { trendWindow: options.planner.trendWindow }),
+      ...(options.planner.scaleDownHold === undefined
+        ? {}
+        : { scaleDownHold: options.planner.scaleDownHold }),
+      ...(options.planner.scaleDownStep === undefined
+        ? {}
+        : { scaleDownStep: options.planner.scaleDownStep }),
       adjustmentIntervalS: options.planner.adjustmentIntervalMs / 1000,
       loadIntervalS: options.planner.loadIntervalMs / 1000,
       minReplicas,

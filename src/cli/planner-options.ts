@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type PlannerProfile, readProfile } from '../api/index.js';
 import { DEFAULT_WORKER_WAIT, type WorkerWaitOptions } from '../frontend/index.js';
 import type { PlannerConfig } from '../planner/planner.js';
-import { PREDICTOR_KINDS } from '../planner/predictors.js';
+import { DEFAULT_AVERAGE_WINDOW, PREDICTOR_KINDS } from '../planner/predictors.js';
 import { RAMP_WINDOW, SCALE_DOWN_HOLD, TTFT_MISS_SHARE } from '../planner/throughput.js';
 import { type OptionValues, UsageError } from './options.js';
 
@@ -55,6 +55,13 @@ export const PLANNER_OPTIONS = {
     description: `next-interval predictor: ${PREDICTOR_KINDS.join(', ')}`,
     placeholder: '<kind>',
   },
+  loadPredictorWindow: {
+    flag: 'load-predictor-window',
+    env: 'DYN_PLANNER_LOAD_PREDICTOR_WINDOW',
+    schema: z.coerce.number().int().min(1).max(1024).default(DEFAULT_AVERAGE_WINDOW),
+    description: 'moving-average predictor: observations averaged',
+    placeholder: '<n>',
+  },
   loadPredictorSeason: {
     flag: 'load-predictor-season',
     schema: z.coerce.number().int().min(2).optional(),
@@ -87,6 +94,13 @@ export const PLANNER_OPTIONS = {
     env: 'DYN_PLANNER_SCALE_DOWN_HOLD',
     schema: z.coerce.number().int().min(1).max(64).default(SCALE_DOWN_HOLD),
     description: 'throughput loop: scale down once this many proposals in a row are lower (1: at once)',
+    placeholder: '<n>',
+  },
+  scaleDownStep: {
+    flag: 'scale-down-step',
+    env: 'DYN_PLANNER_SCALE_DOWN_STEP',
+    schema: z.coerce.number().int().min(0).max(1024).default(0),
+    description: 'throughput loop: release at most this many replicas per decision (0: no limit)',
     placeholder: '<n>',
   },
   minReplicas: {
@@ -153,11 +167,13 @@ export function plannerSettings(o: PlannerValues): Omit<PlannerConfig, 'services
     predictor: {
       kind: o.loadPredictor,
       ...(o.loadPredictorSeason === undefined ? {} : { seasonLength: o.loadPredictorSeason }),
+      ...(o.loadPredictor === 'moving-average' ? { window: o.loadPredictorWindow } : {}),
     },
     limits: { minReplicas: o.minReplicas, maxReplicas: o.maxReplicas, maxGpuBudget: o.maxGpuBudget },
     scaleDownRatio: o.scaleDownRatio,
     trendWindow: o.trendWindow,
     scaleDownHold: o.scaleDownHold,
+    scaleDownStep: o.scaleDownStep,
   };
 }
 

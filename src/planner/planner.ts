@@ -68,6 +68,8 @@ export interface PlannerConfig {
   trendWindow?: number;
   /** Proposals in a row that must be lower before a scale-down (throughput.ts SCALE_DOWN_HOLD by default). */
   scaleDownHold?: number;
+  /** Most replicas the throughput loop releases per decision; 0 or absent: no limit. */
+  scaleDownStep?: number;
 }
 
 export interface PlannerTimers {
@@ -161,6 +163,7 @@ export class Planner {
   private readonly corrections = new Map<string, PrefillCorrection>();
   private readonly trendWindow: number;
   private readonly scaleDownHold: number;
+  private readonly scaleDownStep: number;
   /** The throughput loop's last proposals per role (the last scaleDownHold), for heldReplicas. */
   private readonly proposed = new Map<Role, number[]>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -175,6 +178,7 @@ export class Planner {
     this.timers = deps.timers ?? REAL_TIMERS;
     this.trendWindow = config.trendWindow ?? RAMP_WINDOW;
     this.scaleDownHold = Math.max(1, config.scaleDownHold ?? SCALE_DOWN_HOLD);
+    this.scaleDownStep = Math.max(0, config.scaleDownStep ?? 0);
     const expected: Role[] = config.mode === 'agg' ? ['agg'] : ['prefill', 'decode'];
     const roles = config.services.map((s) => s.role).sort();
     if (roles.join() !== [...expected].sort().join())
@@ -330,17 +334,21 @@ export class Planner {
     for (const p of proposals.values())
       if (p.kind === 'sized' && Number.isFinite(p.capacityRps)) metrics.capacity(p.role, p.capacityRps);
     const zero = await this.zeroDemand();
-    const decisions = await this.decide('throughput', (service) => {
+    const decisions = await this.decide('throughput', (service, state) => {
       const p = proposals.get(service.role);
       if (p === undefined || p.kind === 'unknown')
         return { kind: 'none', reason: p?.reason ?? 'no_traffic_data', detail: p?.detail ?? 'no proposal' };
       const held = p.constraints.includes('scale_down_held');
+      // Release at most scaleDownStep replicas at a time (HPA's scale-down policy): one noisy interval
+      // then costs one replica's worth of SLA, not the drop of a whole window's noise.
+      const floor = this.scaleDownStep > 0 ? state.replicas - this.scaleDownStep : 0;
+      const replicas = Math.max(p.replicas, floor);
       return holdZero(
         service,
         {
           kind: 'want',
-          replicas: p.replicas,
-          constraints: [...p.constraints],
+          replicas,
+          constraints: replicas > p.replicas ? [...p.constraints, 'scale_down_step'] : [...p.constraints],
           // Kept where it is only because the lower proposal has not lasted: say so, not no_change.
           ...(held ? { reason: 'scale_down_held' as const } : {}),
         },

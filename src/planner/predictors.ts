@@ -3,15 +3,17 @@
 // observation is not fed (a scrape gap is not a zero), so a predictor's history has gaps, not lies.
 //
 // Kept by measurement (test/unit/planner/predictors-compare.test.ts; figures in docs/architecture.md):
-// `constant` (next = last: the most robust without knowledge of the load's shape), `holt` (level +
-// trend: wins on ramps) and `seasonal` (Holt-Winters with a known season length: wins clearly on
-// periodic load). A Kalman filter on a local linear trend (Dynamo's `kalman`, its default variances) was
+// `constant` (next = last: the most robust without knowledge of the load's shape), `moving-average`
+// (the mean of the last n: a short interval's count is noisy — Poisson at 50 req/s over 1 s varies by
+// ±14 % — and sizing on the noise provisions for its peaks; measured in bench --planner, r29), `holt`
+// (level + trend: wins on ramps) and `seasonal` (Holt-Winters with a known season length: wins clearly
+// on periodic load). A Kalman filter on a local linear trend (Dynamo's `kalman`, its default variances) was
 // measured too and dropped: in steady state it is Holt with other gains; it beat Holt by ≤ 4 % on flat
 // and trending series and lost by 2× on a sinusoid and on a step, and its variances are absolute, so
 // one setting cannot fit request counts and token lengths alike.
 import { known, type Metric, unknown } from './metric.js';
 
-export const PREDICTOR_KINDS = ['constant', 'holt', 'seasonal'] as const;
+export const PREDICTOR_KINDS = ['constant', 'moving-average', 'holt', 'seasonal'] as const;
 export type PredictorKind = (typeof PREDICTOR_KINDS)[number];
 
 export interface Predictor {
@@ -33,6 +35,29 @@ export class ConstantPredictor implements Predictor {
 
   predict(): Metric {
     return this.last === undefined ? unknown('no_history') : known(Math.max(0, this.last));
+  }
+}
+
+/** next = the mean of the last `window` observations (window 1: constant). */
+export class MovingAveragePredictor implements Predictor {
+  readonly kind = 'moving-average';
+  private readonly recent: number[] = [];
+
+  constructor(private readonly window: number) {
+    if (!Number.isInteger(window) || window < 1)
+      throw new RangeError(`moving-average: the window must be an integer ≥ 1, got ${window}`);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.recent.push(value);
+    if (this.recent.length > this.window) this.recent.shift();
+  }
+
+  predict(): Metric {
+    const n = this.recent.length;
+    if (n === 0) return unknown('no_history');
+    return known(Math.max(0, this.recent.reduce((s, v) => s + v, 0) / n));
   }
 }
 
@@ -174,12 +199,18 @@ export interface PredictorConfig {
   kind: PredictorKind;
   /** `seasonal` only: intervals per season. */
   seasonLength?: number;
+  /** `moving-average` only: observations averaged (DEFAULT_AVERAGE_WINDOW when not given). */
+  window?: number;
 }
+
+export const DEFAULT_AVERAGE_WINDOW = 2;
 
 export function createPredictor(config: PredictorConfig): Predictor {
   switch (config.kind) {
     case 'constant':
       return new ConstantPredictor();
+    case 'moving-average':
+      return new MovingAveragePredictor(config.window ?? DEFAULT_AVERAGE_WINDOW);
     case 'holt':
       return new HoltPredictor();
     case 'seasonal':

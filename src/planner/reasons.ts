@@ -54,6 +54,8 @@ export const CONSTRAINTS = [
   'prefill_backlog',
   /** Kept at the largest of the last SCALE_DOWN_HOLD proposals: a scale-down acts once it lasts. */
   'scale_down_held',
+  /** Raised to the current replicas less --scale-down-step: a scale-down releases that many at most. */
+  'scale_down_step',
   /** Even one sequence alone misses the ITL target: sized at concurrency 1, SLA not reachable. */
   'itl_unreachable',
   /** The KV hit rate was unknown: the prompt is counted uncached (more prefill, never less). */

@@ -17,6 +17,7 @@ function setup(
     min?: number;
     trendWindow?: number;
     scaleDownHold?: number;
+    scaleDownStep?: number;
   } = {},
 ) {
   const mode = options.mode ?? 'disagg';
@@ -38,6 +39,7 @@ function setup(
     scaleDownRatio: 0.5,
     ...(options.trendWindow === undefined ? {} : { trendWindow: options.trendWindow }),
     ...(options.scaleDownHold === undefined ? {} : { scaleDownHold: options.scaleDownHold }),
+    ...(options.scaleDownStep === undefined ? {} : { scaleDownStep: options.scaleDownStep }),
   };
   const connector = new FakeConnector(mode === 'agg' ? { Worker: 1 } : { Prefill: 1, Decode: 1 });
   const source = new FakeTraffic();
@@ -63,6 +65,22 @@ describe('throughput loop', () => {
       ['scale_down', 5],
       ['scale_down', 1],
     ]);
+  });
+
+  it('--scale-down-step 1 releases one replica per decision, and says so', async () => {
+    const { planner, source } = setup({ trendWindow: 0, scaleDownHold: 1, scaleDownStep: 1 });
+    source.next = traffic(40);
+    expect((await planner.throughputTick()).map((x) => x.target)).toEqual([10, 3]);
+    source.next = traffic(10);
+    const down = await planner.throughputTick();
+    expect(down.map((x) => [x.reason, x.target, x.constraints.includes('scale_down_step')])).toEqual([
+      ['scale_down', 9, true],
+      ['scale_down', 2, true],
+    ]);
+    expect((await planner.throughputTick()).map((x) => x.target)).toEqual([8, 1]);
+    // Up is never limited.
+    source.next = traffic(40);
+    expect((await planner.throughputTick()).map((x) => x.target)).toEqual([10, 3]);
   });
 
   it('rising demand scales up, falling demand scales down, to the formulas', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ConstantPredictor,
   HoltPredictor,
+  MovingAveragePredictor,
   type Predictor,
   SeasonalPredictor,
 } from '../../../src/planner/predictors.js';
@@ -89,6 +90,7 @@ function mae(make: () => Predictor, shape: Shape, noise: number, period: number)
 const PERIOD = 24;
 const CANDIDATES: Record<string, () => Predictor> = {
   constant: () => new ConstantPredictor(),
+  'moving-average': () => new MovingAveragePredictor(2),
   holt: () => new HoltPredictor(),
   seasonal: () => new SeasonalPredictor({ seasonLength: PERIOD }),
   kalman: () => new KalmanReference(),
@@ -107,6 +109,9 @@ describe('predictors on noise-free series', () => {
     const line = Array.from({ length: 30 }, (_, t) => 10 + 2 * t);
     expect(last(new HoltPredictor(), line)).toBeCloseTo(70, 6);
     expect(last(new ConstantPredictor(), line)).toBe(68);
+    expect(last(new MovingAveragePredictor(2), flat)).toBe(7);
+    expect(last(new MovingAveragePredictor(2), line)).toBe(67);
+    expect(() => new MovingAveragePredictor(0)).toThrow(/window must be an integer ≥ 1/);
     const sine = Array.from({ length: 5 * PERIOD }, (_, t) => 50 - 30 * Math.cos((2 * Math.PI * t) / PERIOD));
     const next = 50 - 30 * Math.cos((2 * Math.PI * sine.length) / PERIOD);
     expect(last(new SeasonalPredictor({ seasonLength: PERIOD }), sine)).toBeCloseTo(next, 1);
@@ -145,6 +150,13 @@ describe('predictors on noisy series (one-step MAE, 20 seeds)', () => {
       const sine = t(`sine σ=${noise}`);
       expect(sine.seasonal).toBeLessThan(0.85 * (sine.constant as number));
       expect(sine.seasonal).toBeLessThan(0.85 * (sine.holt as number));
+    }
+  });
+
+  it('moving-average (2) beats constant on a noisy level, as its halved variance says', () => {
+    for (const noise of [0.03, 0.1]) {
+      const flat = table[`constant σ=${noise}`] as Record<string, number>;
+      expect(flat['moving-average']).toBeLessThan(0.95 * (flat.constant as number));
     }
   });
 
