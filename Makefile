@@ -19,7 +19,7 @@ TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 WASM := dist/wasm/dynamo_wasm.wasm
 WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock crates-wasm/.cargo/config.toml $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
 
-.PHONY: help setup setup-run check-system-tools build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds
+.PHONY: help setup setup-run check-system-tools build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds wasm-tools
 
 help:
 	@echo 'make run      serve the OpenAI API on :8000 (sets up what serving needs first: Rust, npm, the build)'
@@ -27,7 +27,7 @@ help:
 	@echo 'make setup    install everything: Debian packages, npm dependencies, kube tools, the build (idempotent)'
 	@echo 'make dev-cluster  etcd + kube-apiserver in the foreground; prints `export KUBECONFIG=...`'
 	@echo 'make e2e      operator + examples/dgd-agg.yaml + 50 chat requests with a worker killed (part of make test)'
-	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean'
+	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean | wasm-tools'
 
 # Two levels: what serving needs (`make run`: the WASM toolchain, npm, the build) and everything (`make
 # setup`, `make test`: also etcd, NATS, Prometheus, openssl and the Go-built kube-apiserver, kubectl, helm).
@@ -112,6 +112,11 @@ test: setup
 crds: build
 	node bin/dynamo.js crds --out-dir crds
 	cp crds/*.yaml charts/dynamo-platform/crds/
+
+# wasm-bindgen-cli and wasm-pack, built once per version outside the clone (the wasm-pack build of
+# crates-wasm: docs/architecture.md); not needed by `make run` or `make test` yet.
+wasm-tools:
+	scripts/build-wasm-tools.sh
 
 format: $(STAMPS)/node_modules
 	biome check --write .

@@ -33,6 +33,7 @@ TOOLS=(
 FILES=(
   /usr/lib/rustlib/wasm32-unknown-unknown/lib # the wasm32 standard library
   /usr/share/cargo/registry                   # the offline crate registry (crates-wasm/.cargo/config.toml)
+  /usr/share/cargo/registry/xxhash-rust-0.8.5 # crates-wasm's one dependency (Cargo.toml, Cargo.lock)
 )
 # Tools that are not Debian packages, on purpose: Go comes with the machine (/usr/local/go; Debian 12's
 # golang is too old for the kube tools), Node.js from the `node` npm package (package.json).

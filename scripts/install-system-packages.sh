@@ -13,6 +13,7 @@
 #   lld-14                                 rust-lld, the wasm32 linker (/usr/bin/rust-lld → lld-14;
 #                                          libstd-rust-dev-wasm32 only recommends it)
 #   librust-wasm-bindgen-dev               wasm-bindgen and its dependencies as an offline crate registry
+#   librust-xxhash-rust-dev                xxhash-rust 0.8.5, the block hashes' XXH3 (crates-wasm/Cargo.toml)
 #   binaryen                               wasm-opt
 #   make                                   the README's commands
 #   etcd-server, nats-server, prometheus   real services for tests and `make dev-cluster`
@@ -24,7 +25,7 @@ set -euo pipefail
 
 # Each list opens on a line of its own: the before-stop hook reads the package names with sed.
 RUN_PACKAGES=(
-  rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev binaryen make
+  rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev librust-xxhash-rust-dev binaryen make
 )
 TEST_PACKAGES=(
   etcd-server nats-server prometheus ca-certificates openssl util-linux mawk python3 python3-venv

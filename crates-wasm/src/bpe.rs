@@ -1,6 +1,8 @@
-//! Byte-level BPE (the model of GPT-2, Llama 3, Qwen, ... tokenizer.json files), merging exactly as
-//! HuggingFace tokenizers' `Word::merge_all` does: a heap of candidate merges ordered by (rank,
-//! position), stale entries detected by the merged id.
+//! BPE, merging exactly as HuggingFace tokenizers' `Word::merge_all` does: a heap of candidate merges
+//! ordered by (rank, position), stale entries detected by the merged id. Byte-level files (GPT-2,
+//! Llama 3, Qwen, ...) start a word from its bytes; SentencePiece-style files (Llama 2, Gemma) from its
+//! chars, a char missing from the vocabulary becoming its `<0xNN>` byte tokens (`byte_fallback`) or the
+//! unk token, as HF's `BPE::merge_word` does.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -49,6 +51,15 @@ impl Hasher for Fx {
 
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
+/// Whether every ▁ of token `t` is in the run it starts with.
+fn metaspace_only_leading(t: &[u8]) -> bool {
+    let mut i = 0;
+    while t[i..].starts_with(METASPACE) {
+        i += METASPACE.len();
+    }
+    !t[i..].windows(METASPACE.len()).any(|w| w == METASPACE)
+}
+
 #[derive(Clone, Copy)]
 struct Symbol {
     id: u32,
@@ -57,29 +68,53 @@ struct Symbol {
     len: u32,
 }
 
+/// SentencePiece's word boundary, U+2581 (what Metaspace and the Replace normalizer put for a space).
+const METASPACE: &[u8] = "\u{2581}".as_bytes();
+
 /// Words cached: past this many the cache is cleared (a bounded memory for unbounded input).
 const CACHE_CAPACITY: usize = 100_000;
 /// Longer words are not cached (they are rare, and would pin memory).
 const CACHE_MAX_WORD: usize = 256;
 
+/// How a word's first symbols are made.
+pub struct Options {
+    /// Bytes (GPT-2's alphabet) rather than chars.
+    pub byte_level: bool,
+    pub ignore_merges: bool,
+    pub byte_fallback: bool,
+    pub fuse_unk: bool,
+    pub unk: Option<u32>,
+}
+
 pub struct Bpe {
-    /// The id of each single byte, if the vocabulary has it.
+    /// The id of each single byte (byte-level) or ASCII char, if the vocabulary has it.
     byte_ids: [Option<u32>; 256],
+    /// The id of each `<0xNN>` token (byte fallback).
+    fallback_ids: [Option<u32>; 256],
+    opts: Options,
+    /// No token has a ▁ after another char, so no merge crosses the start of a ▁ run: a
+    /// SentencePiece-style word (the whole text, without a pre-tokenizer) is merged piece by piece,
+    /// each cached, with the same result.
+    split_at_metaspace: bool,
     /// Raw bytes of each vocabulary token → id (for `ignore_merges`).
     vocab: FxMap<Vec<u8>, u32>,
     /// (left id << 32 | right id) → (rank, merged id).
     merges: FxMap<u64, (u32, u32)>,
-    ignore_merges: bool,
     cache: FxMap<Vec<u8>, Vec<u32>>,
     symbols: Vec<Symbol>,
     heap: BinaryHeap<Reverse<(u32, u32, u32)>>,
 }
 
 impl Bpe {
-    pub fn new(vocab: FxMap<Vec<u8>, u32>, merges: &[(u32, u32, u32)], ignore_merges: bool) -> Bpe {
+    /// `vocab`: token (its bytes, or its UTF-8 when not byte-level) → id.
+    pub fn new(vocab: FxMap<Vec<u8>, u32>, merges: &[(u32, u32, u32)], opts: Options) -> Bpe {
         let mut byte_ids = [None; 256];
+        let mut fallback_ids = [None; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
-            *slot = vocab.get(&[b as u8][..]).copied();
+            if opts.byte_level || b < 0x80 {
+                *slot = vocab.get(&[b as u8][..]).copied();
+            }
+            fallback_ids[b] = vocab.get(format!("<0x{:02X}>", b).as_bytes()).copied();
         }
         let mut map: FxMap<u64, (u32, u32)> = FxMap::default();
         map.reserve(merges.len());
@@ -87,11 +122,14 @@ impl Bpe {
             // HF keeps the first rank of a pair listed twice.
             map.entry(((a as u64) << 32) | b as u64).or_insert((rank as u32, m));
         }
+        let split_at_metaspace = !opts.byte_level && vocab.keys().all(|t| metaspace_only_leading(t));
         Bpe {
+            split_at_metaspace,
             byte_ids,
+            fallback_ids,
+            opts,
             vocab,
             merges: map,
-            ignore_merges,
             cache: FxMap::default(),
             symbols: Vec::new(),
             heap: BinaryHeap::new(),
@@ -113,15 +151,38 @@ impl Bpe {
         if w.len() == 1 {
             if let Some(id) = self.byte_ids[w[0] as usize] {
                 out.push(id);
+                return;
             }
-            return;
+            if self.opts.byte_level {
+                return;
+            }
         }
-        if self.ignore_merges {
+        if self.opts.ignore_merges {
             if let Some(&id) = self.vocab.get(w) {
                 out.push(id);
                 return;
             }
         }
+        if !self.split_at_metaspace {
+            return self.encode_piece(w, out);
+        }
+        // Before each ▁ that follows another char (a ▁ run stays whole).
+        let mut start = 0;
+        let mut i = 1;
+        while i + 3 <= w.len() {
+            if w[i..].starts_with(METASPACE) && !w[..i].ends_with(METASPACE) {
+                self.encode_piece(&w[start..i], out);
+                start = i;
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        self.encode_piece(&w[start..], out);
+    }
+
+    /// A piece of a word that merges never cross out of: from the cache, or merged.
+    fn encode_piece(&mut self, w: &[u8], out: &mut Vec<u32>) {
         if let Some(ids) = self.cache.get(w) {
             out.extend_from_slice(ids);
             return;
@@ -136,14 +197,59 @@ impl Bpe {
         }
     }
 
+    fn push_symbol(&mut self, id: u32) {
+        let n = self.symbols.len() as i32;
+        self.symbols.push(Symbol { id, prev: n - 1, next: n + 1, len: 1 });
+    }
+
+    /// A SentencePiece-style word's first symbols: its chars, with byte fallback and unk as HF's.
+    fn char_symbols(&mut self, w: &[u8]) {
+        // A pending unk (fused with the next ones when fuse_unk); HF adds byte-fallback tokens before it.
+        let mut unk: Option<u32> = None;
+        let mut i = 0;
+        while i < w.len() {
+            let len = crate::unicode::decode(w, i).1;
+            let c = &w[i..i + len];
+            i += len;
+            let id = if len == 1 { self.byte_ids[c[0] as usize] } else { self.vocab.get(c).copied() };
+            if let Some(id) = id {
+                if let Some(u) = unk.take() {
+                    self.push_symbol(u);
+                }
+                self.push_symbol(id);
+                continue;
+            }
+            if self.opts.byte_fallback && c.iter().all(|&b| self.fallback_ids[b as usize].is_some()) {
+                for &b in c {
+                    if let Some(id) = self.fallback_ids[b as usize] {
+                        self.push_symbol(id);
+                    }
+                }
+                continue;
+            }
+            if let Some(u) = self.opts.unk {
+                if unk.is_some() && !self.opts.fuse_unk {
+                    self.push_symbol(u);
+                }
+                unk = Some(u);
+            }
+        }
+        if let Some(u) = unk {
+            self.push_symbol(u);
+        }
+    }
+
     fn merge_word(&mut self, w: &[u8], out: &mut Vec<u32>) {
         self.symbols.clear();
-        for &b in w {
-            // A byte missing from the vocabulary is dropped, as HF does without an unk token.
-            if let Some(id) = self.byte_ids[b as usize] {
-                let n = self.symbols.len() as i32;
-                self.symbols.push(Symbol { id, prev: n - 1, next: n + 1, len: 1 });
+        if self.opts.byte_level {
+            for &b in w {
+                // A byte missing from the vocabulary is dropped, as HF does without an unk token.
+                if let Some(id) = self.byte_ids[b as usize] {
+                    self.push_symbol(id);
+                }
             }
+        } else {
+            self.char_symbols(w);
         }
         if let Some(last) = self.symbols.last_mut() {
             last.next = -1;
@@ -189,3 +295,4 @@ impl Bpe {
         out.extend(self.symbols.iter().filter(|s| s.len != 0).map(|s| s.id));
     }
 }
+

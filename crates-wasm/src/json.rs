@@ -186,9 +186,10 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
-        match text.parse::<f64>() {
-            Ok(n) if !text.is_empty() && !text.starts_with('+') && !text.starts_with('.') => Ok(Value::Num(n)),
-            _ => {
+        // As serde_json reads them (HF tokenizers' reader): Unigram scores must match to the ulp.
+        match crate::float::parse(text) {
+            Some(n) => Ok(Value::Num(n)),
+            None => {
                 self.pos = start;
                 self.err("bad value")
             }

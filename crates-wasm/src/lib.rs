@@ -1,19 +1,26 @@
-//! The WebAssembly hot path of dynamo-ts: KV block hashing, a byte-level BPE tokenizer and the greedy
+//! The WebAssembly hot path of dynamo-ts: KV block hashing, a tokenizer.json tokenizer and the greedy
 //! sampler's argmax over logits.
 //!
 //! No wasm-bindgen: the module exports plain functions over its linear memory, and the typed loader in
 //! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
 //! its message in `last_error_*`.
 
+pub mod bert_tables;
+pub mod block_hash;
 pub mod bpe;
+pub mod decoders;
+pub mod float;
+pub mod hf_unicode9;
 pub mod host;
 pub mod json;
 pub mod logits;
+pub mod normalizers;
 pub mod regex;
 pub mod tokenizer;
 pub mod unicode;
 pub mod unicode_tables;
-pub mod xxh3;
+pub mod unigram;
+pub mod wordpiece;
 
 use std::alloc::{alloc, dealloc, Layout};
 
@@ -56,7 +63,7 @@ pub unsafe extern "C" fn block_hashes(
     let tokens = std::slice::from_raw_parts(tokens, n);
     let out = std::slice::from_raw_parts_mut(out, 2 * blocks);
     let (local, sequence) = out.split_at_mut(blocks);
-    xxh3::block_hashes(tokens, block_size, if has_parent != 0 { Some(parent) } else { None }, local, sequence);
+    block_hash::block_hashes(tokens, block_size, if has_parent != 0 { Some(parent) } else { None }, local, sequence);
     blocks
 }
 
@@ -66,7 +73,7 @@ pub unsafe extern "C" fn block_hashes(
 /// `ptr` holds `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn xxh3_64(ptr: *const u8, len: usize, seed: u64) -> u64 {
-    xxh3::xxh3_64(std::slice::from_raw_parts(ptr, len), seed)
+    xxhash_rust::xxh3::xxh3_64_with_seed(std::slice::from_raw_parts(ptr, len), seed)
 }
 
 /// Writes each of the `count` u64 at `words` as 16 lowercase hex digits to `out` (room for `16 * count`
@@ -298,6 +305,29 @@ pub unsafe extern "C" fn tokenizer_encode(handle: u32, text: *const u8, len: usi
     };
     match t.encode(std::slice::from_raw_parts(text, len), add_special_tokens != 0) {
         Ok(()) => t.out.len() as isize,
+        Err(e) => {
+            set_error(e);
+            -1
+        }
+    }
+}
+
+/// Decodes the `n` u32 ids at `ids` (HF's decode, through the tokenizer's decoder chain) into the
+/// result buffer; returns its length, or -1 with an error.
+///
+/// # Safety
+/// `ids` holds `n` u32, aligned to 4.
+#[no_mangle]
+pub unsafe extern "C" fn tokenizer_decode(handle: u32, ids: *const u32, n: usize, skip_special_tokens: u32) -> isize {
+    let t = match tokenizer(handle) {
+        Some(t) => t,
+        None => return -1,
+    };
+    match t.decode(std::slice::from_raw_parts(ids, n), skip_special_tokens != 0) {
+        Ok(s) => {
+            RESULT = s.into_bytes();
+            RESULT.len() as isize
+        }
         Err(e) => {
             set_error(e);
             -1

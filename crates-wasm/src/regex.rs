@@ -749,6 +749,11 @@ impl Regex {
         let mut pos = 0;
         while pos < s.len() {
             match self.match_at(s, pos) {
+                // An empty match moves on by a char (as a find-iterator does), or it would repeat.
+                Some(end) if end == pos => {
+                    out.push((pos, end));
+                    pos += decode(s, pos).1;
+                }
                 Some(end) => {
                     out.push((pos, end));
                     pos = end;
@@ -757,6 +762,54 @@ impl Regex {
             }
         }
     }
+}
+
+/// A Split or Replace pattern of a tokenizer.json. HF compiles a `String` one as an escaped regex; its
+/// leftmost non-overlapping matches are found here by a plain search, many times faster.
+pub enum Pattern {
+    Literal(Vec<u8>),
+    Regex(Regex),
+}
+
+impl Pattern {
+    pub fn new(literal: bool, source: &str) -> Result<Pattern, String> {
+        if literal && !source.is_empty() {
+            return Ok(Pattern::Literal(source.as_bytes().to_vec()));
+        }
+        Regex::new(&if literal { escape(source) } else { source.to_string() }).map(Pattern::Regex)
+    }
+
+    /// Appends to `out` the (start, end) byte ranges of successive non-overlapping matches in `s`.
+    pub fn find_all(&mut self, s: &[u8], out: &mut Vec<(usize, usize)>) {
+        match self {
+            Pattern::Regex(r) => r.find_all(s, out),
+            Pattern::Literal(needle) => {
+                let first = needle[0];
+                let mut pos = 0;
+                while let Some(i) = s[pos..].iter().position(|&b| b == first) {
+                    let at = pos + i;
+                    if s[at..].starts_with(needle) {
+                        out.push((at, at + needle.len()));
+                        pos = at + needle.len();
+                    } else {
+                        pos = at + 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A literal pattern as a regex.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if c.is_ascii_punctuation() || c == ' ' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

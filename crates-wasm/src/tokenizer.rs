@@ -1,15 +1,21 @@
-//! The encode pipeline of a byte-level BPE tokenizer.json, as HuggingFace tokenizers runs it:
+//! The encode and decode pipelines of a tokenizer.json, as HuggingFace tokenizers runs them:
 //!
-//!   text ─ added tokens (not normalized) ─ normalizer ─ added tokens (normalized) ─ pre-tokenizer
-//!        ─ byte-level BPE per word ─ post-processor template (BOS/EOS) when special tokens are added
+//!   text ─ added tokens (not normalized) ─ normalizers ─ added tokens (normalized) ─ pre-tokenizers
+//!        ─ model per word (BPE byte-level or SentencePiece-style, Unigram, WordPiece)
+//!        ─ post-processor template (BOS/EOS, BERT's CLS/SEP) when special tokens are added
+//!   ids ─ token strings ─ decoder chain (decoders.rs)
 //!
 //! The loader (src/wasm/tokenizer.ts) parses and validates the JSON and hands this module a compact
 //! binary spec (`Spec::read`); everything not supported was refused there or is refused here.
 
-use crate::bpe::{Bpe, FxMap};
+use crate::bpe::{Bpe, FxMap, Options};
+use crate::decoders::Dec;
 use crate::json::Value;
-use crate::regex::Regex;
-use crate::unicode::{category_ranges, decode, needs_nfc_check, white_space, CharSet};
+use crate::normalizers::{is_white_space, Classes, Norm};
+use crate::regex::{Pattern, Regex};
+use crate::unigram::Unigram;
+use crate::unicode::{category_ranges, decode, white_space, CharSet};
+use crate::wordpiece::WordPiece;
 
 /// Normalization forms, in the loader's numbering.
 #[derive(Clone, Copy, PartialEq)]
@@ -29,10 +35,69 @@ enum Behavior {
     Contiguous,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Prepend {
+    Always,
+    First,
+    Never,
+}
+
 enum Step {
-    Split { regex: Regex, behavior: Behavior, invert: bool },
+    Split { pattern: Pattern, behavior: Behavior, invert: bool },
     ByteLevel { add_prefix_space: bool, regex: Option<Regex> },
     Digits { individual: bool },
+    Metaspace { replacement: Vec<u8>, prepend: Prepend, split: bool },
+    Bert,
+    WhitespaceSplit,
+}
+
+enum Model {
+    Bpe(Bpe),
+    Unigram(Unigram, WordCache),
+    WordPiece(WordPiece, WordCache),
+}
+
+/// Words cached (Unigram, WordPiece; the BPE model keeps its own): cleared when full.
+#[derive(Default)]
+struct WordCache(FxMap<Vec<u8>, Vec<u32>>);
+
+const CACHE_CAPACITY: usize = 100_000;
+const CACHE_MAX_WORD: usize = 256;
+
+impl Model {
+    fn encode_word(&mut self, w: &[u8], out: &mut Vec<u32>) -> Result<(), String> {
+        let (cache, start) = match self {
+            Model::Bpe(m) => {
+                m.encode_word(w, out);
+                return Ok(());
+            }
+            Model::Unigram(m, cache) => {
+                if let Some(ids) = cache.0.get(w) {
+                    out.extend_from_slice(ids);
+                    return Ok(());
+                }
+                let start = out.len();
+                m.encode_word(w, out)?;
+                (cache, start)
+            }
+            Model::WordPiece(m, cache) => {
+                if let Some(ids) = cache.0.get(w) {
+                    out.extend_from_slice(ids);
+                    return Ok(());
+                }
+                let start = out.len();
+                m.encode_word(w, out)?;
+                (cache, start)
+            }
+        };
+        if w.len() <= CACHE_MAX_WORD {
+            if cache.0.len() >= CACHE_CAPACITY {
+                cache.0.clear();
+            }
+            cache.0.insert(w.to_vec(), out[start..].to_vec());
+        }
+        Ok(())
+    }
 }
 
 const FLAG_LSTRIP: u32 = 2;
@@ -48,24 +113,59 @@ struct Added {
 }
 
 /// Leftmost-longest, non-overlapping matching of added tokens (HF uses Aho-Corasick with that
-/// match kind); candidates indexed by first byte, longest first.
+/// match kind): a byte trie walked from each position, keeping the longest token seen (a file may have
+/// thousands of `<unused…>` tokens, or `\n` runs of every length up to 31).
 struct AddedMatcher {
     tokens: Vec<Added>,
-    by_first: Vec<Vec<u32>>,
+    /// (node << 8 | byte) → node; node 0 is the root.
+    edges: FxMap<u64, u32>,
+    /// The token (index in `tokens`) ending at each node, or u32::MAX.
+    ends: Vec<u32>,
+    /// Whether any token starts with a byte (most text bytes are then skipped at once).
+    first: [bool; 256],
 }
 
 impl AddedMatcher {
     fn new(mut tokens: Vec<Added>) -> AddedMatcher {
         tokens.retain(|t| !t.content.is_empty());
-        let mut by_first = vec![Vec::new(); 256];
+        let mut edges: FxMap<u64, u32> = FxMap::default();
+        let mut ends = vec![u32::MAX];
+        let mut first = [false; 256];
         for (i, t) in tokens.iter().enumerate() {
-            by_first[t.content[0] as usize].push(i as u32);
+            first[t.content[0] as usize] = true;
+            let mut node = 0u32;
+            for &b in &t.content {
+                let next = ends.len() as u32;
+                node = *edges.entry(((node as u64) << 8) | b as u64).or_insert(next);
+                if node == next {
+                    ends.push(u32::MAX);
+                }
+            }
+            // For equal contents the earlier token wins.
+            if ends[node as usize] == u32::MAX {
+                ends[node as usize] = i as u32;
+            }
         }
-        for v in by_first.iter_mut() {
-            // Longest first; for equal contents the earlier token wins (stable sort).
-            v.sort_by_key(|&i| Reverse(tokens[i as usize].content.len()));
+        AddedMatcher { tokens, edges, ends, first }
+    }
+
+    /// The longest token `s` starts with.
+    fn find(&self, s: &[u8]) -> Option<&Added> {
+        if !self.first[s[0] as usize] {
+            return None;
         }
-        AddedMatcher { tokens, by_first }
+        let mut node = 0u32;
+        let mut found = u32::MAX;
+        for &b in s {
+            node = match self.edges.get(&(((node as u64) << 8) | b as u64)) {
+                Some(&n) => n,
+                None => break,
+            };
+            if self.ends[node as usize] != u32::MAX {
+                found = self.ends[node as usize];
+            }
+        }
+        self.tokens.get(found as usize)
     }
 
     /// Splits `s` into pieces: Some(id) for a matched token, None for text between.
@@ -73,9 +173,7 @@ impl AddedMatcher {
         let mut start_offset = 0;
         let mut pos = 0;
         while pos < s.len() {
-            let cands = &self.by_first[s[pos] as usize];
-            let found = cands.iter().map(|&i| &self.tokens[i as usize]).find(|t| s[pos..].starts_with(&t.content));
-            let t = match found {
+            let t = match self.find(&s[pos..]) {
                 Some(t) => t,
                 None => {
                     pos += 1;
@@ -124,8 +222,6 @@ fn prev_char(s: &[u8], mut p: usize) -> usize {
     }
     p
 }
-
-use std::cmp::Reverse;
 
 /// Reads the loader's binary spec: u32 little-endian numbers and length-prefixed UTF-8 strings.
 struct Reader<'a> {
@@ -177,9 +273,11 @@ fn byte_level_table() -> [i16; 324] {
 }
 
 pub struct Tokenizer {
-    normalizers: Vec<Form>,
+    normalizers: Vec<Norm>,
+    classes: Classes,
     steps: Vec<Step>,
-    bpe: Bpe,
+    model: Model,
+    decoders: Vec<Dec>,
     added_raw: AddedMatcher,
     added_normalized: AddedMatcher,
     prefix: Vec<u32>,
@@ -194,6 +292,7 @@ pub struct Tokenizer {
     /// The ids of the last encode.
     pub out: Vec<u32>,
     norm_buf: Vec<u8>,
+    norm_tmp: Vec<u8>,
     pieces: Vec<(usize, usize, Option<u32>)>,
     pieces2: Vec<(usize, usize, Option<u32>)>,
     splits: Vec<(usize, usize)>,
@@ -213,23 +312,91 @@ fn behavior(n: u32) -> Result<Behavior, String> {
     })
 }
 
-fn form(n: u32) -> Result<Form, String> {
-    Ok(match n {
-        1 => Form::Nfc,
-        2 => Form::Nfd,
-        3 => Form::Nfkc,
-        4 => Form::Nfkd,
-        _ => return Err(format!("tokenizer spec: unknown normalization form {}", n)),
+fn read_norm(r: &mut Reader) -> Result<Norm, String> {
+    Ok(match r.u32()? {
+        1 => Norm::Form(Form::Nfc),
+        2 => Norm::Form(Form::Nfd),
+        3 => Norm::Form(Form::Nfkc),
+        4 => Norm::Form(Form::Nfkd),
+        5 => {
+            let literal = r.u32()? == 1;
+            let pattern = r.str()?;
+            Norm::Replace { pattern: Pattern::new(literal, pattern)?, content: r.bytes()?.to_vec(), matches: Vec::new() }
+        }
+        6 => Norm::Prepend(r.bytes()?.to_vec()),
+        7 => Norm::Lowercase,
+        8 => Norm::StripAccents,
+        9 => Norm::Bert {
+            clean_text: r.u32()? == 1,
+            chinese_chars: r.u32()? == 1,
+            strip_accents: r.u32()? == 1,
+            lowercase: r.u32()? == 1,
+        },
+        k => return Err(format!("tokenizer spec: unknown normalizer kind {}", k)),
     })
 }
 
+fn one_char(s: &str, what: &str) -> Result<char, String> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("{}: expected one character, got {:?}", what, s)),
+    }
+}
+
+fn read_dec(r: &mut Reader) -> Result<Dec, String> {
+    Ok(match r.u32()? {
+        1 => Dec::ByteLevel,
+        2 => Dec::Replace { pattern: r.str()?.to_string(), content: r.str()?.to_string() },
+        3 => Dec::ByteFallback,
+        4 => Dec::Fuse,
+        5 => Dec::Strip { content: one_char(r.str()?, "decoder Strip.content")?, start: r.u32()? as usize, stop: r.u32()? as usize },
+        6 => Dec::Metaspace { replacement: one_char(r.str()?, "decoder Metaspace.replacement")?, prepend: r.u32()? != 2 },
+        7 => Dec::WordPiece { prefix: r.str()?.to_string(), cleanup: r.u32()? == 1 },
+        k => return Err(format!("tokenizer spec: unknown decoder kind {}", k)),
+    })
+}
+
+/// The model's settings from the spec; its vocabulary comes from the document.
+enum ModelSpec {
+    Bpe { byte_level: bool, ignore_merges: bool, byte_fallback: bool, fuse_unk: bool, unk: Option<String> },
+    Unigram { unk_id: Option<u32>, byte_fallback: bool },
+    WordPiece { unk: String, prefix: String, max_chars: usize },
+}
+
+fn read_opt_str(r: &mut Reader) -> Result<Option<String>, String> {
+    let has = r.u32()? == 1;
+    let s = r.str()?.to_string();
+    Ok(if has { Some(s) } else { None })
+}
+
+fn read_model_spec(r: &mut Reader) -> Result<ModelSpec, String> {
+    Ok(match r.u32()? {
+        1 => ModelSpec::Bpe {
+            byte_level: r.u32()? == 1,
+            ignore_merges: r.u32()? == 1,
+            byte_fallback: r.u32()? == 1,
+            fuse_unk: r.u32()? == 1,
+            unk: read_opt_str(r)?,
+        },
+        2 => {
+            let has = r.u32()? == 1;
+            let id = r.u32()?;
+            ModelSpec::Unigram { unk_id: if has { Some(id) } else { None }, byte_fallback: r.u32()? == 1 }
+        }
+        3 => ModelSpec::WordPiece { unk: r.str()?.to_string(), prefix: r.str()?.to_string(), max_chars: r.u32()? as usize },
+        k => return Err(format!("tokenizer spec: unknown model kind {}", k)),
+    })
+}
+
+/// Added tokens as (id, content as given, flags); the matched content is set by the caller.
 fn read_added(r: &mut Reader) -> Result<Vec<Added>, String> {
     let n = r.u32()?;
-    let mut v = Vec::with_capacity(n as usize);
+    let mut v = Vec::with_capacity(n.min(1 << 20) as usize);
     for _ in 0..n {
         let id = r.u32()?;
         let original = r.str()?.to_string();
-        let content = r.bytes()?.to_vec();
+        let content = original.as_bytes().to_vec();
         let flags = r.u32()?;
         if id >= 1 << 31 {
             return Err(format!("added token {:?}: id {} is too large", original, id));
@@ -248,29 +415,41 @@ fn vocab_error(path: &str, what: &str) -> String {
     format!("{}: {}", path, what)
 }
 
-/// The model's vocabulary and merges from the parsed tokenizer.json: (token, id) pairs and the merges
-/// as (left id, right id, merged id), in rank order.
-fn read_model(doc: &mut Value) -> Result<(Vec<(String, u32)>, Vec<(u32, u32, u32)>, FxMap<String, u32>), String> {
-    let model = match doc.get_mut("model") {
-        Some(m) => m,
-        None => return Err("model: missing".into()),
-    };
-    let vocab = match model.take("vocab") {
+fn model_mut(doc: &mut Value) -> Result<&mut Value, String> {
+    doc.get_mut("model").ok_or_else(|| "model: missing".to_string())
+}
+
+/// A `{token: id}` vocabulary (BPE, WordPiece): (token, id) pairs and the token → id map. Two tokens
+/// with one id are refused (decoding could not tell them apart).
+fn vocab_object(doc: &mut Value) -> Result<(Vec<(String, u32)>, FxMap<String, u32>), String> {
+    let vocab = match model_mut(doc)?.take("vocab") {
         Some(Value::Obj(v)) => v,
         _ => return Err("model.vocab: expected an object of token → id".into()),
     };
     let mut pairs = Vec::with_capacity(vocab.len());
     let mut ids: FxMap<String, u32> = FxMap::default();
     ids.reserve(vocab.len());
+    let mut owner: FxMap<u32, usize> = FxMap::default();
+    owner.reserve(vocab.len());
     for (token, id) in vocab {
         let id = match id {
             Value::Num(n) if n.fract() == 0.0 && (0.0..2147483648.0).contains(&n) => n as u32,
             _ => return Err(vocab_error(&format!("model.vocab.{:?}", token), "expected a token id")),
         };
+        if let Some(&i) = owner.get(&id) {
+            let first: &(String, u32) = &pairs[i];
+            return Err(vocab_error(&format!("model.vocab.{:?}", token), &format!("id {} is also the id of {:?}", id, first.0)));
+        }
+        owner.insert(id, pairs.len());
         ids.insert(token.clone(), id);
         pairs.push((token, id));
     }
-    let merges = match model.take("merges") {
+    Ok((pairs, ids))
+}
+
+/// The merges as (left id, right id, merged id), in rank order.
+fn bpe_merges(doc: &mut Value, ids: &FxMap<String, u32>) -> Result<Vec<(u32, u32, u32)>, String> {
+    let merges = match model_mut(doc)?.take("merges") {
         Some(Value::Arr(v)) => v,
         _ => return Err("model.merges: expected an array".into()),
     };
@@ -304,7 +483,26 @@ fn read_model(doc: &mut Value) -> Result<(Vec<(String, u32)>, Vec<(u32, u32, u32
             }
         }
     }
-    Ok((pairs, out, ids))
+    Ok(out)
+}
+
+/// A Unigram vocabulary: `[[piece, score], ...]`, ids by position.
+fn unigram_vocab(doc: &mut Value) -> Result<Vec<(String, f64)>, String> {
+    let vocab = match model_mut(doc)?.take("vocab") {
+        Some(Value::Arr(v)) => v,
+        _ => return Err("model.vocab: expected an array of [piece, score]".into()),
+    };
+    let mut out = Vec::with_capacity(vocab.len());
+    for (i, entry) in vocab.into_iter().enumerate() {
+        match entry {
+            Value::Arr(v) => match <[Value; 2]>::try_from(v) {
+                Ok([Value::Str(piece), Value::Num(score)]) if score.is_finite() => out.push((piece, score)),
+                _ => return Err(vocab_error(&format!("model.vocab.{}", i), "expected [piece, score]")),
+            },
+            _ => return Err(vocab_error(&format!("model.vocab.{}", i), "expected [piece, score]")),
+        }
+    }
+    Ok(out)
 }
 
 const FLAG_SPECIAL: u32 = 1 << 16;
@@ -314,7 +512,7 @@ impl Tokenizer {
     /// tokenizer.json (its model's vocabulary and merges, taken out of `doc`).
     pub fn new(spec: &[u8], doc: &mut Value) -> Result<Tokenizer, String> {
         let mut r = Reader { b: spec, pos: 0 };
-        let normalizers = (0..r.u32()?).map(|_| r.u32().and_then(form)).collect::<Result<Vec<_>, _>>()?;
+        let mut normalizers = (0..r.u32()?).map(|_| read_norm(&mut r)).collect::<Result<Vec<_>, _>>()?;
         let nsteps = r.u32()?;
         let mut steps = Vec::new();
         for _ in 0..nsteps {
@@ -324,8 +522,7 @@ impl Tokenizer {
                     let pattern = r.str()?;
                     let behavior = behavior(r.u32()?)?;
                     let invert = r.u32()? == 1;
-                    let source = if literal { escape(pattern) } else { pattern.to_string() };
-                    Step::Split { regex: Regex::new(&source)?, behavior, invert }
+                    Step::Split { pattern: Pattern::new(literal, pattern)?, behavior, invert }
                 }
                 2 => {
                     let add_prefix_space = r.u32()? == 1;
@@ -336,43 +533,106 @@ impl Tokenizer {
                     }
                 }
                 3 => Step::Digits { individual: r.u32()? == 1 },
+                4 => {
+                    let replacement = one_char(r.str()?, "pre-tokenizer Metaspace.replacement")?;
+                    let prepend = match r.u32()? {
+                        0 => Prepend::Always,
+                        1 => Prepend::First,
+                        _ => Prepend::Never,
+                    };
+                    let mut b = [0u8; 4];
+                    Step::Metaspace { replacement: replacement.encode_utf8(&mut b).as_bytes().to_vec(), prepend, split: r.u32()? == 1 }
+                }
+                5 => Step::Bert,
+                6 => Step::WhitespaceSplit,
                 k => return Err(format!("tokenizer spec: unknown pre-tokenizer kind {}", k)),
             });
         }
-        let ignore_merges = r.u32()? == 1;
-        let has_unk = r.u32()? == 1;
+        let model_spec = read_model_spec(&mut r)?;
+        let decoders = (0..r.u32()?).map(|_| read_dec(&mut r)).collect::<Result<Vec<_>, _>>()?;
         let added_raw = read_added(&mut r)?;
-        let added_normalized = read_added(&mut r)?;
+        let mut added_normalized = read_added(&mut r)?;
         let prefix = read_ids(&mut r)?;
         let suffix = read_ids(&mut r)?;
         if r.pos != spec.len() {
             return Err("tokenizer spec: trailing bytes".into());
         }
 
-        let (pairs, merges, mut token_ids) = read_model(doc)?;
+        let classes = Classes::new();
+        // A normalized added token is matched in its normalized form (HF runs the whole normalizer on it).
+        let mut tmp = Vec::new();
+        for t in added_normalized.iter_mut() {
+            crate::normalizers::apply(&mut normalizers, &classes, &mut t.content, &mut tmp)?;
+        }
+
         let table = byte_level_table();
-        let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
-        vocab.reserve(pairs.len());
-        let mut bytes = Vec::new();
+        let (pairs, mut token_ids, model) = match model_spec {
+            ModelSpec::Bpe { byte_level, ignore_merges, byte_fallback, fuse_unk, unk } => {
+                let (pairs, ids) = vocab_object(doc)?;
+                let merges = bpe_merges(doc, &ids)?;
+                let unk = match unk {
+                    Some(u) => match ids.get(&u) {
+                        Some(&id) => Some(id),
+                        None => return Err(format!("model.unk_token: {:?} is not in the vocabulary", u)),
+                    },
+                    None => None,
+                };
+                let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
+                vocab.reserve(pairs.len());
+                let mut bytes = Vec::new();
+                for (token, id) in &pairs {
+                    if !byte_level {
+                        vocab.insert(token.as_bytes().to_vec(), *id);
+                        continue;
+                    }
+                    bytes.clear();
+                    // A token outside the byte-level alphabet can never be produced from bytes: not in
+                    // the BPE table (it still decodes).
+                    let mappable = token.chars().all(|c| match crate::decoders::byte_level_byte(c, &table) {
+                        Some(b) => {
+                            bytes.push(b);
+                            true
+                        }
+                        None => false,
+                    });
+                    if mappable && !bytes.is_empty() {
+                        vocab.insert(bytes.clone(), *id);
+                    }
+                }
+                let bpe = Bpe::new(vocab, &merges, Options { byte_level, ignore_merges, byte_fallback, fuse_unk, unk });
+                if byte_level && unk.is_some() && !bpe.has_every_byte() {
+                    return Err("model.unk_token: an unk token with bytes missing from the vocabulary is not supported".into());
+                }
+                (pairs, ids, Model::Bpe(bpe))
+            }
+            ModelSpec::Unigram { unk_id, byte_fallback } => {
+                let pieces = unigram_vocab(doc)?;
+                let mut ids: FxMap<String, u32> = FxMap::default();
+                let pairs: Vec<(String, u32)> = pieces.iter().enumerate().map(|(i, p)| (p.0.clone(), i as u32)).collect();
+                for (t, id) in &pairs {
+                    ids.insert(t.clone(), *id);
+                }
+                (pairs, ids, Model::Unigram(Unigram::new(pieces, unk_id, byte_fallback)?, WordCache::default()))
+            }
+            ModelSpec::WordPiece { unk, prefix, max_chars } => {
+                let (pairs, ids) = vocab_object(doc)?;
+                let vocab: FxMap<Vec<u8>, u32> = pairs.iter().map(|(t, id)| (t.as_bytes().to_vec(), *id)).collect();
+                let unk = ids.get(&unk).copied();
+                (pairs, ids, Model::WordPiece(WordPiece::new(vocab, &prefix, max_chars, unk), WordCache::default()))
+            }
+        };
+
         let mut max_id = pairs.iter().map(|p| p.1 as i64).max().unwrap_or(-1);
         for t in added_raw.iter().chain(added_normalized.iter()) {
             max_id = max_id.max(t.id as i64);
         }
+        // Ids far past the number of tokens would only allocate a table of holes.
+        let count = (pairs.len() + added_raw.len() + added_normalized.len()) as i64;
+        if max_id >= 2 * count + (1 << 20) {
+            return Err(format!("model.vocab: id {} is far past the {} tokens (a table of holes)", max_id, count));
+        }
         let mut id_tokens: Vec<Option<String>> = vec![None; (max_id + 1) as usize];
         for (token, id) in pairs {
-            bytes.clear();
-            // A token outside the byte-level alphabet can never be produced from bytes: not in the
-            // BPE table (it still decodes).
-            let mappable = token.chars().all(|c| match table.get(c as usize) {
-                Some(&b) if b >= 0 => {
-                    bytes.push(b as u8);
-                    true
-                }
-                _ => false,
-            });
-            if mappable && !bytes.is_empty() {
-                vocab.insert(bytes.clone(), id);
-            }
             id_tokens[id as usize] = Some(token);
         }
         let mut special = vec![false; id_tokens.len()];
@@ -382,14 +642,17 @@ impl Tokenizer {
             token_ids.insert(t.original.clone(), t.id);
             special[t.id as usize] = t.flags & FLAG_SPECIAL != 0;
         }
-        let bpe = Bpe::new(vocab, &merges, ignore_merges);
-        if has_unk && !bpe.has_every_byte() {
-            return Err("model.unk_token: an unk token with bytes missing from the vocabulary is not supported".into());
+        for &id in prefix.iter().chain(suffix.iter()) {
+            if id as usize >= id_tokens.len() {
+                return Err(format!("post_processor: special token id {} is past the vocabulary", id));
+            }
         }
         Ok(Tokenizer {
             normalizers,
+            classes,
             steps,
-            bpe,
+            model,
+            decoders,
             added_raw: AddedMatcher::new(added_raw),
             added_normalized: AddedMatcher::new(added_normalized),
             prefix,
@@ -401,6 +664,7 @@ impl Tokenizer {
             special,
             out: Vec::new(),
             norm_buf: Vec::new(),
+            norm_tmp: tmp,
             pieces: Vec::new(),
             pieces2: Vec::new(),
             splits: Vec::new(),
@@ -410,6 +674,20 @@ impl Tokenizer {
         })
     }
 
+    /// HF's decode: the ids' token strings, special ones left out when asked, through the decoder
+    /// chain. An id with no token (past the vocabulary, or in a hole of it) is dropped, as HF does: a
+    /// model's embedding is often padded past its tokenizer (Qwen3: 151,936 rows, 151,669 tokens).
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, String> {
+        let mut tokens = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(Some(t)) = self.id_tokens.get(id as usize) {
+                if !(skip_special_tokens && self.special[id as usize]) {
+                    tokens.push(t.clone());
+                }
+            }
+        }
+        Ok(crate::decoders::decode(&self.decoders, tokens, &byte_level_table()))
+    }
     pub fn vocab_size(&self) -> usize {
         self.id_tokens.len()
     }
@@ -492,31 +770,7 @@ impl Tokenizer {
         let mut pieces = std::mem::take(&mut self.pieces);
         pieces.clear();
         self.added_raw.split(text, &self.white_space, &mut pieces);
-        let mut result = Ok(());
-        for &(a, b, id) in &pieces {
-            if let Some(id) = id {
-                out.push(id);
-                continue;
-            }
-            let normalized = match self.normalize(&text[a..b]) {
-                Ok(n) => n,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            let mut pieces2 = std::mem::take(&mut self.pieces2);
-            pieces2.clear();
-            self.added_normalized.split(&normalized, &self.white_space, &mut pieces2);
-            for &(c, d, id2) in &pieces2 {
-                match id2 {
-                    Some(id) => out.push(id),
-                    None => self.pre_tokenize_and_encode(&normalized[c..d], &mut out),
-                }
-            }
-            self.pieces2 = pieces2;
-            self.norm_buf = normalized;
-        }
+        let result = self.encode_pieces(text, &pieces, &mut out);
         self.pieces = pieces;
         if add_special_tokens {
             out.extend_from_slice(&self.suffix);
@@ -525,25 +779,43 @@ impl Tokenizer {
         result
     }
 
-    /// The normalized form of `s`, in a buffer owned by the caller until handed back.
-    fn normalize(&mut self, s: &[u8]) -> Result<Vec<u8>, String> {
-        let mut buf = std::mem::take(&mut self.norm_buf);
-        buf.clear();
-        buf.extend_from_slice(s);
-        for &f in &self.normalizers {
-            if quick_check(&buf, f) {
+    fn encode_pieces(&mut self, text: &[u8], pieces: &[(usize, usize, Option<u32>)], out: &mut Vec<u32>) -> Result<(), String> {
+        for &(a, b, id) in pieces {
+            if let Some(id) = id {
+                out.push(id);
                 continue;
             }
-            buf = crate::host::normalize(f, &buf)?;
+            let mut normalized = std::mem::take(&mut self.norm_buf);
+            normalized.clear();
+            normalized.extend_from_slice(&text[a..b]);
+            let mut result = crate::normalizers::apply(&mut self.normalizers, &self.classes, &mut normalized, &mut self.norm_tmp);
+            let mut pieces2 = std::mem::take(&mut self.pieces2);
+            pieces2.clear();
+            if result.is_ok() {
+                self.added_normalized.split(&normalized, &self.white_space, &mut pieces2);
+            }
+            for &(c, d, id2) in &pieces2 {
+                match id2 {
+                    Some(id) => out.push(id),
+                    // Metaspace's `first` scheme prepends only to the text at the very start.
+                    None => result = self.pre_tokenize_and_encode(&normalized[c..d], a == 0 && c == 0, out),
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            self.pieces2 = pieces2;
+            self.norm_buf = normalized;
+            result?;
         }
-        Ok(buf)
+        Ok(())
     }
 
-    fn pre_tokenize_and_encode(&mut self, s: &[u8], out: &mut Vec<u32>) {
+    fn pre_tokenize_and_encode(&mut self, s: &[u8], at_start: bool, out: &mut Vec<u32>) -> Result<(), String> {
         if s.is_empty() {
-            return;
+            return Ok(());
         }
-        // Splits are byte ranges of `word_buf`, which a ByteLevel prefix space may rebuild.
+        // Splits are byte ranges of `word_buf`, which a ByteLevel prefix space or Metaspace may rebuild.
         let mut buf = std::mem::take(&mut self.word_buf);
         buf.clear();
         buf.extend_from_slice(s);
@@ -555,10 +827,10 @@ impl Tokenizer {
         for step in self.steps.iter_mut() {
             next.clear();
             match step {
-                Step::Split { regex, behavior, invert } => {
+                Step::Split { pattern, behavior, invert } => {
                     for &(a, b) in &splits {
                         matches.clear();
-                        regex.find_all(&buf[a..b], &mut matches);
+                        pattern.find_all(&buf[a..b], &mut matches);
                         apply_behavior(a, b, &matches, *behavior, *invert, &mut next);
                     }
                 }
@@ -603,16 +875,88 @@ impl Tokenizer {
                         apply_behavior(a, b, &matches, behavior, false, &mut next);
                     }
                 }
+                Step::Metaspace { replacement, prepend, split } => {
+                    // Spaces become the replacement, which (by the scheme) starts the text; each
+                    // replacement then starts a word.
+                    let mut rebuilt = Vec::with_capacity(buf.len() * 2 + 3 * splits.len());
+                    let mut moved = Vec::with_capacity(splits.len());
+                    for &(a, b) in &splits {
+                        let start = rebuilt.len();
+                        let starts_with = buf[a] == b' ' || buf[a..b].starts_with(replacement);
+                        let first = at_start && a == 0;
+                        if !starts_with && (*prepend == Prepend::Always || (*prepend == Prepend::First && first)) {
+                            rebuilt.extend_from_slice(replacement);
+                        }
+                        for &c in &buf[a..b] {
+                            if c == b' ' {
+                                rebuilt.extend_from_slice(replacement);
+                            } else {
+                                rebuilt.push(c);
+                            }
+                        }
+                        moved.push((start, rebuilt.len()));
+                    }
+                    buf = rebuilt;
+                    splits = moved;
+                    if !*split {
+                        next.extend_from_slice(&splits);
+                    } else {
+                        for &(a, b) in &splits {
+                            matches.clear();
+                            let mut p = a;
+                            while p < b {
+                                if buf[p..b].starts_with(replacement) {
+                                    matches.push((p - a, p - a + replacement.len()));
+                                    p += replacement.len();
+                                } else {
+                                    p += 1;
+                                }
+                            }
+                            apply_behavior(a, b, &matches, Behavior::MergedWithNext, false, &mut next);
+                        }
+                    }
+                }
+                Step::Bert | Step::WhitespaceSplit => {
+                    let punctuation = matches!(step, Step::Bert);
+                    for &(a, b) in &splits {
+                        let mut word = a;
+                        let mut p = a;
+                        while p < b {
+                            let (c, len) = decode(&buf, p);
+                            if is_white_space(c) {
+                                if word < p {
+                                    next.push((word, p));
+                                }
+                                word = p + len;
+                            } else if punctuation && self.classes.punctuation.contains(c) {
+                                if word < p {
+                                    next.push((word, p));
+                                }
+                                next.push((p, p + len));
+                                word = p + len;
+                            }
+                            p += len;
+                        }
+                        if word < b {
+                            next.push((word, b));
+                        }
+                    }
+                }
             }
             std::mem::swap(&mut splits, &mut next);
         }
+        let mut result = Ok(());
         for &(a, b) in &splits {
-            self.bpe.encode_word(&buf[a..b], out);
+            result = self.model.encode_word(&buf[a..b], out);
+            if result.is_err() {
+                break;
+            }
         }
         self.word_buf = buf;
         self.splits = splits;
         self.next_splits = next;
         self.matches = matches;
+        result
     }
 }
 
@@ -689,41 +1033,6 @@ fn apply_behavior(a: usize, b: usize, m: &[(usize, usize)], behavior: Behavior, 
     out.truncate(k);
 }
 
-/// Whether `s` is certainly unchanged by `form` (so the host need not be called).
-fn quick_check(s: &[u8], form: Form) -> bool {
-    match form {
-        Form::Nfc => {
-            let mut i = 0;
-            while i < s.len() {
-                if s[i] < 0xCC {
-                    // Below U+0300 nothing changes under NFC.
-                    i += if s[i] < 0x80 { 1 } else { 2 };
-                    continue;
-                }
-                let (c, len) = decode(s, i);
-                if needs_nfc_check(c) {
-                    return false;
-                }
-                i += len;
-            }
-            true
-        }
-        _ => s.is_ascii(),
-    }
-}
-
-/// A literal pattern as a regex.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for c in s.chars() {
-        if c.is_ascii_punctuation() || c == ' ' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,14 +1047,16 @@ mod tests {
         let mut doc = crate::json::parse(&bytes).unwrap();
         eprintln!("parse {:?}", t.elapsed());
         let t = std::time::Instant::now();
-        let (pairs, merges, _ids) = read_model(&mut doc).unwrap();
-        eprintln!("read_model {:?} {} {}", t.elapsed(), pairs.len(), merges.len());
+        let (pairs, ids) = vocab_object(&mut doc).unwrap();
+        let merges = bpe_merges(&mut doc, &ids).unwrap();
+        eprintln!("vocab and merges {:?} {} {}", t.elapsed(), pairs.len(), merges.len());
         let t = std::time::Instant::now();
         let mut vocab: FxMap<Vec<u8>, u32> = FxMap::default();
         for (tok, id) in &pairs {
             vocab.insert(tok.as_bytes().to_vec(), *id);
         }
-        let _bpe = Bpe::new(vocab, &merges, false);
+        let opts = Options { byte_level: true, ignore_merges: false, byte_fallback: false, fuse_unk: false, unk: None };
+        let _bpe = Bpe::new(vocab, &merges, opts);
         eprintln!("bpe {:?}", t.elapsed());
         let t = std::time::Instant::now();
         let _r = Regex::new(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+").unwrap();
@@ -782,3 +1093,4 @@ mod tests {
         }
     }
 }
+

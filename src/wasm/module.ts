@@ -50,6 +50,7 @@ export interface WasmExports {
   tokenizer_free(handle: number): void;
   tokenizer_encode(handle: number, text: number, len: number, addSpecialTokens: number): number;
   tokenizer_ids(handle: number): number;
+  tokenizer_decode(handle: number, ids: number, n: number, skipSpecialTokens: number): number;
   argmax_f32(row: number, len: number): number;
   max_f32(row: number, len: number): number;
 }
@@ -74,6 +75,7 @@ const EXPORTED_FUNCTIONS = [
   'tokenizer_free',
   'tokenizer_encode',
   'tokenizer_ids',
+  'tokenizer_decode',
   'argmax_f32',
   'max_f32',
 ] as const;

@@ -1,11 +1,13 @@
-// A HuggingFace tokenizer.json (byte-level BPE: GPT-2, Llama 3, Qwen 2/3, DeepSeek V3, ...) encoded
-// by the crate's WebAssembly pipeline and decoded here, with ids identical to HF `tokenizers`.
+// A HuggingFace tokenizer.json (byte-level BPE: GPT-2, Llama 3, Qwen 2/3, DeepSeek V3; SentencePiece-
+// style BPE: Llama 2, Mistral, Gemma; Unigram; WordPiece) encoded by the crate's WebAssembly pipeline,
+// with ids and decoded text identical to HF `tokenizers`.
 //
 //   Tokenizer.fromFile ─ json_parse in WASM ─ skeleton (the file minus vocab and merges) ─ buildSpec
 //                      (validate, refuse what we cannot reproduce) ─ tokenizer_new in WASM (vocab and
 //                      merges read from the parsed file, regexes compiled)
 //   encode:  UTF-8 into module memory ─ tokenizer_encode ─ ids copied out
-//   decode:  ids ─ bytes of each token (tables built here) ─ TextDecoder (lossy, like HF)
+//   decode:  a plain ByteLevel decoder: ids ─ bytes of each token (tables built here) ─ TextDecoder
+//            (lossy, like HF); any other decoder chain: tokenizer_decode in WASM
 import { readFileSync } from 'node:fs';
 import { lastError, Scratch, wasm } from './module.js';
 import { buildSpec, TokenizerLoadError } from './tokenizer-spec.js';
@@ -26,12 +28,26 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 const textScratch = new Scratch();
+const idScratch = new Scratch();
 const FREE_ON_GC = new FinalizationRegistry<number>((handle) => wasm().tokenizer_free(handle));
 const EMPTY = new Uint8Array(0);
+/** HF's ByteFallback decoder's test for a byte token. */
+const FALLBACK_BYTE = /^<0x[0-9a-fA-F]{2}>$/;
 
-/** Streams ids to text: `push` returns only complete characters, holding a partial UTF-8 sequence back. */
+/**
+ * Streams ids to text: `push` returns only complete characters. Byte-level tokenizers hold a partial
+ * UTF-8 sequence back (O(1) per id); the others decode a short window of ids the way HF's DecodeStream
+ * does (text is released when it grows and does not end in U+FFFD), so a decoder chain that looks at
+ * neighbouring tokens (Strip of the first space, WordPiece's `##`) streams exactly what decode gives. A
+ * run of byte-fallback tokens is held until it ends: HF decodes it as a whole (one invalid byte turns
+ * each byte of the run into U+FFFD).
+ */
 export class IncrementalDecoder {
   private readonly decoder = new TextDecoder('utf-8');
+  private ids: number[] = [];
+  private prefix = '';
+  private prefixIndex = 0;
+  private inByteRun = false;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -40,12 +56,39 @@ export class IncrementalDecoder {
 
   /** The text that `id` completes (possibly empty). */
   push(id: number): string {
-    return this.decoder.decode(this.tokenizer.bytesOf(id, this.skipSpecialTokens), { stream: true });
+    if (this.tokenizer.byteLevelDecode) {
+      this.tokenizer.checkId(id);
+      return this.decoder.decode(this.tokenizer.bytesOf(id, this.skipSpecialTokens), { stream: true });
+    }
+    this.ids.push(id);
+    // Hold a byte run until a token that shows (a skipped special one does not) ends it.
+    if (this.tokenizer.isFallbackByte(id)) this.inByteRun = true;
+    else if (!(this.inByteRun && this.skipSpecialTokens && this.tokenizer.isSpecial(id))) {
+      this.inByteRun = false;
+    }
+    if (this.inByteRun) return '';
+    const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
+    if (text.length <= this.prefix.length || text.endsWith('\ufffd') || !text.startsWith(this.prefix)) {
+      return '';
+    }
+    const delta = text.slice(this.prefix.length);
+    const nextPrefixIndex = this.ids.length - this.prefixIndex;
+    this.ids = this.ids.slice(this.prefixIndex);
+    this.prefix = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
+    this.prefixIndex = nextPrefixIndex;
+    return delta;
   }
 
   /** The end of the stream: a dangling partial character becomes U+FFFD. */
   flush(): string {
-    return this.decoder.decode();
+    if (this.tokenizer.byteLevelDecode) return this.decoder.decode();
+    const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
+    const rest = text.startsWith(this.prefix) ? text.slice(this.prefix.length) : '';
+    this.ids = [];
+    this.prefix = '';
+    this.prefixIndex = 0;
+    this.inByteRun = false;
+    return rest;
   }
 }
 
@@ -78,6 +121,9 @@ function readTable(length: number): { offsets: Uint32Array; flags: Uint8Array; p
 
 export class Tokenizer {
   private readonly handle: number;
+  /** Decoding is each id's bytes concatenated (a plain ByteLevel decoder): done here, from tables. */
+  readonly byteLevelDecode: boolean;
+  private readonly byteFallbackDecode: boolean;
   private decodeTables: DecodeTables | undefined;
   private tokenStrings: TokenStrings | undefined;
   private readonly decoder = new TextDecoder('utf-8');
@@ -91,13 +137,15 @@ export class Tokenizer {
     w.wasm_free(ptr, json.length);
     if (doc === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
     let spec: Uint8Array;
+    let byteLevelDecode: boolean;
+    let byteFallbackDecode: boolean;
     try {
       const n = w.json_skeleton(doc);
       if (n < 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
       const skeleton: unknown = JSON.parse(
         utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.result_ptr(), n)),
       );
-      spec = buildSpec(skeleton);
+      ({ bytes: spec, byteLevelDecode, byteFallbackDecode } = buildSpec(skeleton));
     } catch (err) {
       w.json_free(doc);
       throw err;
@@ -107,6 +155,8 @@ export class Tokenizer {
     this.handle = w.tokenizer_new(specPtr, spec.length, doc);
     w.wasm_free(specPtr, spec.length);
     if (this.handle === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+    this.byteLevelDecode = byteLevelDecode;
+    this.byteFallbackDecode = byteFallbackDecode;
     // The module's copy (vocabulary, merges, caches: tens of MB) goes when this object does.
     FREE_ON_GC.register(this, this.handle, this);
   }
@@ -164,8 +214,22 @@ export class Tokenizer {
     return t.bytes.subarray(t.offsets[id], t.offsets[id + 1]);
   }
 
+  /**
+   * Throws a RangeError for what cannot be a token id (negative, fractional, past 2^32). An id past the
+   * vocabulary decodes to nothing, as in HF: models pad their embedding past the tokenizer (Qwen3's
+   * 151,936 rows for 151,669 tokens) and may sample those rows.
+   */
+  checkId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) {
+      throw new RangeError(`tokenizer: ${id} is not a token id`);
+    }
+  }
+
+  /** HF's decode; throws a RangeError for what cannot be a token id. */
   decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
     const skip = opts.skipSpecialTokens ?? false;
+    if (!this.byteLevelDecode) return this.chainDecode(ids, skip);
+    for (let i = 0; i < ids.length; i++) this.checkId(ids[i] ?? -1);
     let total = 0;
     for (let i = 0; i < ids.length; i++) total += this.bytesOf(ids[i] ?? -1, skip).length;
     const out = new Uint8Array(total);
@@ -176,6 +240,27 @@ export class Tokenizer {
       at += b.length;
     }
     return this.decoder.decode(out);
+  }
+
+  /** Whether `id` is an added token marked special. */
+  isSpecial(id: number): boolean {
+    return this.tables().special[id] === 1;
+  }
+
+  /** Whether `id` is a `<0xNN>` token that a ByteFallback decoder turns into a byte. */
+  isFallbackByte(id: number): boolean {
+    return this.byteFallbackDecode && FALLBACK_BYTE.test(this.idToToken(id) ?? '');
+  }
+
+  /** Decodes through the crate's decoder chain. */
+  private chainDecode(ids: ArrayLike<number>, skipSpecialTokens: boolean): string {
+    const w = wasm();
+    for (let i = 0; i < ids.length; i++) this.checkId(ids[i] ?? -1);
+    const ptr = idScratch.reserve(4 * ids.length);
+    new Uint32Array(w.memory.buffer, ptr, ids.length).set(ids);
+    const n = w.tokenizer_decode(this.handle, ptr, ids.length, skipSpecialTokens ? 1 : 0);
+    if (n < 0) throw new Error(`tokenizer: ${lastError()}`);
+    return utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.result_ptr(), n));
   }
 
   createDecoder(opts: DecodeOptions = {}): IncrementalDecoder {

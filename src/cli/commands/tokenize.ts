@@ -16,7 +16,7 @@ export const command = defineCommand({
       flag: 'tokenizer',
       env: 'DYN_TOKENIZER',
       schema: z.string({ error: 'required: the path of a tokenizer.json' }).min(1),
-      description: 'HuggingFace tokenizer.json (byte-level BPE)',
+      description: 'HuggingFace tokenizer.json (BPE byte-level or SentencePiece-style, Unigram, WordPiece)',
       placeholder: '<file>',
     },
     addSpecialTokens: {

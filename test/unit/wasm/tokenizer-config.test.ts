@@ -334,25 +334,38 @@ describe('post-processor', () => {
 
 describe('refusals', () => {
   const refused: [string, Json, RegExp][] = [
-    ['a WordPiece model', { model: { type: 'WordPiece' } }, /model\.type.*WordPiece/],
-    ['a Unigram model', { model: { type: 'Unigram' } }, /model\.type.*Unigram/],
-    ['byte fallback', { model: { byte_fallback: true } }, /byte_fallback/],
+    ['a WordLevel model', { model: { type: 'WordLevel' } }, /model\.type.*WordLevel/],
+    [
+      'a ByteLevel pre-tokenizer with a WordPiece model',
+      { model: { type: 'WordPiece' } },
+      /ByteLevel pre-tokenizer with a WordPiece model/,
+    ],
+    ['byte fallback with ByteLevel', { model: { byte_fallback: true } }, /byte_fallback/],
     [
       'an unknown normalizer',
-      { normalizer: { type: 'Lowercase' } },
-      /normalizer: unsupported normalizer type "Lowercase"/,
+      { normalizer: { type: 'Precompiled', precompiled_charsmap: 'AA==' } },
+      /normalizer: unsupported normalizer type "Precompiled"/,
     ],
     [
       'an unknown normalizer in a sequence',
-      { normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace' }] } },
-      /normalizer\.normalizers\.1: unsupported normalizer type "Replace"/,
+      { normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Strip' }] } },
+      /normalizer\.normalizers\.1: unsupported normalizer type "Strip"/,
     ],
     [
       'an unknown pre-tokenizer',
-      { pre_tokenizer: { type: 'Metaspace', replacement: '▁' } },
-      /pre_tokenizer: unsupported pre-tokenizer type "Metaspace"/,
+      { pre_tokenizer: { type: 'Punctuation', behavior: 'Isolated' } },
+      /pre_tokenizer: unsupported pre-tokenizer type "Punctuation"/,
     ],
-    ['no ByteLevel pre-tokenizer', { pre_tokenizer: QWEN_SPLIT }, /no ByteLevel/],
+    [
+      'a Metaspace replacement of two characters',
+      { pre_tokenizer: { type: 'Metaspace', replacement: '__', prepend_scheme: 'always' } },
+      /pre_tokenizer\.replacement: expected one character/,
+    ],
+    [
+      'a pre-tokenizer after ByteLevel',
+      { pre_tokenizer: { type: 'Sequence', pretokenizers: [BYTE_LEVEL, QWEN_SPLIT] } },
+      /a pre-tokenizer after ByteLevel/,
+    ],
     [
       'a lookbehind',
       {
@@ -401,9 +414,15 @@ describe('refusals', () => {
       /added_tokens\.0: single_word/,
     ],
     [
-      'a Bert post-processor',
-      { post_processor: { type: 'BertProcessing', sep: ['[SEP]', 1], cls: ['[CLS]', 0] } },
-      /BertProcessing/,
+      'a template with two sequences',
+      {
+        post_processor: {
+          type: 'TemplateProcessing',
+          single: [{ Sequence: { id: 'A' } }, { Sequence: { id: 'B' } }],
+          special_tokens: {},
+        },
+      },
+      /post_processor\.single\.1: only one sequence/,
     ],
     [
       'truncation',
@@ -411,10 +430,11 @@ describe('refusals', () => {
       /truncation: truncation/,
     ],
     ['padding', { padding: { strategy: 'BatchLongest' } }, /padding: padding/],
+    ['a CTC decoder', { decoder: { type: 'CTC' } }, /decoder: unsupported decoder type "CTC"/],
     [
-      'a Metaspace decoder',
-      { decoder: { type: 'Metaspace' } },
-      /decoder: unsupported decoder type "Metaspace"/,
+      'a Regex Replace decoder',
+      { decoder: { type: 'Replace', pattern: { Regex: '_+' }, content: ' ' } },
+      /decoder\.pattern: a Regex Replace decoder/,
     ],
   ];
   for (const [what, over, message] of refused) {
@@ -427,5 +447,92 @@ describe('refusals', () => {
 
   it('refuses what is not JSON', () => {
     expect(() => Tokenizer.fromJSON('{')).toThrow(/not JSON/);
+  });
+});
+
+// Malformed files end in a load (or call) error naming the problem: never in a Rust panic, which would
+// abort the module's one instance and every tokenizer in it (the last check proves it still works).
+describe('bad input', () => {
+  const sentencePiece = (model: Json): string =>
+    JSON.stringify({
+      added_tokens: [],
+      normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: { type: 'Sequence', decoders: [{ type: 'ByteFallback' }, { type: 'Fuse' }] },
+      model,
+    });
+  const bpe = (over: Json) =>
+    sentencePiece({ type: 'BPE', vocab: { a: 0, b: 1, ab: 2, '<unk>': 3 }, merges: [['a', 'b']], ...over });
+  const bad: [string, string, RegExp][] = [
+    ['an unknown model type', sentencePiece({ type: 'Bigram', vocab: {} }), /model\.type.*"Bigram"/],
+    ['a merge of one token', bpe({ merges: ['ab'] }), /model\.merges\.0: expected "a b"/],
+    ['a merge of three tokens', bpe({ merges: [['a', 'b', 'c']] }), /model\.merges\.0: expected/],
+    ['a merge of numbers', bpe({ merges: [[1, 2]] }), /model\.merges\.0: expected/],
+    ['a merge of unknown tokens', bpe({ merges: [['a', 'x']] }), /model\.merges\.0: .*not in the vocabulary/],
+    ['merges that are not a list', bpe({ merges: 'a b' }), /model\.merges: expected an array/],
+    [
+      'a vocabulary with duplicate ids',
+      bpe({ vocab: { a: 0, b: 0 }, merges: [] }),
+      /model\.vocab\."b": id 0 is also the id of "a"/,
+    ],
+    ['a negative id', bpe({ vocab: { a: -1 }, merges: [] }), /model\.vocab\."a": expected a token id/],
+    ['a fractional id', bpe({ vocab: { a: 1.5 }, merges: [] }), /model\.vocab\."a": expected a token id/],
+    ['an id far past the vocabulary', bpe({ vocab: { a: 2_000_000_000 }, merges: [] }), /far past/],
+    [
+      'an unk token not in the vocabulary',
+      bpe({ unk_token: '<nope>' }),
+      /model\.unk_token: "<nope>" is not in the vocabulary/,
+    ],
+    ['a vocabulary that is not an object', bpe({ vocab: [['a', 0]] }), /model\.vocab: expected an object/],
+    [
+      'a Unigram entry without a score',
+      sentencePiece({ type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0], ['a']] }),
+      /model\.vocab\.1: expected \[piece, score\]/,
+    ],
+    [
+      'a Unigram unk_id past the vocabulary',
+      sentencePiece({ type: 'Unigram', unk_id: 5, vocab: [['<unk>', 0]] }),
+      /model\.unk_id: 5 is past the vocabulary/,
+    ],
+    [
+      'a WordPiece vocabulary with duplicate ids',
+      sentencePiece({ type: 'WordPiece', vocab: { '[UNK]': 0, a: 1, '##a': 1 } }),
+      /model\.vocab\."##a": id 1 is also the id of "a"/,
+    ],
+  ];
+  for (const [what, json, message] of bad) {
+    it(`refuses ${what}, naming it`, () => {
+      const load = () => Tokenizer.fromJSON(json);
+      expect(load).toThrow(TokenizerLoadError);
+      expect(load).toThrow(message);
+    });
+  }
+
+  it('errors (not panics) at a call: unknown chars without an unk, what is not a token id', () => {
+    const unigram = Tokenizer.fromJSON(
+      sentencePiece({
+        type: 'Unigram',
+        unk_id: null,
+        vocab: [
+          ['a', -1],
+          ['▁', -2],
+        ],
+      }),
+    );
+    expect(Array.from(unigram.encode('a a'))).toEqual([0, 1, 0]);
+    expect(() => unigram.encode('ab')).toThrow(/without unk_id met a char outside its vocabulary/);
+    const wordPiece = Tokenizer.fromJSON(
+      JSON.stringify({
+        model: { type: 'WordPiece', unk_token: '[UNK]', vocab: { a: 0 } },
+        pre_tokenizer: { type: 'WhitespaceSplit' },
+        decoder: { type: 'WordPiece' },
+      }),
+    );
+    expect(() => wordPiece.encode('b')).toThrow(/unk_token is not in the vocabulary/);
+    expect(wordPiece.decode([0, 1, 2 ** 31])).toBe('a');
+    expect(() => wordPiece.decode([0, 2 ** 32])).toThrow(/4294967296 is not a token id/);
+    // The module survived all of the above.
+    expect(Array.from(Tokenizer.fromJSON(bpe({ unk_token: '<unk>' })).encode('ab a'))).toEqual([2, 3, 0]);
   });
 });
