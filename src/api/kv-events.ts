@@ -1,5 +1,8 @@
-// KV cache events, exactly DESIGN §6: one per cache change, eventId rising by one per worker. Blocks
-// are named by sequence hash (blockHash) and local hash (tokensHash), both 16-hex-digit strings.
+// KV cache events, exactly DESIGN §6: one per cache change, eventId rising by one per worker. A block
+// is named by the engine's own id (blockHash, parentHash, removed blockHashes) and its local hash
+// (tokensHash), all 16-hex-digit strings. The router keys its index by the chain of local hashes and
+// treats engine ids as opaque (they link a block to its parent and name removals): our workers use the
+// sequence hash as id, other engines (vLLM, SGLang, TensorRT-LLM) ids of their own.
 import { z } from 'zod';
 import { blockHashSchema, instanceIdSchema } from './ids.js';
 

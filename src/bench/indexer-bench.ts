@@ -1,15 +1,19 @@
 // Micro-benchmark of the KV indexer (`npm run bench:indexer`): event ingestion and find-matches for
 // 4k-token requests over 64 workers and about a million indexed (worker, block) pairs, on one core.
-// Ingestion: best of 3 rounds on a fresh index. Peer, measured in the same run: a straightforward radix tree of Maps keyed by hex strings (how one
-// would write it first). Prints progress lines, then one JSON object as the last line.
+// Ingestion: best of 3 rounds on a fresh index, twice: with engine block ids opaque to the router
+// (random u64 per worker and block, as vLLM, SGLang and TensorRT-LLM name blocks) and with ids equal to
+// the sequence hash (our own workers). Peer, measured in the same run: a straightforward radix tree of
+// Maps keyed by hex strings (how one would write it first). Prints progress lines, then one JSON object
+// as the last line.
 //
 // Workload: each worker caches 4k-token sequences made of one of `families` shared system prompts
 // (half the blocks) and a unique tail; events arrive as parsed wire events (hex strings), as the
 // transport hands them over. Queries: half repeat a cached sequence, half a known prompt with a new tail.
 import { parseArgs } from 'node:util';
 import type { BlockHash, InstanceId, KvEvent } from '../api/index.js';
-import { hashesFromHex, type RequestHashes } from '../router/block-hashes.js';
+import { hashesFromHex, hashesToHex, type RequestHashes } from '../router/block-hashes.js';
 import { KvIndexer } from '../router/indexer.js';
+import { sequenceHashStep } from '../router/sequence-hash.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,30 +44,50 @@ const hex = () => rand32().toString(16).padStart(8, '0') + rand32().toString(16)
 
 interface Sequence {
   local: string[];
+  /** DESIGN §6's chain of the local hashes: the nodes' keys, and our workers' block ids. */
   sequence: string[];
+}
+const step = new Int32Array(2);
+/** Extends `sequence` by the chain hashes of `local` from index `from`. */
+function chained(local: string[], sequence: string[], from: number): string[] {
+  const l = hashesFromHex(local);
+  const out = sequence.slice(0, from);
+  for (let i = from; i < local.length; i++) {
+    if (i === 0) {
+      out.push(local[0] as string);
+      continue;
+    }
+    const p = hashesFromHex([out[i - 1] as string]);
+    sequenceHashStep(p[0] as number, p[1] as number, l[2 * i] as number, l[2 * i + 1] as number, step);
+    out.push(hashesToHex(new Uint32Array(step.buffer))[0] as string);
+  }
+  return out;
 }
 const families: Sequence[] = Array.from({ length: FAMILIES }, () => {
   const local = Array.from({ length: PREFIX_BLOCKS }, hex);
-  return { local, sequence: Array.from({ length: PREFIX_BLOCKS }, hex) };
+  return { local, sequence: chained(local, [], 0) };
 });
 function newSequence(family: Sequence): Sequence {
   const tail = SEQ_BLOCKS - PREFIX_BLOCKS;
-  return {
-    local: [...family.local, ...Array.from({ length: tail }, hex)],
-    sequence: [...family.sequence, ...Array.from({ length: tail }, hex)],
-  };
+  const local = [...family.local, ...Array.from({ length: tail }, hex)];
+  return { local, sequence: chained(local, family.sequence, PREFIX_BLOCKS) };
 }
 
-// ---- build the event stream ----------------------------------------------------------------------
+// ---- build the event streams -----------------------------------------------------------------------
 const workerIds = Array.from(
   { length: WORKERS },
   (_, i) => (i + 1).toString(16).padStart(16, '0') as InstanceId,
 );
+/** Blocks named by sequence hash (our workers). */
 const events: KvEvent[] = [];
+/** The same cache changes, blocks named by random per-worker ids (other engines). */
+const opaqueEvents: KvEvent[] = [];
 const cached: Sequence[] = [];
 let blockEvents = 0;
 {
   const held = workerIds.map(() => new Set<number>());
+  /** Per worker: sequence hash → its engine id. */
+  const engineIds = workerIds.map(() => new Map<string, string>());
   const nextId = workerIds.map(() => 0);
   let w = 0;
   while (blockEvents < TOTAL_BLOCKS) {
@@ -71,17 +95,23 @@ let blockEvents = 0;
     const seq = newSequence(families[fam] as Sequence);
     const has = (held[w] as Set<number>).has(fam);
     const from = has ? PREFIX_BLOCKS : 0;
+    const ids = engineIds[w] as Map<string, string>;
     const blocks = [];
+    const opaque = [];
     for (let i = from; i < SEQ_BLOCKS; i++) {
-      blocks.push({ blockHash: seq.sequence[i] as BlockHash, tokensHash: seq.local[i] as BlockHash });
+      const s = seq.sequence[i] as string;
+      const id = ids.get(s) ?? hex();
+      ids.set(s, id);
+      blocks.push({ blockHash: s as BlockHash, tokensHash: seq.local[i] as BlockHash });
+      opaque.push({ blockHash: id as BlockHash, tokensHash: seq.local[i] as BlockHash });
     }
     const eventId = nextId[w] as number;
     nextId[w] = eventId + 1;
-    events.push({
-      workerId: workerIds[w] as InstanceId,
-      eventId,
-      data: { stored: { parentHash: has ? (seq.sequence[from - 1] as BlockHash) : null, blocks } },
-    });
+    const parent = has ? (seq.sequence[from - 1] as string) : null;
+    const workerId = workerIds[w] as InstanceId;
+    events.push({ workerId, eventId, data: { stored: { parentHash: parent as BlockHash | null, blocks } } });
+    const opaqueParent = parent === null ? null : (ids.get(parent) as BlockHash);
+    opaqueEvents.push({ workerId, eventId, data: { stored: { parentHash: opaqueParent, blocks: opaque } } });
     (held[w] as Set<number>).add(fam);
     cached.push(seq);
     blockEvents += blocks.length;
@@ -90,6 +120,7 @@ let blockEvents = 0;
 }
 // As the transport hands them over: parsed from JSON (flat strings).
 const wireEvents = JSON.parse(JSON.stringify(events)) as KvEvent[];
+const wireOpaqueEvents = JSON.parse(JSON.stringify(opaqueEvents)) as KvEvent[];
 const queries: RequestHashes[] = [];
 const queryHex: string[][] = [];
 for (let q = 0; q < QUERIES; q++) {
@@ -163,12 +194,8 @@ const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 /** Ingestion is timed this many times on a fresh index; the best round counts (this machine is shared). */
 const ROUNDS = 3;
 
-function measure<T>(
-  name: string,
-  create: () => T,
-  ingest: (index: T) => void,
-  find: (index: T, q: number) => number,
-): { index: T; result: { blockEventsPerSec: number; findMatchesP50Us: number; findMatchesP99Us: number } } {
+/** Seconds of the best of ROUNDS ingestions, each into a fresh index; returns the last index too. */
+function ingestBest<T>(create: () => T, ingest: (index: T) => void): { index: T; seconds: number } {
   let best = Number.POSITIVE_INFINITY;
   let index = create();
   for (let round = 0; round < ROUNDS; round++) {
@@ -178,6 +205,16 @@ function measure<T>(
     ingest(index);
     best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
   }
+  return { index, seconds: best };
+}
+
+function measure<T>(
+  name: string,
+  create: () => T,
+  ingest: (index: T) => void,
+  find: (index: T, q: number) => number,
+): { index: T; result: { blockEventsPerSec: number; findMatchesP50Us: number; findMatchesP99Us: number } } {
+  const { index, seconds } = ingestBest(create, ingest);
   collect();
   // Warm up the query path, then time each call.
   let sink = 0;
@@ -190,7 +227,7 @@ function measure<T>(
   }
   times.sort();
   const result = {
-    blockEventsPerSec: Math.round(blockEvents / best),
+    blockEventsPerSec: Math.round(blockEvents / seconds),
     findMatchesP50Us: Number(percentile(times, 0.5).toFixed(2)),
     findMatchesP99Us: Number(percentile(times, 0.99).toFixed(2)),
   };
@@ -198,22 +235,43 @@ function measure<T>(
   return { index, result };
 }
 
-const measured = measure(
-  'KvIndexer',
-  () => new KvIndexer(TOTAL_BLOCKS),
-  (indexer) => {
+function ingestInto(events: KvEvent[]): (indexer: KvIndexer) => void {
+  return (indexer) => {
     for (const w of workerIds) indexer.applyDump({ workerId: w, lastEventId: -1, events: [] });
-    for (const e of wireEvents) indexer.applyEvent(e);
-  },
-  (indexer, q) => indexer.findMatches(queries[q] as RequestHashes).size,
+    for (const e of events) indexer.applyEvent(e);
+  };
+}
+
+const answer = (indexer: KvIndexer, q: number) =>
+  JSON.stringify([...indexer.findMatches(queries[q] as RequestHashes).toMap()]);
+const CHECKED = Math.min(500, QUERIES);
+// In a closure, so that the first index is garbage before the second one fills.
+const { ours, stats, opaqueAnswers } = (() => {
+  const measured = measure(
+    'KvIndexer',
+    () => new KvIndexer(TOTAL_BLOCKS),
+    ingestInto(wireOpaqueEvents),
+    (indexer, q) => indexer.findMatches(queries[q] as RequestHashes).size,
+  );
+  const answers = Array.from({ length: CHECKED }, (_, q) => answer(measured.index, q));
+  return { ours: measured.result, stats: measured.index.stats(), opaqueAnswers: answers };
+})();
+const bySequence = ingestBest(() => new KvIndexer(TOTAL_BLOCKS), ingestInto(wireEvents));
+const sequenceIdsPerSec = Math.round(blockEvents / bySequence.seconds);
+process.stdout.write(
+  `${JSON.stringify({ impl: 'KvIndexer, sequence-hash ids', blockEventsPerSec: sequenceIdsPerSec })}\n`,
 );
-const ours = measured.result;
-const stats = measured.index.stats();
+// Both namings must index the same thing.
+for (let q = 0; q < CHECKED; q++) {
+  const b = answer(bySequence.index, q);
+  if (opaqueAnswers[q] !== b)
+    throw new Error(`query ${q}: opaque ids give ${opaqueAnswers[q]}, sequence-hash ids ${b}`);
+}
 const peer = measure(
   'naive-map-tree',
   () => new NaiveIndexer(),
   (naive) => {
-    for (const e of wireEvents) naive.apply(e);
+    for (const e of wireOpaqueEvents) naive.apply(e);
   },
   (naive, q) => naive.findMatches(queryHex[q] as string[]).size,
 ).result;
@@ -228,6 +286,7 @@ process.stdout.write(
     treeNodes: stats.nodes,
     blockEvents,
     ...ours,
+    blockEventsPerSecSequenceIds: sequenceIdsPerSec,
     peer: { impl: 'naive-map-tree', ...peer },
     ratios: {
       blockEventsPerSecOverNaive: Number((ours.blockEventsPerSec / peer.blockEventsPerSec).toFixed(2)),

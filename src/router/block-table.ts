@@ -67,8 +67,20 @@ export class BlockTable {
     return to;
   }
 
-  /** Marks the worker slot on the block, inserting the record when absent. */
-  add(lo: number, hi: number, parentLo: number, localLo: number, worker: number): void {
+  /** As prefetch, for the depths a gallop from `known` probes first: known + 1, known + 3, known + 7, … (< n). */
+  prefetchGallop(sequence: Uint32Array, known: number, n: number): void {
+    const s = this.slots;
+    let sink = 0;
+    for (let d = known + 1; d < n; d = 2 * d - known + 1) {
+      const lo = (sequence[2 * d] as number) | 0;
+      const hi = (sequence[2 * d + 1] as number) | 0;
+      sink |= s[((lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask) * this.stride] as number;
+    }
+    this.prefetched = sink;
+  }
+
+  /** Marks the worker slot on the block, inserting the record when absent; false when it was marked already. */
+  add(lo: number, hi: number, parentLo: number, localLo: number, worker: number): boolean {
     if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.rebuild((this.mask + 1) * 2, this.words);
     const s = this.slots;
     const stride = this.stride;
@@ -82,12 +94,13 @@ export class BlockTable {
         s[at + LOCAL_LO] = localLo;
         s[at + BITS + (worker >>> 5)] = 1 << (worker & 31);
         this.size++;
-        return;
+        return true;
       }
       if (s[at] === lo && s[at + 1] === hi) {
         const w = at + BITS + (worker >>> 5);
+        const had = (s[w] as number) & (1 << (worker & 31));
         s[w] = (s[w] as number) | (1 << (worker & 31));
-        return;
+        return had === 0;
       }
       i = (i + 1) & this.mask;
     }

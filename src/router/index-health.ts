@@ -15,6 +15,7 @@
 //   degraded   when a worker being routed to (active requests, or an event owed) is stale or resyncing;
 //   healthy    otherwise (no workers included).
 import type { InstanceId } from '../api/index.js';
+import { INDEX_ANOMALIES, type IndexAnomaly } from './indexer.js';
 
 export const INDEX_STATES = ['healthy', 'degraded', 'load-only'] as const;
 export type IndexState = (typeof INDEX_STATES)[number];
@@ -32,6 +33,8 @@ export interface WorkerIndexHealth {
   gaps: number;
   resyncs: number;
   dumpFailures: number;
+  /** KV events that contradicted what it told before, by kind (indexer.ts IndexAnomaly): counted, handled. */
+  anomalies: Record<IndexAnomaly, number>;
 }
 
 export interface IndexHealthReport {
@@ -48,6 +51,7 @@ interface WorkerRecord {
   gaps: number;
   resyncs: number;
   dumpFailures: number;
+  anomalies: Record<IndexAnomaly, number>;
 }
 
 /** What the tracker needs to know of a worker beside its own records (from the indexer and scheduler). */
@@ -72,6 +76,7 @@ export class IndexHealth {
       gaps: 0,
       resyncs: 0,
       dumpFailures: 0,
+      anomalies: Object.fromEntries(INDEX_ANOMALIES.map((k) => [k, 0])) as Record<IndexAnomaly, number>,
     });
   }
 
@@ -97,6 +102,12 @@ export class IndexHealth {
   gap(worker: InstanceId): void {
     const w = this.workers.get(worker);
     if (w !== undefined) w.gaps++;
+  }
+
+  /** One of the worker's KV events contradicted what it told before (the indexer handled it). */
+  anomaly(worker: InstanceId, kind: IndexAnomaly): void {
+    const w = this.workers.get(worker);
+    if (w !== undefined) w.anomalies[kind]++;
   }
 
   /** A dump rebuilt the worker's part of the index: it is as fresh as the dump. */
@@ -142,6 +153,7 @@ export class IndexHealth {
         gaps: w.gaps,
         resyncs: w.resyncs,
         dumpFailures: w.dumpFailures,
+        anomalies: { ...w.anomalies },
       });
     }
     if (workers.length > 0 && unusable === workers.length) {

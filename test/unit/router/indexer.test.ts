@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BlockHash, InstanceId, KvDump, KvEvent, KvEventData } from '../../../src/api/index.js';
 import { hashesFromHex, type RequestHashes } from '../../../src/router/block-hashes.js';
 import { KvIndexer } from '../../../src/router/indexer.js';
+import { chain } from './chain.js';
 
 const W1 = '00000000000000a1' as InstanceId;
 const W2 = '00000000000000a2' as InstanceId;
@@ -25,12 +26,14 @@ function stored(family: number, from: number, to: number): KvEventData {
   };
 }
 
+/**
+ * A request's hashes: the router's sequence hashes chain the local ones (DESIGN §6); the workers here
+ * name their blocks by other ids (`seq`), opaque to the indexer.
+ */
 function request(family: number, n: number, divergeAt = n): RequestHashes {
   const f = (i: number) => (i < divergeAt ? family : 999);
-  return {
-    local: hashesFromHex(Array.from({ length: n }, (_, i) => local(f(i), i))),
-    sequence: hashesFromHex(Array.from({ length: n }, (_, i) => seq(f(i), i))),
-  };
+  const locals = Array.from({ length: n }, (_, i) => local(f(i), i));
+  return { local: hashesFromHex(locals), sequence: hashesFromHex(chain(locals)) };
 }
 
 /** An indexer that already knows the workers (as after their first, empty dump). */
