@@ -8,3 +8,4 @@ export * from './model-card.js';
 export * from './names.js';
 export * from './planner-profile.js';
 export * from './request-plane.js';
+export * from './router-sync.js';

@@ -25,6 +25,8 @@ export interface RequestResult {
 export interface RunOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8000 (the /v1 path is appended). */
   url: string;
+  /** Several frontends of one deployment: request i goes to urls[i mod n] (url is then unused). */
+  urls?: readonly string[];
   model: string;
   /** Most requests in flight; later arrivals wait (their TTFT includes the wait). */
   maxConcurrency: number;
@@ -85,7 +87,8 @@ async function send(options: RunOptions, r: PlannedRequest, queuedAt: number): P
   result.itlMs = gaps;
   let lastChunkAt = Number.NaN;
   try {
-    const response = await fetch(`${options.url}/v1/completions`, {
+    const base = options.urls?.length ? (options.urls[r.index % options.urls.length] as string) : options.url;
+    const response = await fetch(`${base}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({

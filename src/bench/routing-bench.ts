@@ -1,7 +1,9 @@
 // `dynamo bench`: plays a workload against an OpenAI endpoint, or — with several policies — starts a
 // deployment per routing policy (through the `start` callback the CLI gives), plays the same workload
 // against each, and reports TTFT and prefix-cache hit rates side by side, with the oracle hit rate and
-// the ratios of kv against the other policies.
+// the ratios of kv against the other policies. With several frontends per deployment (router replica
+// sync), requests go round-robin over them, and the report compares each count, with sync and without,
+// against one frontend.
 import { writeFile } from 'node:fs/promises';
 import { type RequestResult, runWorkload, type Summary, summarize } from './load-generator.js';
 import { ttftCdfSvg } from './ttft-plot.js';
@@ -10,6 +12,8 @@ import { oracleHitRate, planWorkload, type Workload } from './workloads.js';
 export interface Deployment {
   /** Base URL of the OpenAI API. */
   url: string;
+  /** Every frontend's base URL, when there are several (requests go round-robin over them). */
+  urls?: string[];
   model: string;
   stop(): Promise<void>;
 }
@@ -32,6 +36,8 @@ export interface BenchOptions {
 export interface PolicyRun {
   name: string;
   deploy(): Promise<Deployment>;
+  /** Frontend replicas of the deployment, and whether their routers sync (`--frontends`). */
+  frontends?: { count: number; sync: boolean };
 }
 
 export interface BenchReport {
@@ -71,6 +77,7 @@ export async function benchPolicies(runs: readonly PolicyRun[], options: BenchOp
       // Warm-up (JIT, lazily loaded model files) on prompts the workload never uses: not measured.
       await runWorkload(warmup, {
         url: deployment.url,
+        ...(deployment.urls ? { urls: deployment.urls } : {}),
         model: deployment.model,
         maxConcurrency: 1,
         label: 'warm-up',
@@ -78,6 +85,7 @@ export async function benchPolicies(runs: readonly PolicyRun[], options: BenchOp
       start = performance.now();
       results = await runWorkload(plan, {
         url: deployment.url,
+        ...(deployment.urls ? { urls: deployment.urls } : {}),
         model: deployment.model,
         maxConcurrency: options.maxConcurrency,
         label: run.name,
@@ -104,6 +112,7 @@ export async function benchPolicies(runs: readonly PolicyRun[], options: BenchOp
     }
     ratios.kvHitRateOverOracle = oracle === 0 ? 0 : round(kv.hitRate / oracle);
   }
+  Object.assign(ratios, frontendRatios(runs, policies));
   const report: BenchReport = {
     bench: 'routing',
     workload: options.workload,
@@ -122,4 +131,26 @@ export async function benchPolicies(runs: readonly PolicyRun[], options: BenchOp
     );
   }
   return report;
+}
+
+/**
+ * `--frontends`: each count's hit rate and mean TTFT over one frontend's — `hitRate3Over1`,
+ * `ttftMean3Over1` with replica sync, the same with `NoSync` after them without.
+ */
+export function frontendRatios(
+  runs: readonly PolicyRun[],
+  policies: Readonly<Record<string, Summary>>,
+): Record<string, number> {
+  const ratios: Record<string, number> = {};
+  const one = runs.find((r) => r.frontends?.count === 1);
+  const base = one && policies[one.name];
+  if (base === undefined) return ratios;
+  for (const run of runs) {
+    const s = policies[run.name];
+    if (run.frontends === undefined || run.frontends.count === 1 || s === undefined) continue;
+    const suffix = `${run.frontends.count}Over1${run.frontends.sync ? '' : 'NoSync'}`;
+    ratios[`hitRate${suffix}`] = base.hitRate === 0 ? 0 : round(s.hitRate / base.hitRate);
+    ratios[`ttftMean${suffix}`] = round(s.ttftMs.mean / base.ttftMs.mean);
+  }
+  return ratios;
 }

@@ -1,4 +1,6 @@
-// A Router wired to its transport: the one call the frontend (through RouterSelector) and tests make.
+// A Router wired to its transport (and, with replica sync on, to the other frontends' routers): the one
+// call the frontend (through RouterSelector) and tests make.
+import { ReplicaSync } from './replica-sync.js';
 import { Router, type RouterDeps, type RouterModel, type RouterSettings } from './router.js';
 import { type RouterRuntime, RouterTransport } from './transport.js';
 
@@ -15,9 +17,23 @@ export async function createRouter(
     runtime,
     deps.log.child({ component: 'router', model: model.name }),
   );
-  router.onClose = () => transport.close();
+  const sync = settings.replicaSync
+    ? new ReplicaSync(
+        router,
+        runtime.eventPlane,
+        { leaseMs: settings.replicaSyncLeaseMs },
+        deps.log.child({ component: 'replica-sync', model: model.name }),
+        deps.registry,
+      )
+    : undefined;
+  router.lifecycle = sync;
+  router.onClose = async () => {
+    await sync?.close();
+    await transport.close();
+  };
   try {
     await transport.start();
+    await sync?.start();
   } catch (err) {
     await router.close();
     throw err;

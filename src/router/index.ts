@@ -32,5 +32,5 @@ export {
   type RouterModel,
   type RouterSettings,
 } from './router.js';
-export { KvScheduler } from './scheduler.js';
+export { KvScheduler, ROUTER_COSTS, type RouterCost } from './scheduler.js';
 export type { RouterRuntime } from './transport.js';

@@ -30,6 +30,8 @@ export class RouterMetrics {
   readonly resyncs: Counter<'model' | 'result'>;
   /** Gaps in a worker's eventIds (or a parent it never stored): each one starts a resync. */
   readonly gaps: Counter<'model'>;
+  /** KV events that contradicted what their worker told before (indexer.ts IndexAnomaly). */
+  readonly kvEventAnomalies: Counter<'model' | 'kind'>;
   readonly indexedBlocks: Gauge<'model'>;
   readonly indexState: Gauge<string>;
   readonly workerIndexState: Gauge<string>;
@@ -83,6 +85,12 @@ export class RouterMetrics {
       name: 'dynamo_router_kv_event_gaps_total',
       help: "Gaps in a worker's KV events (missed eventIds, unknown parents); each starts a resync",
       labelNames: ['model'],
+      registers,
+    });
+    this.kvEventAnomalies = new Counter({
+      name: 'dynamo_router_kv_event_anomalies_total',
+      help: 'KV events contradicting what their worker told before (kind: unknown_parent, unknown_removal, duplicate_store, inconsistent_store); counted and handled',
+      labelNames: ['model', 'kind'],
       registers,
     });
     const tracked = this.tracked;

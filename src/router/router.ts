@@ -9,19 +9,20 @@
 //   every worker busy ─▶ FIFO queue (drained as requests complete or loads drop) ─▶ RouteOutcome
 //
 // Active sequences are tracked here in every mode (added on routing, prefill done at the first token,
-// freed at completion): they feed the cost function and the busy thresholds. With KV events the router
-// also tracks its index's health (index-health.ts); with route debug on, a request may ask for its
-// decision explained (every candidate's cost terms), computed only then.
+// freed at completion): they feed the cost function and the busy thresholds. With replica sync
+// (replica-sync.ts, through `lifecycle`) the other frontends' routers learn them, and theirs count
+// here. With KV events the router also tracks its index's health (index-health.ts); with route debug
+// on, a request may ask for its decision explained (every candidate's cost terms), computed only then.
 import type { Registry } from 'prom-client';
 import type { EndpointId, InstanceId, KvDump, KvEvent, LoadMetrics } from '../api/index.js';
 import type { Logger } from '../runtime/logger.js';
 import { computeBlockHashesRaw } from '../wasm/index.js';
 import { ApproxTracker } from './approx-tracker.js';
-import { hashKey, type RequestHashes } from './block-hashes.js';
+import { type BlockHashes, hashKey, type RequestHashes } from './block-hashes.js';
 import { IndexHealth, type IndexHealthReport, type IndexState } from './index-health.js';
-import { type ApplyResult, KvIndexer, type OverlapScores } from './indexer.js';
+import { type ApplyResult, type IndexAnomaly, KvIndexer, type OverlapScores } from './indexer.js';
 import { RouterMetrics } from './metrics.js';
-import { type Candidate, KvScheduler } from './scheduler.js';
+import { type Candidate, KvScheduler, type RouterCost } from './scheduler.js';
 
 export const ROUTER_MODES = ['kv', 'round-robin', 'random', 'direct'] as const;
 export type RouterMode = (typeof ROUTER_MODES)[number];
@@ -35,7 +36,16 @@ export const ROUTE_EXPLANATION_HEADER = 'x-dynamo-route';
 
 export interface RouterSettings {
   mode: RouterMode;
+  /** Weight of the prefill term (Dynamo's prefill load scale). */
   overlapScoreWeight: number;
+  /** kv cost function: DESIGN §7 (with the pending-prefill term) or Dynamo's current one (scheduler.ts). */
+  cost: RouterCost;
+  /** design cost: blocks each request still waiting for its first token adds to its worker's cost. */
+  pendingPrefillBlocks: number;
+  /** dynamo cost: overlap credit per cached block (0..1), its decay with excess prefill load, and the blocks each active request costs. */
+  overlapScoreCredit: number;
+  overlapScoreCreditDecay: number;
+  decodeActiveRequestWeight: number;
   temperature: number;
   /** false: approximate mode — no KV events; the router indexes its own decisions. */
   useKvEvents: boolean;
@@ -64,11 +74,27 @@ export interface RouterSettings {
   staleAfterMs: number;
   /** Honour ROUTE_DEBUG_HEADER: explain decisions to the requests that ask. */
   routeDebug: boolean;
+  /**
+   * Replica sync (replica-sync.ts): share active requests with the other frontends' routers of the
+   * component over the event plane. Idle (a heartbeat per lease/4) while no peer is heard.
+   */
+  replicaSync: boolean;
+  /** Replica sync: a peer not heard from for this long has its requests freed. */
+  replicaSyncLeaseMs: number;
 }
 
 export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   mode: 'kv',
   overlapScoreWeight: 1,
+  cost: 'design',
+  // Measured on simulated time (bench/placement-sim.ts; docs/architecture.md): 16 takes kv's worst
+  // cell against round-robin from 1.18× to 1.12× where every cache holds every prefix; 32 did a little
+  // better there but gave up cache affinity where a miss evicts (bench-command.test.ts). 0 is DESIGN §7
+  // as first written.
+  pendingPrefillBlocks: 16,
+  overlapScoreCredit: 1,
+  overlapScoreCreditDecay: 0,
+  decodeActiveRequestWeight: 0,
   temperature: 0,
   useKvEvents: true,
   busyThreshold: 0.95,
@@ -78,6 +104,8 @@ export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   approxMaxBlocks: 1_000_000,
   staleAfterMs: 30_000,
   routeDebug: false,
+  replicaSync: true,
+  replicaSyncLeaseMs: 5_000,
 };
 
 /** What the router needs to know of the model it routes (from its model card). */
@@ -112,6 +140,8 @@ export interface CandidateCost {
   overlapBlocks: number;
   prefillTokens: number;
   decodeBlocks: number;
+  /** Requests on the worker still waiting for their first token (the design cost's pending term). */
+  pendingPrefills: number;
   logit: number;
 }
 
@@ -151,6 +181,24 @@ export function wasmRequestHashes(tokenIds: readonly number[], blockSize: number
   return { local: view(raw.local), sequence: view(raw.sequence) };
 }
 
+/**
+ * Told of each request's lifecycle as the router records it: replica sync (replica-sync.ts) shares
+ * them with the other frontends' routers.
+ */
+export interface LifecycleListener {
+  added(
+    requestId: string,
+    worker: InstanceId,
+    isl: number,
+    sequence: BlockHashes,
+    overlapBlocks: number,
+  ): void;
+  prefilled(requestId: string): void;
+  freed(requestId: string): void;
+}
+
+const NO_HASHES: BlockHashes = new Uint32Array(0);
+
 /** Overlaps outside kv mode (round-robin, random): none. */
 const NO_OVERLAPS: OverlapScores = { get: () => undefined, size: 0 };
 
@@ -167,7 +215,7 @@ interface Prepared {
 }
 
 export class Router {
-  readonly indexer = new KvIndexer();
+  readonly indexer = new KvIndexer(undefined, (worker, kind) => this.indexAnomaly(worker, kind));
   readonly scheduler: KvScheduler;
   private readonly approx: ApproxTracker | undefined;
   private readonly instances = new Set<InstanceId>();
@@ -187,6 +235,8 @@ export class Router {
   private readonly log: Logger;
   /** Closes the transport (set by createRouter). */
   onClose: (() => Promise<void>) | undefined;
+  /** Replica sync, when on (set by createRouter). */
+  lifecycle: LifecycleListener | undefined;
 
   constructor(
     readonly settings: RouterSettings,
@@ -204,6 +254,11 @@ export class Router {
       {
         blockSize: model.blockSize,
         overlapScoreWeight: settings.overlapScoreWeight,
+        cost: settings.cost,
+        pendingPrefillBlocks: settings.pendingPrefillBlocks,
+        overlapScoreCredit: settings.overlapScoreCredit,
+        overlapScoreCreditDecay: settings.overlapScoreCreditDecay,
+        decodeActiveRequestWeight: settings.decodeActiveRequestWeight,
         temperature: settings.temperature,
         busyThreshold: settings.busyThreshold,
         maxNumSeqs: model.maxNumSeqs,
@@ -234,6 +289,15 @@ export class Router {
 
   instanceIds(): InstanceId[] {
     return [...this.instances];
+  }
+
+  hasInstance(id: InstanceId): boolean {
+    return this.instances.has(id);
+  }
+
+  /** Peers' requests were freed (replica sync): queued requests may fit now. */
+  peerLoadChanged(): void {
+    this.drain();
   }
 
   // ---- fed by the transport --------------------------------------------------------------------
@@ -352,6 +416,7 @@ export class Router {
   /** The request's first token arrived: its prefill no longer loads the worker. */
   firstToken(requestId: string): void {
     this.scheduler.prefillDone(requestId);
+    this.lifecycle?.prefilled(requestId);
     // Prefilled: its new blocks are stored on the worker, so a KV event is due from now on.
     const worker = this.owing.get(requestId);
     if (worker !== undefined) {
@@ -363,6 +428,7 @@ export class Router {
   /** The request ended (any way): frees what it held and lets queued requests in. */
   complete(requestId: string): void {
     this.owing.delete(requestId);
+    this.lifecycle?.freed(requestId);
     if (this.scheduler.free(requestId) !== undefined) this.drain();
   }
 
@@ -428,6 +494,13 @@ export class Router {
       { isl: req.tokenIds.length, seqKeys: prepared.seqKeys },
       overlapBlocks,
     );
+    this.lifecycle?.added(
+      req.requestId,
+      instance,
+      req.tokenIds.length,
+      prepared.hashes.sequence,
+      overlapBlocks,
+    );
     return { kind: 'routed', instance, overlapBlocks };
   }
 
@@ -453,6 +526,7 @@ export class Router {
         overlapBlocks: c.overlap,
         prefillTokens: c.prefillTokens,
         decodeBlocks: c.decodeBlocks,
+        pendingPrefills: c.pendingPrefills,
         logit: Math.round(c.logit * 1000) / 1000,
       })),
       busy: candidates.filter((id) => !free.includes(id)),
@@ -465,6 +539,11 @@ export class Router {
       { model: this.model.name, requestId: req.requestId, route: explanation },
       'route decision',
     );
+  }
+
+  private indexAnomaly(worker: InstanceId, kind: IndexAnomaly): void {
+    this.health?.anomaly(worker, kind);
+    this.metrics?.kvEventAnomalies.labels(this.model.name, kind).inc();
   }
 
   private gap(worker: InstanceId): void {
@@ -500,6 +579,7 @@ export class Router {
       });
     }
     this.scheduler.add(req.requestId, id, { isl: req.tokenIds.length, seqKeys: [] }, 0);
+    this.lifecycle?.added(req.requestId, id, req.tokenIds.length, NO_HASHES, 0);
     return { kind: 'routed', instance: id, overlapBlocks: 0 };
   }
 

@@ -5,17 +5,44 @@
 //                requests the router sent to w that are still active: cached there by the time it runs)
 //   prefill[w] = prefill tokens already active on w + ISL − overlap[w]·B
 //   decode[w]  = active KV blocks on w, the new request's included
-//   logit[w]   = overlapScoreWeight · prefill[w]/B + decode[w]
+//   logit[w]   = overlapScoreWeight · prefill[w]/B + decode[w] + pendingPrefillBlocks · pending[w]
+//
+// pending[w]: requests sent to w that have no first token yet. The new request's prefill waits behind
+// theirs however few tokens they compute (a prefill step has a fixed cost, and a cache hit is still a
+// step): without the term, closed-loop clients pile onto a worker that is still prefilling, and kv
+// lost to round-robin under aiperf when every cache held every prefix (issue 20).
+//
+// cost 'dynamo' is Dynamo's current selector instead (lib/kv-router scheduling/selector/default.rs):
+//   credit[w]  = overlapScoreCredit · decay[w] · overlap[w]
+//   decay[w]   = 1 / (1 + overlapScoreCreditDecay · excess prefill blocks of w over the least loaded
+//                candidate / the request's blocks)                    (1 with decay 0, the default)
+//   logit[w]   = prefillLoadScale · max(0, (prefill tokens active on w + ISL)/B − credit[w])
+//                + decode[w] + decodeActiveRequestWeight · active requests on w
+// with overlapScoreWeight as the prefill load scale, no pending term, and ties broken at random.
 //
 // Active blocks are counted once per worker however many active requests share them (a shared prefix
 // occupies the cache once), keyed by sequence hash; each request's trailing partial block is its own.
 import type { InstanceId, LoadMetrics } from '../api/index.js';
 import type { OverlapScores } from './indexer.js';
 
+export const ROUTER_COSTS = ['design', 'dynamo'] as const;
+export type RouterCost = (typeof ROUTER_COSTS)[number];
+
 export interface SchedulerOptions {
   /** Tokens per KV block (B). */
   blockSize: number;
+  /** Weight of the prefill term (Dynamo: prefill load scale). */
   overlapScoreWeight: number;
+  /** 'design': DESIGN §7 with the pending-prefill term; 'dynamo': Dynamo's current selector. */
+  cost?: RouterCost;
+  /** design: blocks a request still waiting for its first token adds to its worker's cost. */
+  pendingPrefillBlocks?: number;
+  /** dynamo: credit per overlapping block, 0..1 (default 1). */
+  overlapScoreCredit?: number;
+  /** dynamo: how fast the credit fades with a worker's excess prefill load (default 0: never). */
+  overlapScoreCreditDecay?: number;
+  /** dynamo: blocks each active request adds to its worker's cost (default 0). */
+  decodeActiveRequestWeight?: number;
   /** 0: the lowest cost wins; T > 0: softmax sampling over normalized costs. */
   temperature: number;
   /**
@@ -46,6 +73,8 @@ export interface WorkerCost {
   overlap: number;
   prefillTokens: number;
   decodeBlocks: number;
+  /** Requests on the worker still waiting for their first token. */
+  pendingPrefills: number;
   logit: number;
 }
 
@@ -61,6 +90,8 @@ interface WorkerActivity {
   /** Trailing partial blocks of active requests (never shared). */
   partialBlocks: number;
   requests: number;
+  /** Active requests with no first token yet. */
+  pendingPrefills: number;
   /** From the model card: the worker's KV capacity (busy detection). */
   totalBlocks: number | null;
   /** Active blocks as the worker itself last reported them. */
@@ -70,6 +101,7 @@ interface WorkerActivity {
 interface ActiveRequest {
   worker: InstanceId;
   prefillTokens: number;
+  prefilled: boolean;
   seqKeys: readonly number[];
   partial: number;
 }
@@ -102,6 +134,7 @@ export class KvScheduler {
         blocks: new Map(),
         partialBlocks: 0,
         requests: 0,
+        pendingPrefills: 0,
         totalBlocks: null,
         reportedActiveBlocks: 0,
       };
@@ -144,6 +177,10 @@ export class KvScheduler {
     return this.workers.get(worker)?.requests ?? 0;
   }
 
+  pendingPrefills(worker: InstanceId): number {
+    return this.workers.get(worker)?.pendingPrefills ?? 0;
+  }
+
   isBusy(worker: InstanceId): boolean {
     const threshold = this.options.busyThreshold;
     const a = this.workers.get(worker);
@@ -158,7 +195,15 @@ export class KvScheduler {
 
   costs(candidates: readonly Candidate[], req: ScheduleRequest): WorkerCost[] {
     const { blockSize, overlapScoreWeight } = this.options;
+    const dynamo = this.options.cost === 'dynamo';
+    const pendingBlocks = this.options.pendingPrefillBlocks ?? 0;
+    const credit = this.options.overlapScoreCredit ?? 1;
+    const decayRate = this.options.overlapScoreCreditDecay ?? 0;
+    const requestWeight = this.options.decodeActiveRequestWeight ?? 0;
     const partial = req.isl % blockSize === 0 ? 0 : 1;
+    const requestBlocks = Math.max(1, Math.ceil(req.isl / blockSize));
+    let minPrefill = Number.POSITIVE_INFINITY;
+    for (const { id } of candidates) minPrefill = Math.min(minPrefill, this.activePrefillTokens(id));
     return candidates.map(({ id }) => {
       const a = this.workers.get(id);
       // Blocks of requests routed to w and still active are not new there; active blocks form
@@ -173,8 +218,23 @@ export class KvScheduler {
       const prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
       let decodeBlocks = req.seqKeys.length + partial - shared;
       if (a !== undefined) decodeBlocks += a.blocks.size + a.partialBlocks;
-      const logit = (overlapScoreWeight * prefillTokens) / blockSize + decodeBlocks;
-      return { id, overlap, prefillTokens, decodeBlocks, logit };
+      const active = a?.prefillTokens ?? 0;
+      let logit: number;
+      if (dynamo) {
+        const excess = (active - minPrefill) / blockSize / requestBlocks;
+        const decay = decayRate > 0 ? 1 / (1 + decayRate * excess) : 1;
+        const raw = (active + req.isl) / blockSize;
+        logit =
+          overlapScoreWeight * Math.max(0, raw - credit * decay * overlap) +
+          decodeBlocks +
+          requestWeight * (a?.requests ?? 0);
+      } else {
+        logit =
+          (overlapScoreWeight * prefillTokens) / blockSize +
+          decodeBlocks +
+          pendingBlocks * (a?.pendingPrefills ?? 0);
+      }
+      return { id, overlap, prefillTokens, decodeBlocks, pendingPrefills: a?.pendingPrefills ?? 0, logit };
     });
   }
 
@@ -202,7 +262,8 @@ export class KvScheduler {
       }
       return costs[costs.length - 1] as WorkerCost;
     }
-    // Lowest logit; ties: fewer cached blocks, then at random.
+    // Lowest logit; ties: fewer cached blocks (design), then at random.
+    const byCache = this.options.cost !== 'dynamo';
     let best: number[] = [0];
     for (let i = 1; i < costs.length; i++) {
       const c = costs[i] as WorkerCost;
@@ -211,8 +272,8 @@ export class KvScheduler {
       else if (c.logit === b.logit) {
         const cb = (candidates[i] as Candidate).cachedBlocks;
         const bb = (candidates[best[0] as number] as Candidate).cachedBlocks;
-        if (cb < bb) best = [i];
-        else if (cb === bb) best.push(i);
+        if (byCache && cb < bb) best = [i];
+        else if (!byCache || cb === bb) best.push(i);
       }
     }
     if (best.length === 1) return costs[best[0] as number] ?? first;
@@ -235,17 +296,22 @@ export class KvScheduler {
     a.prefillTokens += prefillTokens;
     a.partialBlocks += partial;
     a.requests++;
+    a.pendingPrefills++;
     for (const key of req.seqKeys) a.blocks.set(key, (a.blocks.get(key) ?? 0) + 1);
-    this.requests.set(requestId, { worker, prefillTokens, seqKeys: req.seqKeys, partial });
+    this.requests.set(requestId, { worker, prefillTokens, prefilled: false, seqKeys: req.seqKeys, partial });
   }
 
   /** The request's prefill is done (first token out): its prefill tokens no longer load the worker. */
   prefillDone(requestId: string): void {
     const r = this.requests.get(requestId);
-    if (r === undefined || r.prefillTokens === 0) return;
+    if (r === undefined || r.prefilled) return;
     const a = this.workers.get(r.worker);
-    if (a !== undefined) a.prefillTokens -= r.prefillTokens;
+    if (a !== undefined) {
+      a.prefillTokens -= r.prefillTokens;
+      a.pendingPrefills--;
+    }
     r.prefillTokens = 0;
+    r.prefilled = true;
   }
 
   /** The request finished (or failed): frees what it held. Unknown ids are ignored. */
@@ -256,6 +322,7 @@ export class KvScheduler {
     const a = this.workers.get(r.worker);
     if (a === undefined) return r.worker;
     a.prefillTokens -= r.prefillTokens;
+    if (!r.prefilled) a.pendingPrefills--;
     a.partialBlocks -= r.partial;
     a.requests--;
     for (const key of r.seqKeys) {

@@ -51,6 +51,7 @@ export async function healthRoute(app: FastifyInstance): Promise<void> {
             gaps: w.gaps,
             resyncs: w.resyncs,
             dump_failures: w.dumpFailures,
+            anomalies: w.anomalies,
           })),
         };
       }),

@@ -142,6 +142,7 @@ describe('route debug', () => {
               overlapBlocks: 0,
               prefillTokens: expect.any(Number),
               decodeBlocks: expect.any(Number),
+              pendingPrefills: expect.any(Number),
               logit: expect.any(Number),
             },
           ],

@@ -365,9 +365,9 @@ describe('route debug', () => {
         index: 'healthy',
         chosen: B,
         candidates: [
-          { worker: A, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, logit: 20 },
-          { worker: B, overlapBlocks: 8, prefillTokens: 8, decodeBlocks: 10, logit: 12 },
-          { worker: C, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, logit: 20 },
+          { worker: A, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, pendingPrefills: 0, logit: 20 },
+          { worker: B, overlapBlocks: 8, prefillTokens: 8, decodeBlocks: 10, pendingPrefills: 0, logit: 12 },
+          { worker: C, overlapBlocks: 0, prefillTokens: 40, decodeBlocks: 10, pendingPrefills: 0, logit: 20 },
         ],
         busy: [],
       },

@@ -1,0 +1,283 @@
+// KV routing against round-robin as a Dynamo user measures it (`npm run bench:aiperf`): NVIDIA's aiperf
+// (PyPI, pinned in test/python/aiperf.txt, its venv from scripts/python-env.sh) against
+// `dynamo run --engine mocker`, a fresh server per run, on aiperf's own prefix-sharing synthesis:
+//
+//   prefix-pool      4 prefixes of 1024 tokens, each request one of them + 256 tokens of its own
+//   system-context   one 1024-token system prompt + 32 user contexts of 512 tokens + 128-token prompts
+//   multi-turn       32 conversations of 4 turns (history resent) over a 512-token system prompt
+//
+// Every cell (workers × concurrency × workload) runs kv and round-robin; every cell is reported, none
+// picked. Prints a line per run on stderr, then one JSON object as the last line of stdout:
+// `ratios` holds kv/round-robin of mean and p50 TTFT per cell and the worst of each (goal ≤ 1).
+// Arguments after `--` go to every `dynamo run` (e.g. -- --router-cost dynamo).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { z } from 'zod';
+import { defaultTokenizerDir } from '../worker/index.js';
+import { freePort } from './free-port.js';
+
+const WORKLOADS = {
+  'prefix-pool': ['--num-prefix-prompts', '4', '--prefix-prompt-length', '1024', '--isl', '256'],
+  'system-context': [
+    '--shared-system-prompt-length',
+    '1024',
+    '--user-context-prompt-length',
+    '512',
+    '--num-dataset-entries',
+    '32',
+    '--isl',
+    '128',
+  ],
+  'multi-turn': [
+    '--conversation-num',
+    '32',
+    '--conversation-turn-mean',
+    '4',
+    '--shared-system-prompt-length',
+    '512',
+    '--user-context-prompt-length',
+    '256',
+    '--num-dataset-entries',
+    '32',
+    '--isl',
+    '128',
+  ],
+} as const;
+type WorkloadName = keyof typeof WORKLOADS;
+const MODES = ['kv', 'round-robin'] as const;
+type Mode = (typeof MODES)[number];
+
+const commaList = z.string().transform((s) => s.split(',').map((p) => p.trim()));
+const counts = (max: number) =>
+  commaList.pipe(z.array(z.string().transform(Number).pipe(z.number().int().min(1).max(max))).min(1));
+const argsSchema = z.object({
+  workloads: commaList.pipe(
+    z.array(z.enum(Object.keys(WORKLOADS) as [WorkloadName, ...WorkloadName[]])).min(1),
+  ),
+  concurrency: counts(1024),
+  workers: counts(64),
+  requests: z.coerce.number().int().min(1),
+  warmup: z.coerce.number().int().min(0),
+  osl: z.coerce.number().int().min(1),
+  out: z.string().min(1).optional(),
+});
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    workloads: { type: 'string', default: Object.keys(WORKLOADS).join(',') },
+    concurrency: { type: 'string', default: '8' },
+    workers: { type: 'string', default: '2,4' },
+    requests: { type: 'string', default: '160' },
+    warmup: { type: 'string', default: '8' },
+    osl: { type: 'string', default: '64' },
+    out: { type: 'string' },
+  },
+});
+const parsed = argsSchema.safeParse(values);
+if (!parsed.success) {
+  const issue = parsed.error.issues[0];
+  process.stderr.write(`bench:aiperf: --${issue?.path.join('.')}: ${issue?.message}\n`);
+  process.exit(2);
+}
+const args = parsed.data;
+const serverExtra = positionals;
+
+const exec = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// The CLI beside this file: dist/cli/main.js when built, src/cli/main.ts when run from source.
+const MAIN = fileURLToPath(
+  new URL(`../cli/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
+
+interface RunResult {
+  ttftMeanMs: number;
+  ttftP50Ms: number;
+  ttftP90Ms: number;
+  requests: number;
+  errors: number;
+  cacheReadPct: number | null;
+}
+
+const stat = z.object({ avg: z.number() }).passthrough();
+const exportSchema = z.object({
+  time_to_first_token: z.object({ avg: z.number(), p50: z.number(), p90: z.number(), count: z.number() }),
+  error_summary: z.array(z.object({ count: z.number() }).passthrough()).optional(),
+  overall_usage_prompt_cache_read_pct: stat.optional(),
+});
+
+async function startServer(workers: number, mode: Mode): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      MAIN,
+      'run',
+      '--engine',
+      'mocker',
+      '--workers',
+      String(workers),
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(port),
+      '--router-mode',
+      mode,
+      '--log-level',
+      'warn',
+      ...serverExtra,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 240; i++) {
+    if (proc.exitCode !== null) throw new Error(`dynamo run exited with ${proc.exitCode}`);
+    const ok = await fetch(`${url}/v1/models`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { url, proc };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  proc.kill('SIGKILL');
+  throw new Error('dynamo run did not answer /v1/models within 60 s');
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function aiperf(
+  bin: string,
+  url: string,
+  workload: WorkloadName,
+  concurrency: number,
+): Promise<RunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'aiperf-'));
+  try {
+    await exec(
+      join(bin, 'aiperf'),
+      [
+        'profile',
+        '--model',
+        'mocker',
+        '--url',
+        url,
+        '--endpoint-type',
+        'chat',
+        '--streaming',
+        '--tokenizer',
+        defaultTokenizerDir(),
+        '--concurrency',
+        String(concurrency),
+        '--request-count',
+        String(args.requests),
+        '--warmup-request-count',
+        String(args.warmup),
+        ...WORKLOADS[workload],
+        '--osl',
+        String(args.osl),
+        '--extra-inputs',
+        'ignore_eos:true',
+        '--random-seed',
+        '1',
+        '--ui-type',
+        'none',
+        '--artifact-dir',
+        dir,
+      ],
+      { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 },
+    );
+    const report = exportSchema.parse(
+      JSON.parse(await readFile(join(dir, 'profile_export_aiperf.json'), 'utf8')),
+    );
+    const t = report.time_to_first_token;
+    return {
+      ttftMeanMs: round(t.avg),
+      ttftP50Ms: round(t.p50),
+      ttftP90Ms: round(t.p90),
+      requests: t.count,
+      errors: (report.error_summary ?? []).reduce((s, e) => s + e.count, 0),
+      cacheReadPct: report.overall_usage_prompt_cache_read_pct
+        ? round(report.overall_usage_prompt_cache_read_pct.avg)
+        : null,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+interface Cell {
+  workers: number;
+  concurrency: number;
+  workload: WorkloadName;
+  kv: RunResult;
+  roundRobin: RunResult;
+  ttftMeanKvOverRoundRobin: number;
+  ttftP50KvOverRoundRobin: number;
+}
+
+const { stdout } = await exec(join(ROOT, 'scripts/python-env.sh'), [join(ROOT, 'test/python/aiperf.txt')], {
+  timeout: 900_000,
+});
+const bin = stdout.trim();
+const cells: Cell[] = [];
+for (const workers of args.workers) {
+  for (const concurrency of args.concurrency) {
+    for (const workload of args.workloads) {
+      const got: Partial<Record<Mode, RunResult>> = {};
+      for (const mode of MODES) {
+        const { url, proc } = await startServer(workers, mode);
+        try {
+          got[mode] = await aiperf(bin, url, workload, concurrency);
+        } finally {
+          await stopServer(proc);
+        }
+        const r = got[mode];
+        process.stderr.write(
+          `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, cache read ${r.cacheReadPct}%\n`,
+        );
+      }
+      const kv = got.kv as RunResult;
+      const rr = got['round-robin'] as RunResult;
+      cells.push({
+        workers,
+        concurrency,
+        workload,
+        kv,
+        roundRobin: rr,
+        ttftMeanKvOverRoundRobin: round(kv.ttftMeanMs / rr.ttftMeanMs),
+        ttftP50KvOverRoundRobin: round(kv.ttftP50Ms / rr.ttftP50Ms),
+      });
+    }
+  }
+}
+const ratios: Record<string, number> = {};
+for (const c of cells) {
+  const key = `w${c.workers}c${c.concurrency}.${c.workload}`;
+  ratios[`${key}.ttftMean`] = c.ttftMeanKvOverRoundRobin;
+  ratios[`${key}.ttftP50`] = c.ttftP50KvOverRoundRobin;
+}
+ratios.worstTtftMeanKvOverRoundRobin = Math.max(...cells.map((c) => c.ttftMeanKvOverRoundRobin));
+ratios.worstTtftP50KvOverRoundRobin = Math.max(...cells.map((c) => c.ttftP50KvOverRoundRobin));
+const report = {
+  bench: 'aiperf',
+  aiperf: (await readFile(join(ROOT, 'test/python/aiperf.txt'), 'utf8')).match(/^aiperf==(\S+)/m)?.[1],
+  grid: { ...args, out: undefined, serverArgs: serverExtra },
+  cells,
+  ratios,
+};
+if (args.out) await writeFile(args.out, `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -1,0 +1,127 @@
+// The pending-prefill term of the design cost (issue 20: kv piled requests onto a worker still
+// prefilling) and the `dynamo` cost (Dynamo's current selector), on hand-computed numbers.
+import { describe, expect, it } from 'vitest';
+import type { InstanceId } from '../../../src/api/index.js';
+import { type Candidate, KvScheduler, type SchedulerOptions } from '../../../src/router/scheduler.js';
+
+const A = '000000000000000a' as InstanceId;
+const B = '000000000000000b' as InstanceId;
+const BS = 16;
+const keys = (family: number, n: number) => Array.from({ length: n }, (_, i) => family * 10_000 + i);
+
+function scheduler(opts: Partial<SchedulerOptions> = {}, random = () => 0) {
+  return new KvScheduler(
+    { blockSize: BS, overlapScoreWeight: 1, temperature: 0, busyThreshold: null, maxNumSeqs: 1000, ...opts },
+    random,
+  );
+}
+
+describe('design cost: requests still prefilling', () => {
+  // Both workers cache the 4-block prefix; A (fewer cached blocks: it wins ties) is prefilling a
+  // request that hit it in full, so that request adds no prefill tokens to A.
+  const cands: Candidate[] = [
+    { id: A, cachedBlocks: 4 },
+    { id: B, cachedBlocks: 40 },
+  ];
+  const next = {
+    isl: 80,
+    seqKeys: [...keys(1, 4), 5],
+    overlaps: new Map([
+      [A, 4],
+      [B, 4],
+    ]),
+  };
+  const setup = (pendingPrefillBlocks: number) => {
+    const s = scheduler({ pendingPrefillBlocks });
+    s.add('r0', A, { isl: 64, seqKeys: keys(1, 4) }, 4);
+    return s;
+  };
+
+  it('sends the next request with equal overlap to the worker that is not prefilling', () => {
+    const s = setup(32);
+    expect(s.pendingPrefills(A)).toBe(1);
+    const [ca, cb] = s.costs(cands, next);
+    // A: prefill 16 tokens (1 block) + decode 4 + 1 + 32 pending; B: 1 + 5.
+    expect(ca?.logit).toBeCloseTo(1 + 5 + 32);
+    expect(cb?.logit).toBeCloseTo(1 + 5);
+    expect(s.select(cands, next)).toMatchObject({ instance: B });
+  });
+
+  it('without the term the tie goes to the prefilling worker (the pile-on)', () => {
+    expect(setup(0).select(cands, next)).toMatchObject({ instance: A });
+  });
+
+  it('stops counting a request at its first token, and at its end if it never had one', () => {
+    const s = setup(32);
+    s.prefillDone('r0');
+    s.prefillDone('r0');
+    expect(s.pendingPrefills(A)).toBe(0);
+    expect(s.select(cands, next)).toMatchObject({ instance: A });
+    s.add('r1', A, { isl: 64, seqKeys: keys(1, 4) }, 4);
+    expect(s.pendingPrefills(A)).toBe(1);
+    s.free('r1');
+    s.free('r0');
+    expect(s.pendingPrefills(A)).toBe(0);
+  });
+
+  it('still prefers a long cached prefix over a worker that is only idle', () => {
+    // A caches 64 blocks of the prompt and is prefilling one request; B would compute all of them.
+    const s = setup(32);
+    const long = { isl: 64 * BS, seqKeys: keys(3, 64), overlaps: new Map([[A, 64]]) };
+    expect(s.select(cands, long)).toMatchObject({ instance: A });
+  });
+});
+
+describe('dynamo cost', () => {
+  const cands: Candidate[] = [
+    { id: A, cachedBlocks: 0 },
+    { id: B, cachedBlocks: 0 },
+  ];
+  const loaded = (opts: Partial<SchedulerOptions>) => {
+    const s = scheduler({ cost: 'dynamo', pendingPrefillBlocks: 32, ...opts });
+    // A: one active request of 4 blocks, 64 prefill tokens pending.
+    s.add('r0', A, { isl: 64, seqKeys: keys(1, 4) }, 0);
+    return s;
+  };
+  const req = (overlaps: [InstanceId, number][]) => ({
+    isl: 100,
+    seqKeys: keys(2, 6),
+    overlaps: new Map(overlaps),
+  });
+
+  it('is prefill load scale · max(0, raw prefill blocks − credit) + decode blocks, no pending term', () => {
+    const [ca, cb] = loaded({}).costs(cands, req([[B, 3]]));
+    // A: (64 + 100)/16 = 10.25 raw, no credit; decode 4 + 6 + 1 = 11.
+    expect(ca?.logit).toBeCloseTo(10.25 + 11);
+    // B: 100/16 − 3 = 3.25; decode 7.
+    expect(cb?.logit).toBeCloseTo(3.25 + 7);
+    const [sa, sb] = loaded({ overlapScoreWeight: 2 }).costs(cands, req([[B, 3]]));
+    expect(sa?.logit).toBeCloseTo(2 * 10.25 + 11);
+    expect(sb?.logit).toBeCloseTo(2 * 3.25 + 7);
+  });
+
+  it('scales the credit, and fades it with excess prefill load (decay)', () => {
+    const [, cb] = loaded({ overlapScoreCredit: 0.5 }).costs(cands, req([[B, 3]]));
+    expect(cb?.logit).toBeCloseTo(100 / 16 - 1.5 + 7);
+    // A's excess over B: 64 tokens = 4 blocks, over a 7-block request: decay 1/(1 + 4/7).
+    const [ca] = loaded({ overlapScoreCreditDecay: 1 }).costs(cands, req([[A, 3]]));
+    expect(ca?.logit).toBeCloseTo(10.25 - 3 / (1 + 4 / 7) + 11);
+  });
+
+  it('adds decodeActiveRequestWeight per active request', () => {
+    const [ca, cb] = loaded({ decodeActiveRequestWeight: 10 }).costs(cands, req([]));
+    expect(ca?.logit).toBeCloseTo(10.25 + 11 + 10);
+    expect(cb?.logit).toBeCloseTo(100 / 16 + 7);
+  });
+
+  it('breaks ties at random, not by cached blocks', () => {
+    const tie: Candidate[] = [
+      { id: A, cachedBlocks: 9 },
+      { id: B, cachedBlocks: 0 },
+    ];
+    const r = { isl: 32, seqKeys: keys(4, 2), overlaps: new Map() };
+    expect(scheduler({ cost: 'dynamo' }, () => 0).select(tie, r)).toMatchObject({ instance: A });
+    expect(scheduler({ cost: 'dynamo' }, () => 0.99).select(tie, r)).toMatchObject({ instance: B });
+    expect(scheduler({}, () => 0).select(tie, r)).toMatchObject({ instance: B });
+  });
+});
