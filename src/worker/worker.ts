@@ -24,6 +24,7 @@ import type { Engine } from '../engines/engine.js';
 import { LOAD_METRICS, type Logger, type Runtime, type ServedKvDataPlane } from '../runtime/index.js';
 import { type ParsedWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { createEngine } from './engine-factory.js';
+import { type EngineGauges, engineGauges } from './engine-metrics.js';
 import { KvEventPublisher } from './kv-publisher.js';
 import { loadModelFiles, type ModelFiles, modelFileFrames } from './model-files.js';
 import { kvTransferObserver } from './transfer-metrics.js';
@@ -57,6 +58,22 @@ async function* refuse(message: string): AsyncIterable<GenerateResponse> {
   throw new Error(message);
 }
 
+/** Passes a response through, telling the gauges how much of its prompt the prefix cache served. */
+async function* countCached(
+  stream: AsyncIterable<GenerateResponse>,
+  prompt: number,
+  gauges: EngineGauges,
+): AsyncIterable<GenerateResponse> {
+  let first = true;
+  for await (const frame of stream) {
+    if (first && frame.cachedTokens !== undefined) {
+      gauges.prompt(prompt, frame.cachedTokens);
+      first = false;
+    }
+    yield frame;
+  }
+}
+
 /** The card must name the files this worker serves, or frontends would cache the wrong tokenizer. */
 function checkCard(card: ModelCard, files: ModelFiles): void {
   if (card.tokenizerChecksum !== files.tokenizerChecksum) {
@@ -87,8 +104,15 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
   const mode = config.disaggregationMode;
   let timer: NodeJS.Timeout | undefined;
   let dataPlane: ServedKvDataPlane | undefined;
+  const gauges: EngineGauges = engineGauges(
+    runtime.metrics.registry,
+    scope,
+    runtime.instanceId,
+    engine.card.maxNumSeqs,
+  );
   const stop = async () => {
     clearInterval(timer);
+    gauges.remove();
     kv.close();
     // Pulls in flight fail (`unreachable`) before the engine releases the pins they read.
     await dataPlane?.close();
@@ -142,7 +166,8 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
       endpoint(ENDPOINTS.generate),
       (request: GenerateRequest, context) => {
         const refusal = phaseRefusal(mode, request);
-        return refusal === undefined ? engine.generate(request, context.signal) : refuse(refusal);
+        if (refusal !== undefined) return refuse(refusal);
+        return countCached(engine.generate(request, context.signal), request.tokenIds.length, gauges);
       },
       {
         requestSchema: generateRequestSchema,
@@ -156,11 +181,11 @@ export async function startWorker(input: WorkerConfig, runtime: Runtime, log: Lo
     throw err;
   }
 
-  const publishLoad = () =>
-    runtime.eventPlane.publish(LOAD_METRICS, scope, {
-      workerId: runtime.instanceId,
-      ...engine.loadMetrics(),
-    });
+  const publishLoad = () => {
+    const load = engine.loadMetrics();
+    gauges.update(load);
+    runtime.eventPlane.publish(LOAD_METRICS, scope, { workerId: runtime.instanceId, ...load });
+  };
   publishLoad();
   timer = setInterval(publishLoad, config.loadMetricsIntervalMs);
   timer.unref();
