@@ -1,12 +1,18 @@
 // Benchmark of the ONNX engine on the tiny model (`npm run bench:engine`): decode tokens/s at batch 1,
 // 8 and 32, and time to first token of a 1k-token prompt with 0% and 90% of it in the prefix cache.
-// Peer, measured in the same run on the same model directory and onnxruntime-node: Transformers.js
-// (`@huggingface/transformers`) generating greedily. Prints progress lines to stderr, then one JSON
-// object as the last line of stdout.
+// Peers, measured in the same run on the same model.onnx, greedy: onnxruntime-genai (PyPI, Microsoft's
+// C++ generation loop on the same onnxruntime version; ort-genai-peer.ts; skipped with the reason
+// printed where its venv cannot be made, or with --device cuda) and Transformers.js
+// (`@huggingface/transformers`, on the same onnxruntime-node). Prints progress lines to stderr, then
+// one JSON object as the last line of stdout.
+//
+// Step overhead: a decode step's wall time over a bare session.run on decode-shaped feeds of the same
+// batch (the floor any engine on this graph pays), as (step − floor) / floor at batch 8 and 32.
 //
 // Decode rate, for both: N prompts of PROMPT tokens generating MAX tokens each at once; the N·(MAX − 1)
 // tokens after every sequence has its first, over the time after that (prefill is not counted).
 // TTFT: one request with max_tokens 1, alone.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TextStreamer } from '@huggingface/transformers';
@@ -17,6 +23,7 @@ import { loadModelDir } from '../llm/model-dir.js';
 import { seededRandom } from '../llm/seeded-random.js';
 import { ensureTinyModel } from '../llm/tiny-model/tiny-model.js';
 import { createLogger } from '../runtime/logger.js';
+import { genaiConfig, genaiPython, startGenaiPeer, writeGenaiDir } from './ort-genai-peer.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +35,7 @@ const { values } = parseArgs({
     'decode-tokens': { type: 'string', default: '32' },
     'ttft-prompt-tokens': { type: 'string', default: '1024' },
     batches: { type: 'string', default: '1,8,32' },
+    'no-ort-genai': { type: 'boolean', default: false },
   },
 });
 if (values.device !== 'cpu' && values.device !== 'cuda') {
@@ -58,6 +66,8 @@ const median = (xs: number[]): number => {
 
 /** Wall times of one batch, from the start: every sequence has its first token, and all are done. */
 interface Timing {
+  /** Tokens of the first prompt (greedy: the peers must agree). */
+  tokens?: number[];
   firstMs: number;
   endMs: number;
   /** Process CPU time (all threads) from the first-token mark to the end: robust to other load. */
@@ -72,6 +82,7 @@ async function generateAll(engine: OnnxEngine, prompts: number[][], maxTokens: n
   let waiting = prompts.length;
   let firstMs = 0;
   let cpu = process.cpuUsage();
+  const tokens: number[] = [];
   await Promise.all(
     prompts.map(async (tokenIds, i) => {
       const request: GenerateRequest = {
@@ -83,6 +94,7 @@ async function generateAll(engine: OnnxEngine, prompts: number[][], maxTokens: n
       };
       let first = true;
       for await (const frame of engine.generate(request, new AbortController().signal)) {
+        if (i === 0) tokens.push(...frame.tokenIds);
         if (first && frame.tokenIds.length > 0) {
           first = false;
           if (--waiting === 0) {
@@ -93,7 +105,13 @@ async function generateAll(engine: OnnxEngine, prompts: number[][], maxTokens: n
       }
     }),
   );
-  return { firstMs, endMs: performance.now() - started, decodeCpuMs: cpuMs(cpu), cpuMs: cpuMs(startCpu) };
+  return {
+    tokens,
+    firstMs,
+    endMs: performance.now() - started,
+    decodeCpuMs: cpuMs(cpu),
+    cpuMs: cpuMs(startCpu),
+  };
 }
 
 const cpuMs = (since: NodeJS.CpuUsage): number => {
@@ -155,7 +173,7 @@ async function transformersJsPeer(modelDir: string): Promise<Peer> {
         }
         override end(): void {}
       })();
-      await model.generate({
+      const out = (await model.generate({
         input_ids,
         attention_mask,
         max_new_tokens: maxTokens,
@@ -163,8 +181,15 @@ async function transformersJsPeer(modelDir: string): Promise<Peer> {
         do_sample: false,
         // The declared type wants a TextStreamer; generate() only calls put() and end().
         streamer: streamer as unknown as TextStreamer,
-      });
-      return { firstMs, endMs: performance.now() - started, decodeCpuMs: cpuMs(cpu), cpuMs: cpuMs(startCpu) };
+      })) as { tolist(): bigint[][] };
+      const tokens = (out.tolist()[0] ?? []).slice(len).map(Number);
+      return {
+        tokens,
+        firstMs,
+        endMs: performance.now() - started,
+        decodeCpuMs: cpuMs(cpu),
+        cpuMs: cpuMs(startCpu),
+      };
     },
     async close() {
       await model.dispose();
@@ -175,24 +200,74 @@ async function transformersJsPeer(modelDir: string): Promise<Peer> {
 const modelDir =
   values.model ?? (await ensureTinyModel(fileURLToPath(new URL('../../.cache', import.meta.url))));
 progress(`model: ${modelDir}; device: ${DEVICE}; onnxruntime threads: ${THREADS}; rounds: ${ROUNDS}`);
-const peers = { dynamo: await dynamoPeer(modelDir), transformersJs: await transformersJsPeer(modelDir) };
-const names = ['dynamo', 'transformersJs'] as const;
-for (const name of names) await peers[name].generate([randomPrompt(PROMPT)], 4); // warm-up
+/** onnxruntime-genai, or why it is not in this run. */
+async function ortGenaiPeer(): Promise<Peer | string> {
+  if (values['no-ort-genai']) return '--no-ort-genai';
+  if (DEVICE !== 'cpu') return 'the PyPI onnxruntime-genai package runs on the CPU only';
+  try {
+    const python = await genaiPython();
+    const model = await loadModelDir(modelDir);
+    const session = await ModelSession.create(model, { device: DEVICE, threads: THREADS });
+    const positionIds = session.hasPositionIds;
+    await session.release();
+    const dir = await writeGenaiDir(
+      model,
+      genaiConfig(model, { positionIds }, THREADS),
+      join(fileURLToPath(new URL('../../.cache', import.meta.url)), 'ort-genai-tiny'),
+    );
+    const g = await startGenaiPeer(python, dir);
+    return {
+      generate: async (prompts, maxTokens) => {
+        const { tokens, ...timing } = await g.generate(prompts, maxTokens);
+        return { ...timing, tokens: tokens[0] ?? [] };
+      },
+      close: () => g.close(),
+    };
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+const genai = await ortGenaiPeer();
+if (typeof genai === 'string') progress(`ort-genai peer skipped: ${genai}`);
+const peers: Record<'dynamo' | 'transformersJs' | 'ortGenai', Peer | undefined> = {
+  dynamo: await dynamoPeer(modelDir),
+  transformersJs: await transformersJsPeer(modelDir),
+  ortGenai: typeof genai === 'string' ? undefined : genai,
+};
+const names = (['dynamo', 'transformersJs', 'ortGenai'] as const).filter((n) => peers[n] !== undefined);
+const peer = (name: (typeof names)[number]): Peer => peers[name] as Peer;
+// Warm-up, and the greedy output of one prompt, which every peer must agree on.
+const probe = randomPrompt(PROMPT);
+const probeTokens: Record<string, number[] | undefined> = {};
+for (const name of names) probeTokens[name] = (await peer(name).generate([probe], 8)).tokens;
+const sameGreedyOutput = Object.fromEntries(
+  names.map((n) => [n, JSON.stringify(probeTokens[n]) === JSON.stringify(probeTokens.dynamo)]),
+);
+progress(`greedy output of a probe prompt equals dynamo's: ${JSON.stringify(sameGreedyOutput)}`);
 
 // Rounds alternate the two peers so that load from other processes on the machine hits both alike.
 // Wall figures are the best round of each peer (the one least disturbed by that load, as timeit
 // takes the minimum); CPU figures are medians.
 // Decode rate of a round: tokens after each sequence's first, over the time after all had their first.
-const decode = { dynamo: {} as Record<string, number>, transformersJs: {} as Record<string, number> };
+const decode = {
+  dynamo: {} as Record<string, number>,
+  transformersJs: {} as Record<string, number>,
+  ortGenai: {} as Record<string, number>,
+};
 // The same per CPU second: with one onnxruntime thread each, this is what the work costs whatever else
 // runs on the machine.
-const decodeCpu = { dynamo: {} as Record<string, number>, transformersJs: {} as Record<string, number> };
+const decodeCpu = {
+  dynamo: {} as Record<string, number>,
+  transformersJs: {} as Record<string, number>,
+  ortGenai: {} as Record<string, number>,
+};
 for (const n of BATCHES) {
-  const rates = { dynamo: [] as number[], transformersJs: [] as number[] };
-  const cpuRates = { dynamo: [] as number[], transformersJs: [] as number[] };
+  const rates = { dynamo: [] as number[], transformersJs: [] as number[], ortGenai: [] as number[] };
+  const cpuRates = { dynamo: [] as number[], transformersJs: [] as number[], ortGenai: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of names) {
-      const t = await peers[name].generate(
+      const t = await peer(name).generate(
         Array.from({ length: n }, () => randomPrompt(PROMPT)),
         MAX,
       );
@@ -205,20 +280,17 @@ for (const n of BATCHES) {
     decodeCpu[name][n] = Math.round(median(cpuRates[name]));
   }
   progress(
-    `batch ${n}: decode tokens/s dynamo ${decode.dynamo[n]}, transformers.js ${decode.transformersJs[n]}`,
+    `batch ${n}: decode tokens/s dynamo ${decode.dynamo[n]}, transformers.js ${decode.transformersJs[n]}, ort-genai ${decode.ortGenai[n] ?? '-'}`,
   );
 }
 
-// The floor of a batch-8 decode step on this graph: session.run alone on decode-shaped feeds, with
-// nothing around it. Every engine on this onnxruntime pays it, so Transformers.js' step time over it is
-// the most any engine can beat Transformers.js by at batch 8 (on this model, most of it is the LM head:
+// The floor of a decode step on this graph: session.run alone on decode-shaped feeds of the batch,
+// with nothing around it. Every engine on this onnxruntime pays it, so Transformers.js' step time over
+// it is the most any engine can beat Transformers.js by (on this model, most of it is the LM head:
 // 151,936 × 64 float weights streamed from memory once per run).
-const runFloorMs = await (async () => {
-  const session = await ModelSession.create(await loadModelDir(modelDir), {
-    device: DEVICE,
-    threads: THREADS,
-  });
-  const rows = 8;
+const session = await ModelSession.create(await loadModelDir(modelDir), { device: DEVICE, threads: THREADS });
+/** Median wall ms of one run, and its process CPU ms (mean), for decode feeds of `rows`. */
+async function runFloor(rows: number): Promise<{ ms: number; cpuMs: number }> {
   const pastLen = PROMPT + MAX / 2;
   const kvSize = rows * session.numKvHeads * pastLen * session.headDim;
   const feeds = {
@@ -233,20 +305,40 @@ const runFloorMs = await (async () => {
     ),
   };
   const times: number[] = [];
+  let cpu = process.cpuUsage();
   for (let i = 0; i < 10 + 20 * ROUNDS; i++) {
+    if (i === 10) cpu = process.cpuUsage();
     const t = performance.now();
     await session.run(feeds);
     if (i >= 10) times.push(performance.now() - t);
   }
-  await session.release();
-  return median(times);
-})();
-/** Wall time of one batch-8 decode step, from the best decode rate (undefined without batch 8). */
-const stepMs = (tokensPerSec: number | undefined): number | undefined =>
-  tokensPerSec === undefined ? undefined : Number(((8 * 1000) / tokensPerSec).toFixed(2));
+  return { ms: median(times), cpuMs: cpuMs(cpu) / (20 * ROUNDS) };
+}
+const floors = { 8: await runFloor(8), 32: await runFloor(32) };
+const floorMs = { 8: floors[8].ms, 32: floors[32].ms };
+await session.release();
+/** Wall time of one decode step of `rows`, from the best decode rate (undefined without that batch). */
+const stepMs = (tokensPerSec: number | undefined, rows = 8): number | undefined =>
+  tokensPerSec === undefined ? undefined : Number(((rows * 1000) / tokensPerSec).toFixed(2));
 const transformersJsStepMs = stepMs(decode.transformersJs[8]);
+const overhead = (rows: 8 | 32): number | null => {
+  const step = stepMs(decode.dynamo[rows], rows);
+  return step === undefined ? null : Number(((step - floorMs[rows]) / floorMs[rows]).toFixed(3));
+};
+const stepOverheadOverFloor = { batch8: overhead(8), batch32: overhead(32) };
+// The same in CPU time (a decode step's CPU from the per-CPU-second rate): what other load distorts least.
+const overheadCpu = (rows: 8 | 32): number | null => {
+  const perSec = decodeCpu.dynamo[rows];
+  if (perSec === undefined) return null;
+  const step = (rows * 1000) / perSec;
+  return Number(((step - floors[rows].cpuMs) / floors[rows].cpuMs).toFixed(3));
+};
+const stepCpuOverheadOverFloor = { batch8: overheadCpu(8), batch32: overheadCpu(32) };
 progress(
-  `batch-8 decode step (ms): session.run alone ${runFloorMs.toFixed(2)}, dynamo ${stepMs(decode.dynamo[8])}, transformers.js ${transformersJsStepMs}`,
+  `batch-8 decode step (ms): session.run alone ${floorMs[8].toFixed(2)}, dynamo ${stepMs(decode.dynamo[8])}, transformers.js ${transformersJsStepMs}, ort-genai ${stepMs(decode.ortGenai[8])}`,
+);
+progress(
+  `batch-32 decode step (ms): session.run alone ${floorMs[32].toFixed(2)}, dynamo ${stepMs(decode.dynamo[32], 32)}; step overhead over the floor ${JSON.stringify(stepOverheadOverFloor)}, in CPU time ${JSON.stringify(stepCpuOverheadOverFloor)}`,
 );
 
 // TTFT of one request alone (max_tokens 1): a fresh prompt, and one sharing its first 90% with a
@@ -254,11 +346,11 @@ progress(
 const shared = Math.round(TTFT_PROMPT * 0.9);
 const ttft = { uncached: [] as Timing[], cached90: [] as Timing[], transformersJs: [] as Timing[] };
 for (let round = 0; round < ROUNDS; round++) {
-  ttft.uncached.push(await peers.dynamo.generate([randomPrompt(TTFT_PROMPT)], 1));
+  ttft.uncached.push(await peer('dynamo').generate([randomPrompt(TTFT_PROMPT)], 1));
   const prefix = randomPrompt(shared);
-  await peers.dynamo.generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1);
-  ttft.cached90.push(await peers.dynamo.generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1));
-  ttft.transformersJs.push(await peers.transformersJs.generate([randomPrompt(TTFT_PROMPT)], 1));
+  await peer('dynamo').generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1);
+  ttft.cached90.push(await peer('dynamo').generate([[...prefix, ...randomPrompt(TTFT_PROMPT - shared)]], 1));
+  ttft.transformersJs.push(await peer('transformersJs').generate([randomPrompt(TTFT_PROMPT)], 1));
 }
 const ttftMs = {
   dynamoUncached: round1(Math.min(...ttft.uncached.map((t) => t.firstMs))),
@@ -272,7 +364,7 @@ const ttftCpuMs = {
   transformersJsUncached: round1(median(ttft.transformersJs.map((t) => t.cpuMs))),
 };
 progress(`TTFT ${TTFT_PROMPT} tokens (ms): ${JSON.stringify(ttftMs)}; CPU ms ${JSON.stringify(ttftCpuMs)}`);
-for (const name of names) await peers[name].close();
+for (const name of names) await peer(name).close();
 
 const ratio = (a: number | undefined, b: number | undefined): number | null =>
   a === undefined || b === undefined ? null : Number((a / b).toFixed(3));
@@ -290,16 +382,30 @@ process.stdout.write(
     decodeTokensPerCpuSec: decodeCpu,
     ttftMs,
     ttftCpuMs,
+    ortGenai:
+      typeof genai === 'string' ? { skipped: genai } : { sameGreedyOutput: sameGreedyOutput.ortGenai },
+    sameGreedyOutput,
     batch8StepMs: {
       dynamo: stepMs(decode.dynamo[8]),
       transformersJs: transformersJsStepMs,
-      sessionRunFloor: Number(runFloorMs.toFixed(2)),
+      ortGenai: stepMs(decode.ortGenai[8]) ?? null,
+      sessionRunFloor: Number(floorMs[8].toFixed(2)),
     },
+    batch32StepMs: {
+      dynamo: stepMs(decode.dynamo[32], 32) ?? null,
+      ortGenai: stepMs(decode.ortGenai[32], 32) ?? null,
+      sessionRunFloor: Number(floorMs[32].toFixed(2)),
+    },
+    stepOverheadOverFloor,
+    stepCpuOverheadOverFloor,
     ratios: {
+      tokensPerSecOverOrtGenaiBatch8: ratio(decode.dynamo[8], decode.ortGenai[8]),
+      tokensPerSecOverOrtGenaiBatch32: ratio(decode.dynamo[32], decode.ortGenai[32]),
+      tokensPerCpuSecOverOrtGenaiBatch8: ratio(decodeCpu.dynamo[8], decodeCpu.ortGenai[8]),
       tokensPerSecOverTransformersJsBatch8: ratio(decode.dynamo[8], decode.transformersJs[8]),
       tokensPerCpuSecOverTransformersJsBatch8: ratio(decodeCpu.dynamo[8], decodeCpu.transformersJs[8]),
       // The ceiling of the ratio above: Transformers.js' step over the bare session.run.
-      tokensPerSecCeilingOverTransformersJsBatch8: ratio(transformersJsStepMs, runFloorMs),
+      tokensPerSecCeilingOverTransformersJsBatch8: ratio(transformersJsStepMs, floorMs[8]),
       tokensPerSecOverTransformersJsBatch32: ratio(decode.dynamo[32], decode.transformersJs[32]),
       ttftCached90OverUncached: ratio(ttftMs.dynamoCached90, ttftMs.dynamoUncached),
       ttftCpuCached90OverUncached: ratio(ttftCpuMs.dynamoCached90, ttftCpuMs.dynamoUncached),

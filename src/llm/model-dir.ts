@@ -1,9 +1,11 @@
 // A model directory in the layout of DESIGN §8 (what optimum and Transformers.js exports use):
-//   config.json, tokenizer.json, tokenizer_config.json, generation_config.json?, model.onnx (+ model.onnx_data)
+//   config.json, tokenizer.json, tokenizer_config.json, generation_config.json?, model.onnx (+ model.onnx_data),
+//   and the chat template where current transformers saves it: chat_template.jinja (+
+//   additional_chat_templates/*.jinja), or the processors' legacy chat_template.json
 // Loading it validates every file it reads; a directory that does not fit is refused with an error that
 // names the file and the field.
 import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -40,8 +42,12 @@ export interface ModelDir {
   modelPath: string;
   tokenizerJson: string;
   tokenizerChecksum: string;
-  /** null when the directory has no tokenizer_config.json. */
+  /**
+   * tokenizer_config.json with the directory's chat template in it (see readTokenizerConfig); null when
+   * the directory has neither.
+   */
   tokenizerConfigJson: string | null;
+  hasChatTemplate: boolean;
   tokenizerConfigChecksum: string | null;
 }
 
@@ -94,11 +100,7 @@ export async function loadModelDir(dir: string, name?: string): Promise<ModelDir
     'tokenizer.json',
     z.looseObject({ model: z.looseObject({}) }),
   );
-  const hasTokenizerConfig = await exists(join(dir, 'tokenizer_config.json'));
-  const tokenizerConfigJson = hasTokenizerConfig
-    ? (await readJson(dir, 'tokenizer_config.json', z.looseObject({ chat_template: z.unknown().optional() })))
-        .text
-    : null;
+  const tokenizerConfig = await readTokenizerConfig(dir);
   const generation = (await exists(join(dir, 'generation_config.json')))
     ? (await readJson(dir, 'generation_config.json', generationConfigSchema)).value
     : undefined;
@@ -131,7 +133,87 @@ export async function loadModelDir(dir: string, name?: string): Promise<ModelDir
     modelPath,
     tokenizerJson,
     tokenizerChecksum: sha256(tokenizerJson),
-    tokenizerConfigJson,
-    tokenizerConfigChecksum: tokenizerConfigJson === null ? null : sha256(tokenizerConfigJson),
+    tokenizerConfigJson: tokenizerConfig?.text ?? null,
+    hasChatTemplate: tokenizerConfig?.hasChatTemplate ?? false,
+    tokenizerConfigChecksum: tokenizerConfig === null ? null : sha256(tokenizerConfig.text),
+  };
+}
+
+const templateSchema = z.union([
+  z.string(),
+  z.array(z.looseObject({ name: z.string(), template: z.string() })),
+]);
+type TemplateField = z.infer<typeof templateSchema>;
+
+async function readText(dir: string, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(dir, file), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ModelDirError(`${join(dir, file)}: unreadable (${(err as Error).message})`);
+  }
+}
+
+/** additional_chat_templates/<name>.jinja, as named templates (transformers' CHAT_TEMPLATE_DIR). */
+async function additionalTemplates(dir: string): Promise<{ name: string; template: string }[]> {
+  const sub = join(dir, 'additional_chat_templates');
+  const names = await readdir(sub).catch(() => [] as string[]);
+  const out: { name: string; template: string }[] = [];
+  for (const file of names.filter((n) => n.endsWith('.jinja')).sort()) {
+    out.push({ name: file.slice(0, -'.jinja'.length), template: (await readText(sub, file)) ?? '' });
+  }
+  return out;
+}
+
+/**
+ * tokenizer_config.json as transformers loads it, with the chat template put where the frontend reads
+ * it (its `chat_template` field), so workers serve and checksum one file. Precedence, as transformers
+ * (tokenization_utils_base, processing_utils): chat_template.jinja and additional_chat_templates/*.jinja
+ * replace a template in tokenizer_config.json; the processors' legacy chat_template.json
+ * (`{"chat_template": ...}`) is used only when neither gives one. The text is returned unchanged when
+ * nothing is merged into it (its checksum stays the file's). null: no tokenizer_config.json and no
+ * template.
+ */
+export async function readTokenizerConfig(
+  dir: string,
+): Promise<{ text: string; hasChatTemplate: boolean } | null> {
+  const configText = await readText(dir, 'tokenizer_config.json');
+  const config =
+    configText === undefined
+      ? {}
+      : (
+          await readJson(
+            dir,
+            'tokenizer_config.json',
+            z.looseObject({ chat_template: templateSchema.nullish() }),
+          )
+        ).value;
+  const jinja = await readText(dir, 'chat_template.jinja');
+  const extra = await additionalTemplates(dir);
+  let template: TemplateField | undefined;
+  if (jinja !== undefined || extra.length > 0) {
+    // Without chat_template.jinja, tokenizer_config.json's own template stays the default one.
+    const fallback = typeof config.chat_template === 'string' ? config.chat_template : undefined;
+    const main = jinja ?? fallback;
+    const named = main === undefined ? extra : [{ name: 'default', template: main }, ...extra];
+    template = extra.length === 0 && main !== undefined ? main : named;
+  } else if (config.chat_template === null || config.chat_template === undefined) {
+    if (await exists(join(dir, 'chat_template.json'))) {
+      const legacy = await readJson(
+        dir,
+        'chat_template.json',
+        z.looseObject({ chat_template: templateSchema }),
+      );
+      template = legacy.value.chat_template;
+    }
+  }
+  if (template === undefined) {
+    if (configText === undefined) return null;
+    const has = config.chat_template !== null && config.chat_template !== undefined;
+    return { text: configText, hasChatTemplate: has };
+  }
+  return {
+    text: `${JSON.stringify({ ...config, chat_template: template }, null, 2)}\n`,
+    hasChatTemplate: true,
   };
 }

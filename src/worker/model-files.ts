@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ModelFile } from '../api/index.js';
+import { readTokenizerConfig } from '../llm/model-dir.js';
 
 type FileName = ModelFile['file'];
 
@@ -42,13 +43,14 @@ async function readText(path: string, optional: boolean): Promise<string | undef
   }
 }
 
-/** Reads tokenizer.json (required) and tokenizer_config.json (optional) from `dir`. */
+/** Reads tokenizer.json (required) and tokenizer_config.json (optional, see readTokenizerConfig) from `dir`. */
 export async function loadModelFiles(dir: string): Promise<ModelFiles> {
   const files = new Map<FileName, ServedFile>();
   const tokenizer = (await readText(join(dir, 'tokenizer.json'), false)) as string;
   const tokenizerFile = { content: tokenizer, checksum: sha256(tokenizer) };
   files.set('tokenizer.json', tokenizerFile);
-  const config = await readText(join(dir, 'tokenizer_config.json'), true);
+  // With the chat template merged in from chat_template.jinja / chat_template.json, as the engine's card.
+  const config = (await readTokenizerConfig(dir))?.text;
   const configFile = config === undefined ? undefined : { content: config, checksum: sha256(config) };
   if (configFile) files.set('tokenizer_config.json', configFile);
   return {

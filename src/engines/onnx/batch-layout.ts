@@ -27,17 +27,25 @@ export interface LayoutDims {
 }
 
 /**
- * `reusePast`: the previous run's present tensors when they already are this run's past, laid out as
- * this function would (the same rows, each one token further); nothing is gathered then.
+ * Where a run's past K/V comes from:
+ * - `kept`: `arrays` ([rows, kvHeads, width, headDim]) already hold the rows' past as this function
+ *   lays it out with pastLen = `width` (the previous decode run's present, its finished rows dropped);
+ *   only the rows in `gather` (sequences that joined) are copied from the store, into their row.
+ * - `into`: gather every row into arrays of the size asked for (any contents).
+ * Without one, every row is gathered into fresh arrays.
  */
+export type PastSource =
+  | { kind: 'kept'; arrays: KvArray[]; width: number; gather: ReadonlySet<number> }
+  | { kind: 'into'; arrays: (size: number) => KvArray[] };
+
 export function layoutBatch(
   rows: readonly BatchRow[],
   kv: KvStore,
   dims: LayoutDims,
-  reusePast?: KvArray[],
+  source?: PastSource,
 ): BatchFeeds {
   const n = rows.length;
-  let pastLen = 0;
+  let pastLen = source?.kind === 'kept' ? source.width : 0;
   let seqLen = 0;
   for (const r of rows) {
     pastLen = Math.max(pastLen, r.past);
@@ -48,12 +56,19 @@ export function layoutBatch(
   const positionIds = new BigInt64Array(n * seqLen);
   const attentionMask = new BigInt64Array(n * total);
   const kvSize = n * dims.numKvHeads * pastLen * dims.headDim;
-  const reuse = reusePast !== undefined && reusePast[0]?.length === kvSize;
-  const past: KvArray[] = reuse
-    ? reusePast
-    : Array.from({ length: 2 * dims.numLayers }, () =>
-        dims.kvDtype === 'float16' ? new Uint16Array(kvSize) : new Float32Array(kvSize),
-      );
+  const kept = source?.kind === 'kept' && source.width === pastLen ? source : undefined;
+  if (kept !== undefined && kept.arrays[0]?.length !== kvSize) {
+    throw new RangeError(
+      `layoutBatch: kept past holds ${kept.arrays[0]?.length} values, the batch ${kvSize}`,
+    );
+  }
+  const past: KvArray[] =
+    kept?.arrays ??
+    (source?.kind === 'into'
+      ? source.arrays(kvSize)
+      : Array.from({ length: 2 * dims.numLayers }, () =>
+          dims.kvDtype === 'float16' ? new Uint16Array(kvSize) : new Float32Array(kvSize),
+        ));
   for (let r = 0; r < n; r++) {
     const row = rows[r] as BatchRow;
     const pad = seqLen - row.count;
@@ -65,9 +80,24 @@ export function layoutBatch(
     }
     attentionMask.fill(1n, r * total + pastLen - row.past, r * total + pastLen);
     attentionMask.fill(1n, r * total + pastLen + pad, (r + 1) * total);
-    if (!reuse) kv.gather(row.table, 0, row.past, past, r, pastLen, pastLen - row.past);
+    if (kept === undefined || kept.gather.has(r)) {
+      // Left padding is masked, but reused memory could hold anything there: zeros, as fresh arrays.
+      if (source !== undefined && row.past < pastLen) zeroPadding(past, dims, r, pastLen, pastLen - row.past);
+      kv.gather(row.table, 0, row.past, past, r, pastLen, pastLen - row.past);
+    }
   }
   return { rows: n, seqLen, pastLen, inputIds, attentionMask, positionIds, past };
+}
+
+/** Zeroes columns [0, pad) of row `r` in every [rows, kvHeads, width, headDim] array. */
+function zeroPadding(arrays: KvArray[], dims: LayoutDims, r: number, width: number, pad: number): void {
+  const D = dims.headDim;
+  for (const a of arrays) {
+    for (let h = 0; h < dims.numKvHeads; h++) {
+      const start = (r * dims.numKvHeads + h) * width * D;
+      a.fill(0, start, start + pad * D);
+    }
+  }
 }
 
 /** Copies each row's new K/V from the present tensors into its blocks. */

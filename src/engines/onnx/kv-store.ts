@@ -15,6 +15,9 @@
 import type { KvEventData } from '../../api/index.js';
 import type { KvArray, KvDtype } from './model-session.js';
 
+/** Copies of at most this many values are done element by element (both arrays have the same type). */
+const SHORT_COPY = 256;
+
 /** A sequence's slots: index i holds tokens [i·B, (i+1)·B). */
 export interface SlotTable {
   slots: number[];
@@ -200,8 +203,13 @@ export class KvStore {
         for (let h = 0; h < H; h++) {
           const s = ((slot * H + h) * B + off) * D;
           const o = ((row * H + h) * width + batchCol) * D;
-          if (toStore) store.set(other.subarray(o, o + run * D), s);
-          else other.set(store.subarray(s, s + run * D), o);
+          const n = run * D;
+          if (n <= SHORT_COPY) {
+            // A decode step's one token per head: a loop is cheaper than a subarray view and set().
+            if (toStore) for (let i = 0; i < n; i++) store[s + i] = other[o + i] as number;
+            else for (let i = 0; i < n; i++) other[o + i] = store[s + i] as number;
+          } else if (toStore) store.set(other.subarray(o, o + n), s);
+          else other.set(store.subarray(s, s + n), o);
         }
       }
       t += run;

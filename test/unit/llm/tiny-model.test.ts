@@ -7,10 +7,10 @@ import { loadModelDir } from '../../../src/llm/model-dir.js';
 import { sha256Hex, TINY_MODEL_DIMS, writeTinyModel } from '../../../src/llm/tiny-model/tiny-model.js';
 
 const dirs: string[] = [];
-async function generate(seed: number): Promise<string> {
+async function generate(seed: number, dtype: 'float32' | 'float16' = 'float32'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tiny-'));
   dirs.push(dir);
-  await writeTinyModel({ outDir: dir, seed });
+  await writeTinyModel({ outDir: dir, seed, dtype });
   return dir;
 }
 afterAll(async () => {
@@ -53,6 +53,24 @@ describe('dynamo model tiny', () => {
       'logits',
       ...kv.map((n) => n.replace('past_key_values', 'present')),
     ]);
+    await session.release();
+  }, 60_000);
+
+  test('--dtype float16: float16 weights, KV and logits, as an fp16 export has them', async () => {
+    const [full, half] = await Promise.all([generate(3), generate(3, 'float16')]);
+    const model = await loadModelDir(half as string);
+    expect(model.config.torch_dtype).toBe('float16');
+    const size = async (dir: string) => (await readFile(join(dir, 'model.onnx'))).byteLength;
+    expect(await size(half as string)).toBeLessThan((await size(full as string)) * 0.6);
+    const session = await ort.InferenceSession.create(model.modelPath);
+    const types = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
+      Object.fromEntries(list.map((m) => [m.name, m.isTensor ? m.type : 'none']));
+    expect(types(session.inputMetadata)).toMatchObject({
+      input_ids: 'int64',
+      'past_key_values.0.key': 'float16',
+      'past_key_values.3.value': 'float16',
+    });
+    expect(types(session.outputMetadata)).toMatchObject({ logits: 'float16', 'present.3.value': 'float16' });
     await session.release();
   }, 60_000);
 });

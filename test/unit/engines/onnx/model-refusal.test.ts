@@ -1,10 +1,11 @@
 // A directory that does not fit the layout is refused with an error naming what is missing or
-// unexpected; --device cuda without a usable CUDA provider fails at start, never falling back to CPU.
+// unexpected. (--device cuda: onnx-cuda.test.ts.)
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createOnnxEngine } from '../../../../src/engines/onnx/index.js';
+import { DataType, type DataTypeCode, encodeModel } from '../../../../src/llm/tiny-model/onnx-proto.js';
 import { createLogger } from '../../../../src/runtime/logger.js';
 import { tinyModelDir } from '../../../harness/tiny-model.js';
 
@@ -32,7 +33,63 @@ async function editConfig(dir: string, change: (c: Record<string, unknown>) => v
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
 }
 
+/**
+ * A one-layer graph with the tiny model's names whose KV tensors are `kvType` (passed through by
+ * Identity nodes), with or without a logits output: enough for onnxruntime to load, and for the engine
+ * to judge.
+ */
+async function oneLayerGraph(dir: string, kvType: DataTypeCode, withLogits: boolean): Promise<void> {
+  await editConfig(dir, (c) => (c.num_hidden_layers = 1));
+  const kv = (name: string, seq: string) => ({ name, elemType: kvType, shape: ['b', 2, seq, 16] });
+  const model = encodeModel({
+    graphName: 'odd',
+    producer: 'test',
+    opsetVersion: 17,
+    metadata: {},
+    initializers: [],
+    nodes: [
+      ...['key', 'value'].map((k) => ({
+        name: `id_${k}`,
+        opType: 'Identity',
+        input: [`past_key_values.0.${k}`],
+        output: [`present.0.${k}`],
+        attribute: [],
+      })),
+      {
+        name: 'cast',
+        opType: 'Cast',
+        input: ['input_ids'],
+        output: ['logits'],
+        attribute: [{ name: 'to', type: 2, i: 1 }],
+      },
+    ],
+    inputs: [
+      { name: 'input_ids', elemType: DataType.INT64, shape: ['b', 's'] },
+      { name: 'attention_mask', elemType: DataType.INT64, shape: ['b', 't'] },
+      kv('past_key_values.0.key', 'p'),
+      kv('past_key_values.0.value', 'p'),
+    ],
+    outputs: [
+      ...(withLogits ? [{ name: 'logits', elemType: DataType.FLOAT, shape: ['b', 's'] }] : []),
+      kv('present.0.key', 'p'),
+      kv('present.0.value', 'p'),
+    ],
+  });
+  await writeFile(join(dir, 'model.onnx'), model);
+}
+
 describe('model directory refusal', () => {
+  test('a KV dtype the engine does not handle, and a missing logits output, are named', async () => {
+    const double = await variant('double-kv', (d) => oneLayerGraph(d, 11 as DataTypeCode, true));
+    await expect(createOnnxEngine({ modelDir: double, log })).rejects.toThrow(
+      /model\.onnx: past_key_values\.0\.key is float64; KV must be float32 or float16/,
+    );
+    const noLogits = await variant('no-logits', (d) => oneLayerGraph(d, DataType.FLOAT, false));
+    await expect(createOnnxEngine({ modelDir: noLogits, log })).rejects.toThrow(
+      /model\.onnx: the graph has no output "logits"/,
+    );
+  }, 60_000);
+
   test('missing files and fields are named', async () => {
     const noConfig = await variant('no-config', (d) => rm(join(d, 'config.json')));
     await expect(createOnnxEngine({ modelDir: noConfig, log })).rejects.toThrow(
@@ -60,10 +117,4 @@ describe('model directory refusal', () => {
       /2 KV heads; config\.json says num_key_value_heads 4/,
     );
   }, 60_000);
-
-  test('--device cuda fails at start when the CUDA provider cannot load', async () => {
-    await expect(createOnnxEngine({ modelDir: source, device: 'cuda', log })).rejects.toThrow(
-      /--device cuda: onnxruntime's CUDA execution provider is not usable here/,
-    );
-  });
 });
