@@ -11,17 +11,40 @@ export const samplingOptionsSchema = z.object({
   temperature: z.number().min(0).max(100).optional(),
   topP: z.number().gt(0).max(1).optional(),
   topK: z.number().int().nonnegative().optional(),
+  /** Drop tokens whose probability is below minP times the top one's (vLLM's min_p). */
+  minP: z.number().min(0).max(1).optional(),
   seed: z.number().int().optional(),
   repetitionPenalty: z.number().gt(0).max(100).optional(),
   frequencyPenalty: z.number().min(-2).max(2).optional(),
   presencePenalty: z.number().min(-2).max(2).optional(),
+  /** OpenAI's logit_bias: [token id, bias] pairs, added to the logits before the penalties. */
+  logitBias: z
+    .array(z.tuple([tokenId, z.number().min(-100).max(100)]))
+    .max(1024)
+    .optional(),
+  /**
+   * Return each output token's log-probability and this many most likely alternatives (0..20), from
+   * the model's raw distribution (before temperature, penalties and logit_bias: vLLM's default).
+   */
+  logprobs: z.number().int().min(0).max(20).optional(),
 });
 export type SamplingOptions = z.infer<typeof samplingOptionsSchema>;
+
+/** Structured output: what decoding is constrained to (OpenAI's response_format). */
+export const grammarSpecSchema = z.discriminatedUnion('type', [
+  /** Any JSON object. */
+  z.object({ type: z.literal('json_object') }),
+  /** JSON valid against this schema (checked and compilable: the frontend refuses others). */
+  z.object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }),
+]);
+export type GrammarSpec = z.infer<typeof grammarSpecSchema>;
 
 export const stopConditionsSchema = z.object({
   maxTokens: z.number().int().positive().optional(),
   stopTokenIds: z.array(tokenId).optional(),
   ignoreEos: z.boolean().optional(),
+  /** Neither EOS nor stopTokenIds can be sampled before this many output tokens (vLLM's min_tokens). */
+  minTokens: z.number().int().nonnegative().optional(),
 });
 export type StopConditions = z.infer<typeof stopConditionsSchema>;
 
@@ -31,6 +54,8 @@ export const generateRequestSchema = z.object({
   tokenIds: z.array(tokenId).min(1),
   sampling: samplingOptionsSchema,
   stop: stopConditionsSchema,
+  /** Structured output: tokens that cannot continue valid output are masked before sampling. */
+  grammar: grammarSpecSchema.optional(),
   /**
    * Disaggregated serving (DESIGN §12). `prefill`: compute the prompt's KV, answer the first token and a
    * transfer descriptor (on the last frame), keep the blocks pinned for a decode worker. `decode`: pull
@@ -50,6 +75,13 @@ export const generateRequestSchema = z.object({
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 
+/** A token's log-probability (−9999 stands for −∞, as in vLLM) and [id, logprob] alternatives, best first. */
+export const tokenLogprobSchema = z.object({
+  logprob: z.number(),
+  top: z.array(z.tuple([tokenId, z.number()])),
+});
+export type TokenLogprob = z.infer<typeof tokenLogprobSchema>;
+
 export const FINISH_REASONS = ['stop', 'length', 'cancelled', 'error'] as const;
 export type FinishReason = (typeof FINISH_REASONS)[number];
 
@@ -58,6 +90,8 @@ export const generateResponseSchema = z.object({
   tokenIds: z.array(tokenId),
   /** Prompt tokens served from the prefix cache; set on the first frame. */
   cachedTokens: z.number().int().nonnegative().optional(),
+  /** When the request asked for logprobs: one entry per token of tokenIds. */
+  logprobs: z.array(tokenLogprobSchema).optional(),
   finishReason: z.enum(FINISH_REASONS).optional(),
   /** Prefill phase only, on the last frame: where the prompt's pinned KV blocks can be pulled. */
   transfer: kvTransferDescriptorSchema.optional(),

@@ -6,6 +6,16 @@
 // two so that machine noise hits both; the ratio is the median of the ratios of adjacent rounds.
 // Prints progress lines, then one JSON object as the last line.
 //
+// Tool-call row: the same request with `tools` (the model's Qwen3 template → the hermes parser on every
+// delta, besides the reasoning parser every request of this model runs), in the same rounds; its
+// throughput over the plain row is `ratios.toolCallOverPlain`.
+//
+// Structured-output row: the same request with a `json_schema` response_format (an object with one
+// string): the frontend checks the schema, the mocker compiles it once (XGrammar, cached) and draws
+// each token under its mask, so all 64 tokens are the JSON (cut by max_tokens inside the string: a
+// maxLength bound would end it, but XGrammar compiles maxLength 200 in ~30 s). The warm-up pays the
+// compile. `ratios.structuredOverPlain`.
+//
 // Added latency: p50 / p99 of a request alone (concurrency 1), frontend minus bare server.
 // cpuMsPerRequest: CPU time of the whole process (load generator included) per request, a figure the
 // machine's other load disturbs less than requests/s.
@@ -34,7 +44,7 @@ const TOKENS = Number(values.tokens);
 const MODEL = 'bench';
 
 const log = createLogger({ level: 'warn' });
-const body = JSON.stringify({
+const request0 = {
   model: MODEL,
   messages: [
     { role: 'system', content: 'You are a helpful assistant.' },
@@ -43,15 +53,45 @@ const body = JSON.stringify({
   max_tokens: TOKENS,
   ignore_eos: true,
   stream: true,
+};
+const body = JSON.stringify(request0);
+const toolBody = JSON.stringify({
+  ...request0,
+  tools: [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
+  ],
+});
+
+const structuredBody = JSON.stringify({
+  ...request0,
+  response_format: {
+    type: 'json_schema',
+    json_schema: {
+      name: 'poem',
+      schema: {
+        type: 'object',
+        properties: { poem: { type: 'string' } },
+        required: ['poem'],
+        additionalProperties: false,
+      },
+    },
+  },
 });
 
 interface Target {
   name: string;
   port: number;
+  body?: string;
 }
 
 /** One streamed request, read to the end; resolves to its latency in ms and its bytes. */
-function once(agent: Agent, port: number): Promise<{ ms: number; text: string }> {
+function once(agent: Agent, port: number, payload = body): Promise<{ ms: number; text: string }> {
   const start = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const req = request(
@@ -61,7 +101,7 @@ function once(agent: Agent, port: number): Promise<{ ms: number; text: string }>
         host: '127.0.0.1',
         method: 'POST',
         path: '/v1/chat/completions',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -75,12 +115,17 @@ function once(agent: Agent, port: number): Promise<{ ms: number; text: string }>
       },
     );
     req.on('error', reject);
-    req.end(body);
+    req.end(payload);
   });
 }
 
 /** CPU ms (user + system, the whole process: client, server, worker) per request, per target. */
-const cpuPerRequest: Record<string, number[]> = { bareFastify: [], frontend: [] };
+const cpuPerRequest: Record<string, number[]> = {
+  bareFastify: [],
+  frontend: [],
+  toolCall: [],
+  structured: [],
+};
 
 async function throughput(target: Target): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -91,7 +136,7 @@ async function throughput(target: Target): Promise<number> {
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (Date.now() < deadline) {
-        await once(agent, target.port);
+        await once(agent, target.port, target.body);
         done++;
       }
     }),
@@ -106,7 +151,7 @@ async function throughput(target: Target): Promise<number> {
 async function latencies(target: Target): Promise<number[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const out: number[] = [];
-  for (let i = 0; i < LATENCY_REQUESTS; i++) out.push((await once(agent, target.port)).ms);
+  for (let i = 0; i < LATENCY_REQUESTS; i++) out.push((await once(agent, target.port, target.body)).ms);
   agent.destroy();
   return out.sort((a, b) => a - b);
 }
@@ -163,9 +208,13 @@ async function main(): Promise<void> {
   const targets: Target[] = [
     { name: 'bareFastify', port: barePort },
     { name: 'frontend', port: frontend.port },
+    { name: 'toolCall', port: frontend.port, body: toolBody },
+    { name: 'structured', port: frontend.port, body: structuredBody },
   ];
-  const rps: Record<string, number[]> = { bareFastify: [], frontend: [] };
+  const rps: Record<string, number[]> = { bareFastify: [], frontend: [], toolCall: [], structured: [] };
   const ratios: number[] = [];
+  const toolRatios: number[] = [];
+  const structuredRatios: number[] = [];
   for (const t of targets) await throughput(t); // warm-up
   for (let r = 0; r < ROUNDS; r++) {
     const got: Record<string, number> = {};
@@ -174,9 +223,13 @@ async function main(): Promise<void> {
       rps[t.name]?.push(got[t.name] as number);
     }
     ratios.push((got.frontend ?? 0) / (got.bareFastify ?? 1));
+    toolRatios.push((got.toolCall ?? 0) / (got.frontend ?? 1));
+    structuredRatios.push((got.structured ?? 0) / (got.frontend ?? 1));
     const line = {
       round: r,
       frontend: round(got.frontend ?? 0, 1),
+      toolCall: round(got.toolCall ?? 0, 1),
+      structured: round(got.structured ?? 0, 1),
       bareFastify: round(got.bareFastify ?? 0, 1),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -206,9 +259,15 @@ async function main(): Promise<void> {
       secondsPerRound: SECONDS,
       rounds: ROUNDS,
       frontend: f,
+      toolCall: summary('toolCall'),
+      structured: summary('structured'),
       bareFastify: b,
       addedLatencyMs: { p50: round(f.p50Ms - b.p50Ms), p99: round(f.p99Ms - b.p99Ms) },
-      ratios: { throughputOverBareFastify: round(median(ratios)) },
+      ratios: {
+        throughputOverBareFastify: round(median(ratios)),
+        toolCallOverPlain: round(median(toolRatios)),
+        structuredOverPlain: round(median(structuredRatios)),
+      },
     })}\n`,
   );
 }

@@ -34,6 +34,11 @@ export interface AllInOnePlannerConfig {
 
 export interface AllInOneConfig {
   frontend: FrontendConfig;
+  /**
+   * Frontends (default 1): the others each on a runtime, registry and free port of their own, as
+   * separate frontend replicas would be (`dynamo bench --frontends`: router replica sync).
+   */
+  frontends?: number | undefined;
   /** Aggregated workers; unused when decodeWorkers is set. */
   workers: number;
   /**
@@ -60,6 +65,8 @@ export type WorkerRole = DisaggregationMode;
 
 export interface AllInOne {
   readonly frontend: Frontend;
+  /** Every frontend, `frontend` first. */
+  readonly frontends: readonly Frontend[];
   /** The workers serving now, every role. */
   readonly workers: readonly Worker[];
   readonly modelName: string;
@@ -182,6 +189,16 @@ export class WorkerPool implements LocalWorkerPool {
   }
 }
 
+/** Resolves true once the frontend can route requests for `model`, false after `timeoutMs`. */
+async function routable(frontend: Frontend, model: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (frontend.app.services.registry.get(model)?.routable === true) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Index of the least loaded engine (work queued or running, then KV in use); the last on ties. */
 export function leastLoaded(
   loads: readonly Pick<
@@ -259,6 +276,7 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
   });
   let frontendRuntime: Runtime | undefined;
   let frontend: Frontend | undefined;
+  const replicas: { runtime: Runtime; frontend?: Frontend }[] = [];
   let plannerRuntime: Runtime | undefined;
   let planner: LocalPlanner | undefined;
   // One deadline for the whole stop. The planner first (it must not scale what is stopping). Then the
@@ -271,25 +289,40 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
     const left = () => Math.max(0, deadline - Date.now());
     await planner?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the planner failed'));
     await plannerRuntime?.close();
-    await frontend?.close(left());
+    await Promise.all([frontend?.close(left()), ...replicas.map((r) => r.frontend?.close(left()))]);
     await Promise.allSettled(pools.map((p) => p.close(left())));
     await frontendRuntime?.close();
+    await Promise.all(replicas.map((r) => r.runtime.close()));
   };
   try {
     for (const [i, role] of roles.entries()) await pools[i]?.scale(role.count);
-    const frontendLog = log.child({ component: 'frontend' });
+    // `service`, not `component`: the parts below bind their own `component`, and pino would repeat the key.
+    const frontendLog = log.child({ service: 'frontend' });
     frontendRuntime = await createRuntime({ ...runtimeOptions, log: frontendLog });
     frontend = await startFrontend(config.frontend, frontendRuntime, frontendLog);
+    for (let i = 1; i < (config.frontends ?? 1); i++) {
+      const replicaLog = frontendLog.child({ frontend: i });
+      const replica: (typeof replicas)[number] = {
+        runtime: await createRuntime({ ...runtimeOptions, registry: new Registry(), log: replicaLog }),
+      };
+      replicas.push(replica);
+      replica.frontend = await startFrontend({ ...config.frontend, port: 0 }, replica.runtime, replicaLog);
+    }
   } catch (err) {
     await stop();
     throw err;
   }
   const all = () => pools.flatMap((p) => p.workers);
   const modelName = pools.map((p) => p.card?.name).find((n) => n !== undefined) ?? '';
+  // Ready means routable: the frontend learns of the workers through discovery, a moment later.
+  for (const [i, f] of [frontend, ...replicas.map((r) => r.frontend)].entries()) {
+    if (f && all().length > 0 && !(await routable(f, modelName, 10_000)))
+      log.warn({ model: modelName, frontend: i }, 'the frontend does not see the workers yet');
+  }
   const registry = frontendRuntime.metrics.registry;
   if (config.planner) {
     try {
-      const plannerLog = log.child({ component: 'planner' });
+      const plannerLog = log.child({ service: 'planner' });
       plannerRuntime = await createRuntime({ ...runtimeOptions, log: plannerLog });
       planner = await startLocalPlanner({
         planner: { ...config.planner.planner, mode: config.disagg ? 'disagg' : 'agg' },
@@ -312,6 +345,7 @@ export async function startAllInOne(config: AllInOneConfig, log: Logger): Promis
   }
   return {
     frontend,
+    frontends: [frontend, ...replicas.flatMap((r) => (r.frontend ? [r.frontend] : []))],
     get workers() {
       return all();
     },

@@ -5,8 +5,11 @@ import {
   DEFAULT_ADMISSION,
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_DISAGG_OPTIONS,
+  DEFAULT_HTTP_OPTIONS,
   type FrontendConfig,
 } from '../frontend/index.js';
+import { REASONING_PARSER_NAMES } from '../llm/reasoning.js';
+import { TOOL_CALL_PARSER_NAMES } from '../llm/tool-calls/registry.js';
 import type { OptionValues } from './options.js';
 import { type ROUTER_OPTIONS, routerSettings } from './router-options.js';
 import type { HTTP_OPTIONS } from './shared-options.js';
@@ -77,6 +80,38 @@ export const FRONTEND_OPTIONS = {
       'disaggregated models: prompts with at most this many tokens uncached on the decode worker prefill there',
     placeholder: '<tokens>',
   },
+  corsOrigin: {
+    flag: 'cors-origin',
+    env: 'DYN_CORS_ORIGINS',
+    kind: 'multiple',
+    schema: z.array(z.url().or(z.literal('*'))).default([]),
+    description: 'an origin browsers may call the API from (repeat for more; * for any); none: CORS off',
+    placeholder: '<origin>',
+  },
+  accessLog: {
+    flag: 'access-log',
+    env: 'DYN_ACCESS_LOG',
+    kind: 'boolean',
+    schema: z.boolean().default(DEFAULT_HTTP_OPTIONS.accessLog),
+    description:
+      'an info line per request: method, path, status, model, tokens, duration (--no-access-log: none)',
+  },
+  strictRequestFields: {
+    flag: 'strict-request-fields',
+    env: 'DYN_STRICT_REQUEST_FIELDS',
+    kind: 'boolean',
+    schema: z.boolean().default(DEFAULT_HTTP_OPTIONS.strictRequestFields),
+    description:
+      'answer 400 to a request field the API does not know (default: ignore it, name it in x-dynamo-ignored-fields)',
+  },
+  trustWorkerHint: {
+    flag: 'trust-worker-hint',
+    env: 'DYN_TRUST_WORKER_HINT',
+    kind: 'boolean',
+    schema: z.boolean().default(false),
+    description:
+      "route to the worker named in x-dynamo-worker-instance-id (an endpoint picker's choice) in every router mode, when it is live and not busy; only for a frontend that clients reach through a Gateway with the EPP",
+  },
   disaggStrict: {
     flag: 'disagg-strict',
     env: 'DYN_DISAGG_STRICT',
@@ -84,6 +119,20 @@ export const FRONTEND_OPTIONS = {
     schema: z.boolean().default(DEFAULT_DISAGG_OPTIONS.strict),
     description:
       'disaggregated models: 503 when no prefill worker can take a prompt (default: prefill locally)',
+  },
+  toolCallParser: {
+    flag: 'tool-call-parser',
+    env: 'DYN_TOOL_CALL_PARSER',
+    schema: z.enum([...TOOL_CALL_PARSER_NAMES, 'none']).optional(),
+    description: `how tool calls are read out of chat output: ${TOOL_CALL_PARSER_NAMES.join(', ')}, none (default: detected from the chat template)`,
+    placeholder: '<name>',
+  },
+  reasoningParser: {
+    flag: 'reasoning-parser',
+    env: 'DYN_REASONING_PARSER',
+    schema: z.enum([...REASONING_PARSER_NAMES, 'none']).optional(),
+    description: `how reasoning_content is split from chat output: ${REASONING_PARSER_NAMES.join(', ')}, none (default: detected from the chat template)`,
+    placeholder: '<name>',
   },
 } as const;
 
@@ -102,6 +151,9 @@ export function frontendConfig(o: FrontendValues): FrontendConfig {
     bodyLimitBytes: o.bodyLimit,
     router: routerSettings(o),
     disagg: { maxLocalPrefillLength: o.maxLocalPrefillLength, strict: o.disaggStrict },
+    http: { corsOrigins: o.corsOrigin, accessLog: o.accessLog, strictRequestFields: o.strictRequestFields },
+    outputParsers: { toolCallParser: o.toolCallParser, reasoningParser: o.reasoningParser },
+    trustWorkerHint: o.trustWorkerHint,
     admission: {
       retryAfterS: o.retryAfter,
       sseKeepAliveMs: o.sseKeepAlive,

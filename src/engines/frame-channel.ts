@@ -1,13 +1,15 @@
 // The stream of one request from an engine loop to its consumer. The loop pushes tokens without
 // waiting; the consumer takes everything pending as one frame, so a slow consumer gets fewer, larger
 // frames instead of a queue of one-token objects.
-import type { FinishReason, GenerateResponse } from '../api/index.js';
+import type { FinishReason, GenerateResponse, TokenLogprob } from '../api/index.js';
 
 /** What a last frame may carry besides its finish reason. */
 export type LastFrameExtras = Pick<GenerateResponse, 'transfer' | 'transferError'>;
 
 export class FrameChannel {
   #tokens: number[] = [];
+  /** Parallel to #tokens when the request asked for logprobs. */
+  #logprobs: TokenLogprob[] = [];
   #cachedTokens: number | undefined;
   #finish: FinishReason | undefined;
   #last: LastFrameExtras | undefined;
@@ -19,9 +21,10 @@ export class FrameChannel {
     return this.#finished;
   }
 
-  push(tokenId: number, cachedTokens?: number): void {
+  push(tokenId: number, cachedTokens?: number, logprob?: TokenLogprob): void {
     if (this.#finished) return;
     this.#tokens.push(tokenId);
+    if (logprob !== undefined) this.#logprobs.push(logprob);
     if (cachedTokens !== undefined) this.#cachedTokens = cachedTokens;
     this.#notify();
   }
@@ -51,6 +54,10 @@ export class FrameChannel {
     }
     const frame: GenerateResponse = { tokenIds: this.#tokens };
     this.#tokens = [];
+    if (this.#logprobs.length > 0) {
+      frame.logprobs = this.#logprobs;
+      this.#logprobs = [];
+    }
     if (this.#cachedTokens !== undefined) frame.cachedTokens = this.#cachedTokens;
     this.#cachedTokens = undefined;
     if (this.#finish !== undefined) {

@@ -1,8 +1,13 @@
-// The fastify application: infrastructure plugins first (services, parsing and errors), then one
-// encapsulated plugin per route file.
+// The fastify application: infrastructure plugins first (services, request ids, access log, CORS,
+// parsing and errors, unknown fields), then one encapsulated plugin per route file.
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../runtime/index.js';
+import type { HttpOptions } from './index.js';
+import { accessLogPlugin } from './plugins/access-log.plugin.js';
 import { errorsPlugin } from './plugins/errors.plugin.js';
+import { requestFieldsPlugin } from './plugins/request-fields.plugin.js';
+import { requestIdPlugin } from './plugins/request-id.plugin.js';
 import { type FrontendServices, servicesPlugin } from './plugins/services.plugin.js';
 import { chatCompletionsRoute } from './routes/chat-completions.js';
 import { completionsRoute } from './routes/completions.js';
@@ -10,13 +15,18 @@ import { healthRoute } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 import { modelsRoute } from './routes/models.js';
 import { openapiRoute } from './routes/openapi.js';
+import { responsesRoute } from './routes/responses.js';
 
 export interface AppOptions {
   services: FrontendServices;
   log: Logger;
   bodyLimitBytes: number;
   timeouts: { requestTimeoutMs: number; connectionTimeoutMs: number; keepAliveTimeoutMs: number };
+  http: HttpOptions;
 }
+
+/** Response headers a browser page may read (CORS hides all but a few by default). */
+const EXPOSED_HEADERS = ['x-request-id', 'x-dynamo-ignored-fields', 'retry-after'];
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -28,7 +38,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: options.timeouts.requestTimeoutMs,
     connectionTimeout: options.timeouts.connectionTimeoutMs,
     keepAliveTimeout: options.timeouts.keepAliveTimeoutMs,
-    // A log line per request would cost more than the request on the hot path.
+    // fastify's two lines per request are off; access-log.plugin.ts writes one (--no-access-log: none).
     logController: new LogController({ disableRequestLogging: true }),
     // Request ids become worker request ids: unique, not client-controlled.
     genReqId: () => crypto.randomUUID(),
@@ -36,9 +46,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
   });
   await app.register(servicesPlugin, { services: options.services });
+  await app.register(requestIdPlugin);
+  if (options.http.accessLog) await app.register(accessLogPlugin);
+  // Off by default: a browser page from another origin may not call the API unless named here.
+  if (options.http.corsOrigins.length > 0) {
+    await app.register(cors, { origin: options.http.corsOrigins, exposedHeaders: EXPOSED_HEADERS });
+  }
   await app.register(errorsPlugin);
+  await app.register(requestFieldsPlugin, { strict: options.http.strictRequestFields });
   await app.register(chatCompletionsRoute);
   await app.register(completionsRoute);
+  await app.register(responsesRoute);
   await app.register(modelsRoute);
   await app.register(healthRoute);
   await app.register(metricsRoute);

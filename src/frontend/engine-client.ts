@@ -14,7 +14,7 @@
 import type { GenerateRequest, GenerateResponse, InstanceId, KvTransferDescriptor } from '../api/index.js';
 import { ENDPOINTS, generateResponseSchema } from '../api/index.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
-import type { RouteExplanation } from '../router/index.js';
+import { DIRECT_INSTANCE_HEADER, type RouteExplanation } from '../router/index.js';
 import {
   type Discovery,
   isRequestError,
@@ -46,7 +46,15 @@ export interface EngineClientOptions {
   /** `Retry-After` (seconds) on that answer. */
   retryAfterS: number;
   disagg: DisaggOptions;
+  /**
+   * Honour WORKER_HINT_HEADER (the endpoint picker's choice of worker) in every router mode. Off by
+   * default: a client reaching the frontend directly must not pin workers; on behind an EPP pool.
+   */
+  trustWorkerHint: boolean;
 }
+
+/** The header naming the worker an endpoint picker chose (the same one `direct` mode reads). */
+export const WORKER_HINT_HEADER = DIRECT_INSTANCE_HEADER;
 
 type Routed = Extract<Selection, { kind: 'routed' }>;
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -54,6 +62,8 @@ type Headers = Readonly<Record<string, string | string[] | undefined>>;
 /** What a prefill worker answered: the first token and where its KV waits. */
 interface Prefilled {
   first: number;
+  /** The first token's logprobs, when the request asked for them. */
+  firstLogprobs: GenerateResponse['logprobs'];
   cachedTokens: number;
   finishReason: 'stop' | 'length';
   transfer: KvTransferDescriptor | undefined;
@@ -96,8 +106,14 @@ export class EngineClient {
     let started = false;
     /** Workers that refused it as overloaded: running out of workers then is overload, not a 503. */
     let overloaded = 0;
+    const hint = this.options.trustWorkerHint ? workerHint(headers) : undefined;
     const migrate = (type: string, instance: InstanceId, message: string) => {
       if (migrationsLeft <= 0) return false;
+      // Structured output: the grammar state of the tokens so far cannot be replayed elsewhere (as Dynamo).
+      if (pre.grammar !== undefined && generated.length > 0) {
+        this.log.warn({ requestId, instance }, `${message}: not migrated (structured output)`);
+        return false;
+      }
       migrationsLeft--;
       started = true;
       this.metrics.migrations.labels(model.name, type).inc();
@@ -117,7 +133,11 @@ export class EngineClient {
         headers,
         signal,
         explain,
+        hint,
       });
+      if (hint !== undefined && attempt === 0) {
+        this.metrics.workerHint(model.name, selection.kind === 'routed' && selection.hinted);
+      }
       if (selection.kind === 'none') {
         if (started)
           throw new HttpError('WORKER_FAILED', `every worker of model ${model.name} failed this request`);
@@ -134,6 +154,7 @@ export class EngineClient {
         tokenIds,
         sampling: pre.sampling,
         stop: { ...pre.stop, maxTokens },
+        ...(pre.grammar === undefined ? {} : { grammar: pre.grammar }),
       };
       /** A prefill pin that this attempt must release unless the decode worker pulled it. */
       let pin: Prefilled | undefined;
@@ -143,7 +164,8 @@ export class EngineClient {
           const prefill = await this.prefillFor(model, selection, request, excludePrefill, signal, explain);
           if (prefill.kind === 'prefilled') {
             pin = prefill.result;
-            const { first, cachedTokens, finishReason, transfer } = pin;
+            const { first, firstLogprobs, cachedTokens, finishReason, transfer } = pin;
+            const logprobs = firstLogprobs === undefined ? {} : { logprobs: firstLogprobs };
             this.metrics.remotePrefill(model.name);
             selection.firstToken();
             generated.push(first);
@@ -152,12 +174,13 @@ export class EngineClient {
               if (!last) throw new HttpError('WORKER_FAILED', 'the prefill worker kept no KV to transfer');
               yield {
                 tokenIds: [first],
+                ...logprobs,
                 cachedTokens,
                 finishReason: finishReason === 'stop' ? 'stop' : 'length',
               };
               return;
             }
-            yield { tokenIds: [first], cachedTokens };
+            yield { tokenIds: [first], ...logprobs, cachedTokens };
             request = { ...request, disagg: { phase: 'decode', firstTokenId: first, descriptor: transfer } };
           } else {
             if (this.options.disagg.strict && prefill.reason !== 'short_prompt') {
@@ -247,11 +270,15 @@ export class EngineClient {
           { requestId: request.requestId, signal, ...this.validation(selection) },
         );
         let first: number | undefined;
+        let firstLogprobs: GenerateResponse['logprobs'];
         let last: GenerateResponse | undefined;
         let cachedTokens = 0;
         for await (const frame of frames) {
           if (frame.cachedTokens !== undefined) cachedTokens = frame.cachedTokens;
-          if (first === undefined && frame.tokenIds.length > 0) first = frame.tokenIds[0];
+          if (first === undefined && frame.tokenIds.length > 0) {
+            first = frame.tokenIds[0];
+            firstLogprobs = frame.logprobs?.slice(0, 1);
+          }
           if (frame.finishReason !== undefined) last = frame;
         }
         const reason = last?.finishReason;
@@ -261,6 +288,7 @@ export class EngineClient {
             kind: 'prefilled',
             result: {
               first,
+              firstLogprobs,
               cachedTokens,
               finishReason: reason,
               transfer: last?.transfer,
@@ -313,7 +341,9 @@ export class EngineClient {
         // We did not cancel it (signal not aborted): the worker stopped it (shutting down) or failed.
         if (frame.tokenIds.length > 0) {
           for (const id of frame.tokenIds) generated.push(id);
-          yield { tokenIds: frame.tokenIds };
+          yield frame.logprobs === undefined
+            ? { tokenIds: frame.tokenIds }
+            : { tokenIds: frame.tokenIds, logprobs: frame.logprobs };
         }
         throw reason === 'cancelled'
           ? new RequestError('disconnected', 'the worker cancelled the request')
@@ -359,4 +389,11 @@ export class EngineClient {
       this.log.debug({ err, handle: transfer.handle }, 'releasing a prefill pin failed (it expires)');
     }
   }
+}
+
+/** The trusted hint's instance id (ids are lowercase hex), or undefined when the header is absent. */
+function workerHint(headers: Headers): InstanceId | undefined {
+  const raw = headers[WORKER_HINT_HEADER];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase();
+  return value === undefined || value === '' ? undefined : (value as InstanceId);
 }

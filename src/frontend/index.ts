@@ -3,6 +3,7 @@
 // `dynamo run` and the tests.
 import type { FastifyInstance } from 'fastify';
 import { ModelResourceCache } from '../llm/model-resources.js';
+import type { OutputParserSettings } from '../llm/tool-calls/chat-output.js';
 import { DEFAULT_ROUTER_SETTINGS, type RouterSettings } from '../router/index.js';
 import type { Logger, Runtime } from '../runtime/index.js';
 import { buildApp } from './app.js';
@@ -34,6 +35,15 @@ export interface FrontendConfig {
   workerWait?: Partial<WorkerWaitOptions> | undefined;
   /** Overload answers, SSE keep-alive and HTTP timeouts; DEFAULT_ADMISSION for what is absent. */
   admission?: Partial<AdmissionOptions> | undefined;
+  /** CORS, access log, unknown request fields; DEFAULT_HTTP_OPTIONS for what is absent. */
+  http?: Partial<HttpOptions> | undefined;
+  /** Tool-call and reasoning parsers by name ('none': off); detected per model where absent. */
+  outputParsers?: OutputParserSettings | undefined;
+  /**
+   * Route to the worker an endpoint picker names in x-dynamo-worker-instance-id, in every router mode
+   * (default false: only `direct` mode reads it). For frontends that sit behind an EPP pool.
+   */
+  trustWorkerHint?: boolean | undefined;
 }
 
 export interface AdmissionOptions {
@@ -60,6 +70,21 @@ export const DEFAULT_ADMISSION: AdmissionOptions = {
   requestTimeoutMs: 30_000,
   connectionTimeoutMs: 600_000,
   keepAliveTimeoutMs: 72_000,
+};
+
+export interface HttpOptions {
+  /** Origins allowed to call the API from a browser (CORS); none: no CORS headers at all. */
+  corsOrigins: string[];
+  /** An info line per request (method, path, status, model, tokens, duration). */
+  accessLog: boolean;
+  /** A top-level request field the API does not know is a 400 instead of ignored (and named). */
+  strictRequestFields: boolean;
+}
+
+export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
+  corsOrigins: [],
+  accessLog: true,
+  strictRequestFields: false,
 };
 
 export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -90,7 +115,8 @@ export async function startFrontend(
     resources: new ModelResourceCache(),
     router: { ...DEFAULT_ROUTER_SETTINGS, ...config.router },
     registry: runtime.metrics.registry,
-    log: log.child({ component: 'models' }),
+    // Its routers bind `component: router`: a `component` here would repeat in their lines.
+    log,
     onChange: (model) => waitingRoom?.changed(model),
   });
   const metrics = new FrontendMetrics(
@@ -114,16 +140,23 @@ export async function startFrontend(
       busyStatusCode: config.busyStatusCode,
       retryAfterS: admission.retryAfterS,
       disagg: { ...DEFAULT_DISAGG_OPTIONS, ...config.disagg },
+      trustWorkerHint: config.trustWorkerHint ?? false,
     },
     log.child({ component: 'engine-client' }),
   );
   const keepAlive = new SseKeepAlive(admission.sseKeepAliveMs);
-  const services = createServices(registry, new Responder(engine, metrics, keepAlive), metrics, waitingRoom);
+  const services = createServices(
+    registry,
+    new Responder(engine, metrics, keepAlive, config.outputParsers),
+    metrics,
+    waitingRoom,
+  );
   const app = await buildApp({
     services,
     log: log.child({ component: 'http' }),
     bodyLimitBytes: config.bodyLimitBytes,
     timeouts: admission,
+    http: { ...DEFAULT_HTTP_OPTIONS, ...config.http },
   });
   try {
     await app.listen({ host: config.host, port: config.port });

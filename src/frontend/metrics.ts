@@ -2,7 +2,7 @@
 // apply. Label children are bound once per (model, endpoint, request type) and reused per request.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export type ApiEndpoint = 'chat_completions' | 'completions';
+export type ApiEndpoint = 'chat_completions' | 'completions' | 'responses';
 export type RequestType = 'stream' | 'unary';
 export type RequestStatus = 'success' | 'error' | 'cancelled';
 /**
@@ -45,6 +45,7 @@ export class FrontendMetrics {
   private readonly remotePrefills: Counter<'model'>;
   private readonly localPrefills: Counter<'model' | 'reason'>;
   private readonly workerWaits: Counter<'model' | 'outcome'>;
+  private readonly workerHints: Counter<'model' | 'result'>;
   private readonly workerWaitSeconds: Histogram<'model'>;
   /** The same counts as localPrefills, for /health (prom-client counters are not meant to be read). */
   private readonly localPrefillCounts = new Map<string, Record<LocalPrefillReason, number>>();
@@ -147,6 +148,16 @@ export class FrontendMetrics {
       labelNames: ['model', 'reason'],
       registers,
     });
+    this.workerHints = new Counter({
+      name: `${PREFIX}worker_hint_total`,
+      help: 'Requests with a trusted worker hint: honoured, or ignored (the worker was gone, busy or excluded) and routed as usual',
+      labelNames: ['model', 'result'],
+      registers,
+    });
+  }
+
+  workerHint(model: string, honoured: boolean): void {
+    this.workerHints.labels(model, honoured ? 'honoured' : 'ignored').inc();
   }
 
   workerWait(model: string, outcome: WorkerWaitOutcome, seconds: number): void {

@@ -2,7 +2,8 @@
 // that do not change within a request (id, created, model) are built once, and per token only the
 // text is JSON-escaped between them.
 import type { ServerResponse } from 'node:http';
-import type { OpenAiFinishReason, Usage } from '../api/openai.js';
+import type { ChatFinishReason, ErrorBody, OpenAiFinishReason, Usage } from '../api/openai.js';
+import type { ToolCall } from '../llm/tool-calls/chat-output.js';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -14,23 +15,72 @@ export const SSE_HEADERS = {
 export const DONE = 'data: [DONE]\n\n';
 
 export interface ChunkFormat {
-  /** The role announcement that opens a chat stream (empty for completions). */
-  opening(): string;
-  text(text: string): string;
-  finish(reason: OpenAiFinishReason): string;
+  /** The role announcement that opens a chat stream (empty for completions); `usage` as for text. */
+  opening(usage?: Usage): string;
+  /**
+   * `usage`: the usage so far, on every chunk (vLLM's stream_options.continuous_usage_stats);
+   * `logprobs`: the chunk's logprobs member, serialized (chat and completions).
+   */
+  text(text: string, usage?: Usage, logprobs?: string): string;
+  /** `usage` is the final one (the Responses API puts it in its last event). */
+  finish(reason: OpenAiFinishReason, usage: Usage): string;
+  /** The usage chunk of stream_options.include_usage. */
   usage(usage: Usage): string;
+  /** An error after the headers went out: the stream's last event. */
+  error(body: ErrorBody): string;
+  /** What ends a stream that finished. */
+  readonly end: string;
 }
 
-export function chatChunks(id: string, created: number, model: string, includeUsage: boolean): ChunkFormat {
+/** A chunk's usage member: the usage so far (continuous_usage_stats), null before the usage chunk, or none. */
+const usageMember = (includeUsage: boolean, usage: Usage | undefined): string =>
+  usage !== undefined
+    ? `],"usage":${JSON.stringify(usage)}}\n\n`
+    : includeUsage
+      ? '],"usage":null}\n\n'
+      : ']}\n\n';
+
+const errorEvent = (body: ErrorBody): string => `data: ${JSON.stringify(body)}\n\n${DONE}`;
+
+/** A chat stream's other deltas: reasoning, and tool calls as OpenAI streams them. */
+export interface ChatChunkFormat extends ChunkFormat {
+  finish(reason: ChatFinishReason, usage: Usage): string;
+  reasoning(text: string, usage?: Usage): string;
+  /** The call's first delta (id, type, name, empty arguments), then one with its arguments. */
+  toolCall(index: number, call: ToolCall, usage?: Usage): string;
+}
+
+/** `continuousUsage`: the finish chunk carries the usage too. */
+export function chatChunks(
+  id: string,
+  created: number,
+  model: string,
+  includeUsage: boolean,
+  continuousUsage = false,
+): ChatChunkFormat {
   const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[`;
-  const tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
+  const tail = usageMember(includeUsage, undefined);
   return {
-    opening: () =>
-      `${head}{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}${tail}`,
-    text: (text) =>
-      `${head}{"index":0,"delta":{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}${tail}`,
-    finish: (reason) => `${head}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${reason}"}${tail}`,
+    opening: (usage) =>
+      `${head}{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
+    text: (text, usage, logprobs = 'null') =>
+      `${head}{"index":0,"delta":{"content":${JSON.stringify(text)}},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
+    reasoning: (text, usage) =>
+      `${head}{"index":0,"delta":{"reasoning_content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
+    toolCall: (index, call, usage) => {
+      const delta = (calls: string) =>
+        `${head}{"index":0,"delta":{"tool_calls":[${calls}]},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`;
+      return (
+        delta(
+          `{"index":${index},"id":"${call.id}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":""}}`,
+        ) + delta(`{"index":${index},"function":{"arguments":${JSON.stringify(call.arguments)}}}`)
+      );
+    },
+    finish: (reason, usage) =>
+      `${head}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
     usage: (usage) => `${head}],"usage":${JSON.stringify(usage)}}\n\n`,
+    error: errorEvent,
+    end: DONE,
   };
 }
 
@@ -39,15 +89,19 @@ export function completionChunks(
   created: number,
   model: string,
   includeUsage: boolean,
+  continuousUsage = false,
 ): ChunkFormat {
   const head = `data: {"id":${JSON.stringify(id)},"object":"text_completion","created":${created},"model":${JSON.stringify(model)},"choices":[`;
-  const tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
+  const tail = usageMember(includeUsage, undefined);
   return {
     opening: () => '',
-    text: (text) =>
-      `${head}{"index":0,"text":${JSON.stringify(text)},"logprobs":null,"finish_reason":null}${tail}`,
-    finish: (reason) => `${head}{"index":0,"text":"","logprobs":null,"finish_reason":"${reason}"}${tail}`,
+    text: (text, usage, logprobs = 'null') =>
+      `${head}{"index":0,"text":${JSON.stringify(text)},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
+    finish: (reason, usage) =>
+      `${head}{"index":0,"text":"","logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
     usage: (usage) => `${head}],"usage":${JSON.stringify(usage)}}\n\n`,
+    error: errorEvent,
+    end: DONE,
   };
 }
 

@@ -2,6 +2,9 @@
 // the router how the attempt goes (first token, end) so its view of each worker's load stays true.
 // Where a model has several sets of one role (two components), `selectAcross` spreads requests over
 // them in proportion to their instances and falls through to the next set when one has no worker left.
+// A worker hint (the endpoint picker's choice, trusted by the caller) is tried first: the hinted worker
+// is routed to when it is a live, non-busy candidate — through the router, which then records it as
+// any decision — and ignored otherwise (normal routing).
 import type { Instance, InstanceId } from '../api/index.js';
 import type { RouteExplanation } from '../router/index.js';
 import { HttpError } from './errors.js';
@@ -15,6 +18,8 @@ export type Selection =
       set: InstanceSet;
       /** Leading prompt blocks the worker already caches. */
       overlapBlocks: number;
+      /** The worker is the one the request's hint named. */
+      hinted: boolean;
       /** The attempt's first token arrived (its prefill no longer loads the worker). */
       firstToken(): void;
       /** Call once when the attempt ends, however it ends. */
@@ -35,9 +40,13 @@ export interface SelectRequest {
   signal: AbortSignal;
   /** Route debug: where the routers explain their decisions (only when the client asked). */
   explain?: RouteExplanation[] | undefined;
+  /** The worker to route to if it is a live, non-busy candidate (a trusted worker hint). */
+  hint?: InstanceId | undefined;
 }
 
 export async function selectWorker(set: InstanceSet, req: SelectRequest): Promise<Selection> {
+  const hinted = await selectHinted(set, req);
+  if (hinted !== undefined) return hinted;
   const exclude = new Set(req.exclude);
   // The router learns of instances from its own discovery watch; one it knows that this set's watch
   // does not (yet, or any more) is skipped.
@@ -69,6 +78,8 @@ export async function selectWorker(set: InstanceSet, req: SelectRequest): Promis
         instance,
         set,
         overlapBlocks: outcome.overlapBlocks,
+        // `direct` mode routes to the header's instance itself.
+        hinted: outcome.instance === req.hint,
         firstToken: () => router.firstToken(req.attemptId),
         release: () => router.complete(req.attemptId),
       };
@@ -78,8 +89,48 @@ export async function selectWorker(set: InstanceSet, req: SelectRequest): Promis
   }
 }
 
+/**
+ * The hinted worker, routed by the set's router with every other instance excluded (so it scores the
+ * hinted worker's overlap and records the request as usual); undefined when the hint names no live,
+ * non-busy candidate of this set. The checks and the routing run in one turn of the event loop (the
+ * router decides synchronously), so the worker cannot turn busy in between and queue the request.
+ * `direct` mode reads the same header itself.
+ */
+async function selectHinted(set: InstanceSet, req: SelectRequest): Promise<Selection | undefined> {
+  const hint = req.hint;
+  const router = set.router;
+  if (hint === undefined || router.settings.mode === 'direct') return undefined;
+  const instance = set.instances.get(hint);
+  if (instance === undefined || req.exclude.has(hint) || !router.hasInstance(hint)) return undefined;
+  if (router.scheduler.isBusy(hint)) return undefined;
+  const exclude = new Set(router.instanceIds().filter((id) => id !== hint));
+  const outcome = await router.route({
+    requestId: req.attemptId,
+    tokenIds: req.tokenIds,
+    exclude,
+    headers: req.headers,
+    signal: req.signal,
+    ...(req.explain !== undefined ? { explain: req.explain } : {}),
+  });
+  if (outcome.kind !== 'routed') return undefined;
+  return {
+    kind: 'routed',
+    instance,
+    set,
+    overlapBlocks: outcome.overlapBlocks,
+    hinted: true,
+    firstToken: () => router.firstToken(req.attemptId),
+    release: () => router.complete(req.attemptId),
+  };
+}
+
 /** Tries the sets in a random order weighted by their live instances; the first that routes wins. */
 export async function selectAcross(sets: readonly InstanceSet[], req: SelectRequest): Promise<Selection> {
+  if (req.hint !== undefined && sets.length > 1) {
+    const set = sets.find((s) => s.instances.has(req.hint as InstanceId));
+    const hinted = set === undefined ? undefined : await selectHinted(set, req);
+    if (hinted !== undefined) return hinted;
+  }
   if (sets.length === 1) return selectWorker(sets[0] as InstanceSet, req);
   const pool = sets.filter((s) => s.instances.size > 0);
   let busy: Selection | undefined;

@@ -18,6 +18,8 @@ const tokenizerConfigSchema = z
   })
   .catchall(z.unknown());
 
+const addedTokensSchema = z.record(z.string(), z.object({ content: z.string() }));
+
 export interface RenderOptions {
   tools?: readonly unknown[] | undefined;
   /** Extra template variables (vLLM's chat_template_kwargs). */
@@ -41,10 +43,21 @@ function contentText(content: ChatMessage['content']): string {
 export class ChatTemplate {
   private readonly templates: Map<string, Template>;
   private readonly specialTokens: Record<string, string>;
+  /** Every template's text, joined: what tool-call and reasoning format detection reads. */
+  readonly source: string;
+  /** The tokenizer's added tokens (added_tokens_decoder), e.g. `[TOOL_CALLS]`, `<think>`. */
+  readonly addedTokens: ReadonlySet<string>;
 
-  private constructor(templates: Map<string, Template>, specialTokens: Record<string, string>) {
+  private constructor(
+    templates: Map<string, Template>,
+    specialTokens: Record<string, string>,
+    source: string,
+    addedTokens: ReadonlySet<string>,
+  ) {
     this.templates = templates;
     this.specialTokens = specialTokens;
+    this.source = source;
+    this.addedTokens = addedTokens;
   }
 
   /** The chat template of a tokenizer_config.json, or null when it has none. */
@@ -60,7 +73,9 @@ export class ChatTemplate {
       const token = specialTokenSchema.safeParse(value);
       if (token.success) specialTokens[key] = token.data;
     }
-    return new ChatTemplate(templates, specialTokens);
+    const added = addedTokensSchema.safeParse(config.added_tokens_decoder);
+    const addedTokens = new Set(added.success ? Object.values(added.data).map((t) => t.content) : []);
+    return new ChatTemplate(templates, specialTokens, sources.map((t) => t.template).join('\n'), addedTokens);
   }
 
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {

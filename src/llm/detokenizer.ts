@@ -24,8 +24,10 @@ export class IncrementalDetokenizer {
   constructor(
     private readonly tokenizer: TextTokenizer,
     context: readonly number[] = [],
+    /** false keeps special tokens in the text (vLLM's skip_special_tokens). */
+    private readonly skipSpecialTokens = true,
   ) {
-    this.stream = tokenizer.createDecoder?.();
+    this.stream = tokenizer.createDecoder?.(skipSpecialTokens);
     this.ids = this.stream === undefined ? context.slice(-4) : [];
     this.readOffset = this.ids.length;
   }
@@ -42,9 +44,9 @@ export class IncrementalDetokenizer {
     if (this.ids.length === this.readOffset) return '';
     const prefix =
       this.readOffset > this.prefixOffset
-        ? this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), true)
+        ? this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.skipSpecialTokens)
         : '';
-    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), true);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.skipSpecialTokens);
     if (full.length <= prefix.length || full.endsWith(REPLACEMENT)) return '';
     this.prefixOffset = this.readOffset;
     this.readOffset = this.ids.length;
@@ -61,8 +63,11 @@ export class IncrementalDetokenizer {
   flush(): string {
     if (this.stream !== undefined) return this.stream.flush();
     if (this.ids.length === this.readOffset) return '';
-    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), true);
-    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), true);
+    const prefix = this.tokenizer.decode(
+      this.ids.slice(this.prefixOffset, this.readOffset),
+      this.skipSpecialTokens,
+    );
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.skipSpecialTokens);
     this.prefixOffset = this.readOffset = this.ids.length;
     return full.length > prefix.length ? full.slice(prefix.length) : '';
   }

@@ -1,6 +1,6 @@
 // OpenAI request → what a worker's generate endpoint takes (token ids, sampling, stop conditions),
 // plus what stays at the frontend: the stop strings, matched on the detokenized text.
-import type { SamplingOptions, StopConditions } from '../api/generate.js';
+import type { GrammarSpec, SamplingOptions, StopConditions } from '../api/generate.js';
 import type { ModelCard } from '../api/model-card.js';
 import type { ChatCompletionRequest, CompletionRequest } from '../api/openai.js';
 import { ChatTemplateError } from './chat-template.js';
@@ -11,6 +11,10 @@ export interface PreprocessedRequest {
   sampling: SamplingOptions;
   stop: StopConditions & { maxTokens: number };
   stopStrings: string[];
+  /** false: special tokens stay in the output text (vLLM's skip_special_tokens); absent: skipped. */
+  skipSpecialTokens?: boolean;
+  /** Structured output (response_format), checked by src/llm/structured-output.ts. */
+  grammar?: GrammarSpec;
 }
 
 export type PromptErrorKind =
@@ -18,7 +22,10 @@ export type PromptErrorKind =
   | 'max_tokens'
   | 'template'
   | 'no_chat_template'
-  | 'empty_prompt';
+  | 'empty_prompt'
+  | 'min_tokens'
+  | 'logit_bias'
+  | 'top_logprobs';
 
 /** The request cannot be served as asked; `param` names the field at fault. */
 export class PromptError extends Error {
@@ -34,16 +41,40 @@ export class PromptError extends Error {
 
 type CommonRequest = ChatCompletionRequest | CompletionRequest;
 
-function sampling(req: CommonRequest): SamplingOptions {
+/** A top-level field wins over its twin in Dynamo's `nvext`. */
+function sampling(req: CommonRequest, vocabSize: number | undefined): SamplingOptions {
   const out: SamplingOptions = {};
+  const nv = req.nvext;
   if (req.temperature != null) out.temperature = req.temperature;
+  if (nv?.greed_sampling === true) out.temperature = 0;
   if (req.top_p != null) out.topP = req.top_p;
-  if (req.top_k != null && req.top_k > 0) out.topK = req.top_k;
+  const topK = req.top_k ?? nv?.top_k;
+  if (topK != null && topK > 0) out.topK = topK;
+  if (req.min_p != null && req.min_p > 0) out.minP = req.min_p;
   if (req.seed != null) out.seed = req.seed;
   if (req.presence_penalty != null) out.presencePenalty = req.presence_penalty;
   if (req.frequency_penalty != null) out.frequencyPenalty = req.frequency_penalty;
-  if (req.repetition_penalty != null) out.repetitionPenalty = req.repetition_penalty;
+  const repetition = req.repetition_penalty ?? nv?.repetition_penalty;
+  if (repetition != null) out.repetitionPenalty = repetition;
+  const logprobs =
+    'messages' in req ? (req.logprobs === true ? (req.top_logprobs ?? 0) : undefined) : req.logprobs;
+  if (logprobs != null) out.logprobs = logprobs;
+  if (req.logit_bias != null && Object.keys(req.logit_bias).length > 0)
+    out.logitBias = logitBias(req.logit_bias, vocabSize);
   return out;
+}
+
+/** The bias map as [id, bias] pairs; an id outside the vocabulary (when the card says its size) is refused. */
+function logitBias(bias: Record<string, number>, vocabSize: number | undefined): [number, number][] {
+  return Object.entries(bias).map(([key, value]) => {
+    const id = Number(key);
+    if (id > 0xffffffff || (vocabSize !== undefined && id >= vocabSize)) {
+      const size = vocabSize === undefined ? '' : ` (size ${vocabSize})`;
+      const message = `logit_bias: token id ${key} is outside the vocabulary${size}`;
+      throw new PromptError('logit_bias', message, 'logit_bias');
+    }
+    return [id, value];
+  });
 }
 
 function finish(
@@ -70,20 +101,39 @@ function finish(
       maxParam,
     );
   }
-  const stop: PreprocessedRequest['stop'] = { maxTokens: requestedMax ?? room };
-  if (req.ignore_eos === true) stop.ignoreEos = true;
-  else stop.stopTokenIds = card.eosTokenIds;
+  const maxTokens = requestedMax ?? room;
+  if (req.min_tokens != null && req.min_tokens > maxTokens) {
+    throw new PromptError(
+      'min_tokens',
+      `min_tokens: ${req.min_tokens} is more than the ${maxTokens} tokens this request may generate`,
+      'min_tokens',
+    );
+  }
+  const stop: PreprocessedRequest['stop'] = { maxTokens };
+  const ignoreEos = (req.ignore_eos ?? req.nvext?.ignore_eos) === true;
+  if (ignoreEos) stop.ignoreEos = true;
+  const stopIds = [...(ignoreEos ? [] : card.eosTokenIds), ...(req.stop_token_ids ?? [])];
+  if (stopIds.length > 0) stop.stopTokenIds = stopIds;
+  if (req.min_tokens != null && req.min_tokens > 0) stop.minTokens = req.min_tokens;
   const stopStrings = req.stop == null ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop;
-  return { tokenIds, sampling: sampling(req), stop, stopStrings };
+  const out: PreprocessedRequest = { tokenIds, sampling: sampling(req, card.vocabSize), stop, stopStrings };
+  if (req.skip_special_tokens === false) out.skipSpecialTokens = false;
+  return out;
 }
 
+/** `maxParam`: the field a refused output length is named by (/v1/responses: max_output_tokens). */
 export function preprocessChat(
   req: ChatCompletionRequest,
   card: ModelCard,
   model: ModelResources,
+  maxParam = 'max_tokens',
 ): PreprocessedRequest {
   if (model.chatTemplate === null) {
     throw new PromptError('no_chat_template', `model ${card.name} has no chat template`, 'model');
+  }
+  if (req.top_logprobs != null && req.top_logprobs > 0 && req.logprobs !== true) {
+    const message = 'top_logprobs: logprobs must be true when top_logprobs is set';
+    throw new PromptError('top_logprobs', message, 'top_logprobs');
   }
   let prompt: string;
   try {
@@ -97,7 +147,7 @@ export function preprocessChat(
   }
   // The template already placed the special tokens (BOS...): do not add them twice.
   const tokenIds = model.tokenizer.encode(prompt, false);
-  return finish(req, req.max_completion_tokens ?? req.max_tokens, 'max_tokens', tokenIds, card);
+  return finish(req, req.max_completion_tokens ?? req.max_tokens, maxParam, tokenIds, card);
 }
 
 export function preprocessCompletion(

@@ -1,7 +1,8 @@
 // The tokenizer the frontend encodes prompts and decodes outputs with, behind a small synchronous
-// interface. Byte-level BPE tokenizers (GPT-2, Llama 3, Qwen, ...) run on the project's WASM tokenizer
-// (ids identical to HF `tokenizers`, O(1) streaming decode); any other kind (SentencePiece, WordPiece)
-// falls back to HuggingFace's pure-JS tokenizers, decoded by windows (see detokenizer.ts).
+// interface. Byte-level BPE (GPT-2, Llama 3, Qwen, ...), SentencePiece-style BPE (Llama 2, Gemma),
+// Unigram and WordPiece files run on the project's WASM tokenizer (ids identical to HF `tokenizers`,
+// streaming decode); a file it refuses at load (its error names the JSON path) falls back to
+// HuggingFace's pure-JS tokenizers, decoded by windows (see detokenizer.ts).
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { TokenizerLoadError, Tokenizer as WasmTokenizer } from '../wasm/index.js';
 
@@ -15,8 +16,8 @@ export interface StreamDecoder {
 export interface TextTokenizer {
   encode(text: string, addSpecialTokens: boolean): number[];
   decode(ids: readonly number[], skipSpecialTokens: boolean): string;
-  /** A streaming decoder that skips special tokens, when the tokenizer's tokens are plain byte strings. */
-  createDecoder?(): StreamDecoder;
+  /** A streaming decoder (skipping special tokens unless told), when the tokens are plain byte strings. */
+  createDecoder?(skipSpecialTokens?: boolean): StreamDecoder;
 }
 
 /** Builds a tokenizer from the text of tokenizer.json (and tokenizer_config.json when the model has one). */
@@ -32,7 +33,7 @@ export function loadTokenizer(tokenizerJson: string, tokenizerConfigJson: string
   return {
     encode: (text, addSpecialTokens) => Array.from(wasm.encode(text, { addSpecialTokens })),
     decode: (ids, skipSpecialTokens) => wasm.decode(ids, { skipSpecialTokens }),
-    createDecoder: () => wasm.createDecoder({ skipSpecialTokens: true }),
+    createDecoder: (skipSpecialTokens = true) => wasm.createDecoder({ skipSpecialTokens }),
   };
 }
 

@@ -1,6 +1,7 @@
 // Builds the engine a worker serves. The ONNX engine is imported lazily, so a mocker worker never
 // loads onnxruntime.
 import type { Engine } from '../engines/engine.js';
+import { GrammarCompiler } from '../engines/grammar/grammar-mask.js';
 import { MOCKER_DEFAULT_MAX_NUM_SEQS, MockerEngine } from '../engines/mocker/mocker-engine.js';
 import { timingModelSchema } from '../engines/mocker/timing.js';
 import type { Logger } from '../runtime/index.js';
@@ -24,6 +25,7 @@ export async function createEngine(
       ...defined('decode', engine.decodeCoefficients),
       ...defined('speedupRatio', engine.speedupRatio),
     });
+    const facts = tokenizerFacts(files);
     return new MockerEngine(
       {
         modelName: config.modelName ?? DEFAULT_MOCKER_MODEL_NAME,
@@ -45,10 +47,18 @@ export async function createEngine(
         tokenizer: {
           checksum: files.tokenizerChecksum,
           configChecksum: files.tokenizerConfigChecksum,
-          ...tokenizerFacts(files),
+          ...facts,
         },
       },
-      { log: log.child({ component: 'mocker' }) },
+      {
+        log: log.child({ component: 'mocker' }),
+        // Compiled on the first structured-output request only.
+        grammars: new GrammarCompiler(
+          files.files.get('tokenizer.json')?.content ?? '',
+          facts.idLimit,
+          facts.eosTokenIds,
+        ),
+      },
     );
   }
   const { createOnnxEngine, ONNX_ENGINE_DEFAULTS } = await import('../engines/onnx/index.js');

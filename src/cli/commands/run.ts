@@ -142,19 +142,26 @@ export const command = defineCommand({
       messages: [{ role: 'user', content: 'Hello!' }],
       max_tokens: 32,
     });
-    process.stderr.write(
-      [
-        '',
-        `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}${planning}. Try:`,
-        '',
-        `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`,
-        '',
-        `  node -e "import('openai').then(async ({ default: OpenAI }) => { const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }); const r = await c.chat.completions.create(${body.replaceAll('"', "'")}); console.log(r.choices[0].message.content) })"`,
-        '',
-        `Ctrl-C stops everything (requests in flight may finish for ${o.gracefulShutdown} ms; a second Ctrl-C exits at once).`,
-        '',
-      ].join('\n'),
-    );
+    // Once, after startAllInOne (the frontend routes to the workers by then). A person at a terminal gets
+    // the banner; a log collector gets one JSON line instead of text between its JSON lines.
+    if (process.stderr.isTTY !== true) {
+      const summary = `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}${planning}`;
+      log.info({ url, model: deployment.modelName }, summary);
+    } else {
+      process.stderr.write(
+        [
+          '',
+          `dynamo run: serving model '${deployment.modelName}' on ${url} with ${serving}${planning}. Try:`,
+          '',
+          `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '${body}'`,
+          '',
+          `  node -e "import('openai').then(async ({ default: OpenAI }) => { const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }); const r = await c.chat.completions.create(${body.replaceAll('"', "'")}); console.log(r.choices[0].message.content) })"`,
+          '',
+          `Ctrl-C stops everything (requests in flight may finish for ${o.gracefulShutdown} ms; a second Ctrl-C exits at once).`,
+          '',
+        ].join('\n'),
+      );
+    }
     if (!signal.aborted)
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     log.info({ graceMs: o.gracefulShutdown }, 'stopping: refusing new requests, finishing those in flight');

@@ -22,12 +22,14 @@ import {
   kvLayerBlockBytes,
   type LoadMetrics,
   type ModelCard,
+  type TokenLogprob,
 } from '../../api/index.js';
 import type { KvBlockProvider, KvPullSource } from '../../runtime/kv-data-plane.js';
 import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
 import { type Engine, type KvEventListener, waitingFull } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
+import type { GrammarCompiler, GrammarMask } from '../grammar/grammar-mask.js';
 import { HashedSequence } from '../hashed-sequence.js';
 import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
 import { PrefillMeter } from '../prefill-meter.js';
@@ -104,6 +106,8 @@ export interface MockerDeps {
   log?: Logger;
   onStep?: (report: StepReport) => void;
   onTransfer?: (report: TransferReport) => void;
+  /** Structured output: grammars over the served tokenizer (without, a request with one is refused). */
+  grammars?: GrammarCompiler;
 }
 
 const IDLE = Number.NEGATIVE_INFINITY;
@@ -113,6 +117,8 @@ interface MockRequest extends SchedulerRequest {
   readonly sample: (index: number) => number;
   readonly channel: FrameChannel;
   readonly disagg: GenerateRequest['disagg'];
+  /** Structured output: the draw moves to the next token the grammar allows. */
+  readonly grammar: GrammarMask | undefined;
   /** The last frame was taken by the consumer: a pin it names is the frontend's to release. */
   delivered: boolean;
   transferError?: KvTransferErrorFrame;
@@ -138,6 +144,7 @@ export class MockerEngine implements Engine {
   readonly #clock: Clock;
   readonly #onStep: ((report: StepReport) => void) | undefined;
   readonly #log: Logger | undefined;
+  readonly #grammars: GrammarCompiler | undefined;
   readonly #listeners = new Set<KvEventListener>();
   readonly #blocks: BlockManager;
   readonly #scheduler: Scheduler<MockRequest>;
@@ -162,6 +169,7 @@ export class MockerEngine implements Engine {
     this.#clock = deps.clock ?? systemClock;
     this.#onStep = deps.onStep;
     this.#log = deps.log;
+    this.#grammars = deps.grammars;
     this.#eos = new Set(o.tokenizer.eosTokenIds);
     this.#blocks = new BlockManager({
       totalBlocks: o.numGpuBlocks,
@@ -257,20 +265,41 @@ export class MockerEngine implements Engine {
     const refusal = this.#transfers.refusal(request);
     if (refusal !== undefined) throw new Error(refusal);
     if (this.#scheduler.full) throw waitingFull(this.#scheduler.waiting);
+    if (request.grammar !== undefined && this.#grammars === undefined)
+      throw new Error('structured output needs the tokenizer (this mocker was built without one)');
+    const grammar = request.grammar && (await this.#grammars?.matcher(request.grammar));
+    // Decode phase: the prefill worker's first token is this output's first.
+    if (request.disagg?.phase === 'decode') grammar?.accept(request.disagg.firstTokenId);
     const seq = new HashedSequence(prompt, this.#options.blockSize);
     const refused = this.#transfers.validateDescriptor(request, seq.sequence);
     if (refused !== undefined) {
       this.#transfers.failed(refused.code);
       this.#log?.warn({ requestId: request.requestId, code: refused.code }, refused.detail);
       const transferError = { code: refused.code, message: refused.detail };
+      grammar?.dispose();
       yield { tokenIds: [], finishReason: 'error', transferError };
       return;
     }
     const disagg = request.disagg;
     const stopIds = new Set(stop.stopTokenIds ?? []);
     if (!stop.ignoreEos) for (const id of this.#eos) stopIds.add(id);
-    const seed = sampling.seed !== undefined ? sampling.seed >>> 0 : promptSeed(prompt);
+    const minTokens = stop.minTokens ?? 0;
     const vocab = this.#options.tokenizer.vocabSize;
+    // No logits here: logit_bias acts only as OpenAI's -100, a ban; other biases change nothing.
+    const banned = new Set((sampling.logitBias ?? []).filter(([, b]) => b <= -100).map(([id]) => id));
+    // No distribution either: the draw is certain (logprob 0), the alternatives impossible (vLLM's −9999).
+    const k = sampling.logprobs;
+    const logprobs =
+      k === undefined
+        ? undefined
+        : (token: number): TokenLogprob => ({
+            logprob: 0,
+            top: Array.from({ length: k }, (_, i): [number, number] => [
+              (token + i) % vocab,
+              i === 0 ? 0 : -9999,
+            ]),
+          });
+    const seed = sampling.seed !== undefined ? sampling.seed >>> 0 : promptSeed(prompt);
     // Request ids come from clients and may repeat (a migrated request retried here): key by our own.
     const id = `${request.requestId}#${this.#nextKey++}`;
     // Decode phase: the frontend sent the prefill worker's first token already; it is this request's
@@ -284,13 +313,23 @@ export class MockerEngine implements Engine {
       stopIds,
       ...(disagg?.phase === 'prefill' ? { prefillOnly: true } : {}),
       ...(disagg?.phase === 'decode' ? { importKv: { firstToken: disagg.firstTokenId } } : {}),
-      sample: (index) => mix(seed, index) % vocab,
+      sample: (index) => {
+        let token = mix(seed, index) % vocab;
+        // A banned id, or a stop id drawn before min_tokens, becomes the next id that is not one.
+        const avoid = (t: number) => banned.has(t) || (index < minTokens && stopIds.has(t));
+        for (let n = 0; avoid(token) && n < vocab; n++) token = (token + 1) % vocab;
+        if (grammar === undefined) return token;
+        token = grammar.allowedFrom(token);
+        grammar.accept(token);
+        return token;
+      },
       channel,
       disagg,
+      grammar,
       delivered: false,
       sink: {
         token: (tokenId, cached) => {
-          if (!skipFirst) return channel.push(tokenId, cached);
+          if (!skipFirst) return channel.push(tokenId, cached, logprobs?.(tokenId));
           skipFirst = false;
           if (cached !== undefined) channel.cached(cached);
         },
@@ -322,6 +361,7 @@ export class MockerEngine implements Engine {
       // The consumer left early (broke out of its loop): stop the sequence and free its blocks, and
       // drop a pin it was not told of.
       if (!req.delivered) onAbort();
+      grammar?.dispose();
     }
   }
 
@@ -402,6 +442,10 @@ export class MockerEngine implements Engine {
       const start = this.#due === IDLE ? now : Math.max(this.#due, now - durationMs);
       this.#due = start + durationMs;
       await this.#clock.sleep(this.#due - now);
+      for (const { req } of step.entries) {
+        const ready = req.grammar?.ready(); // structured output: the grammar's next mask
+        if (ready !== undefined) await ready;
+      }
       this.#scheduler.complete(step, ({ req }) => req.sample(req.seq.length - req.promptLength));
       // Wall time from scheduling to completion: the simulated duration and what this process added.
       this.#prefill.record(step.prefillTokens, this.#clock.now() - scheduledAt);

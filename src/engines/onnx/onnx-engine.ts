@@ -33,6 +33,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { BlockManager } from '../block-manager.js';
 import { type Engine, type KvEventListener, waitingFull } from '../engine.js';
 import { FrameChannel } from '../frame-channel.js';
+import { GrammarCompiler, type GrammarMask } from '../grammar/grammar-mask.js';
 import { HashedSequence } from '../hashed-sequence.js';
 import { type DisaggContext, KvTransfers, PendingImports } from '../kv-transfer.js';
 import { PrefillMeter } from '../prefill-meter.js';
@@ -43,7 +44,8 @@ import {
   type Step,
   type StepEntry,
 } from '../scheduler.js';
-import { type BatchRow, layoutBatch, splitRuns, storeNewKv } from './batch-layout.js';
+import { type BatchRow, layoutBatch, type PastSource, splitRuns, storeNewKv } from './batch-layout.js';
+import { DecodeBuffers, type SetIndex } from './decode-buffers.js';
 import { KvStore, type SlotTable } from './kv-store.js';
 import type { BatchOutputs, KvArray, ModelSession } from './model-session.js';
 import { Sampler } from './sampler.js';
@@ -90,12 +92,18 @@ export class OnnxEngine implements Engine {
   readonly #cancels = new Set<string>();
   readonly #transfers: KvTransfers;
   readonly #prefill = new PrefillMeter();
+  /** Structured output's grammars, compiled against this model's vocabulary on first use. */
+  readonly #grammars: GrammarCompiler;
   /** Pulls in flight; one is aborted (and its sink shut) as soon as its request's blocks are freed. */
   readonly #imports: PendingImports<OnnxRequest>;
   #nextKey = 0;
   #stepNo = 0;
-  /** The last decode run, for #reusablePast. */
-  #lastDecode: { stepNo: number; reqs: OnnxRequest[]; computed: number[]; present: KvArray[] } | undefined;
+  /** Decode runs' past and present K/V (prefill runs let onnxruntime allocate theirs). */
+  readonly #decodeKv: DecodeBuffers;
+  /** The last decode run, for #keptPast: its present ([rows, kvHeads, width, headDim]) lies in set `set`. */
+  #lastDecode:
+    | { stepNo: number; reqs: OnnxRequest[]; computed: number[]; width: number; set: SetIndex }
+    | undefined;
   #wake: (() => void) | null = null;
   #closed = false;
   readonly #loop: Promise<void>;
@@ -112,6 +120,7 @@ export class OnnxEngine implements Engine {
       headDim: session.headDim,
       dtype: session.kvDtype,
     });
+    this.#decodeKv = new DecodeBuffers(2 * session.numLayers, session.kvDtype);
     this.#blocks = new BlockManager({
       totalBlocks: config.totalKvBlocks,
       blockSize: ONNX_BLOCK_SIZE,
@@ -142,9 +151,7 @@ export class OnnxEngine implements Engine {
     this.#imports = new PendingImports(this.#scheduler, this.#transfers, () => this.#poke());
     this.card = {
       name: model.name,
-      modelTypes: model.tokenizerConfigJson?.includes('"chat_template"')
-        ? ['chat', 'completions']
-        : ['completions'],
+      modelTypes: model.hasChatTemplate ? ['chat', 'completions'] : ['completions'],
       engine: 'onnx',
       contextLength: model.contextLength,
       kvCacheBlockSize: ONNX_BLOCK_SIZE,
@@ -164,6 +171,7 @@ export class OnnxEngine implements Engine {
         dtype: layout.dtype,
       },
     };
+    this.#grammars = new GrammarCompiler(model.tokenizerJson, session.vocabSize, model.eosTokenIds);
     this.#loop = this.#run();
   }
 
@@ -202,8 +210,16 @@ export class OnnxEngine implements Engine {
   }
 
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateResponse> {
-    const added = this.#add(request);
+    const grammar = request.grammar && (await this.#grammars.matcher(request.grammar));
+    let added: OnnxRequest | GenerateResponse;
+    try {
+      added = this.#add(request, grammar);
+    } catch (err) {
+      grammar?.dispose();
+      throw err;
+    }
     if (!('id' in added)) {
+      grammar?.dispose();
       yield added;
       return;
     }
@@ -227,6 +243,7 @@ export class OnnxEngine implements Engine {
       signal.removeEventListener('abort', onAbort);
       // A caller that stops reading early cancels the sequence (and drops a pin it was not told of).
       if (!req.delivered) onAbort();
+      grammar?.dispose();
     }
   }
 
@@ -267,7 +284,7 @@ export class OnnxEngine implements Engine {
   }
 
   /** The request queued, or the last frame of a decode request whose descriptor is refused. */
-  #add(request: GenerateRequest): OnnxRequest | GenerateResponse {
+  #add(request: GenerateRequest, grammar?: GrammarMask): OnnxRequest | GenerateResponse {
     if (this.#closed) throw new Error('engine closed');
     const refusal = this.#transfers.refusal(request);
     if (refusal !== undefined) throw new Error(refusal);
@@ -299,8 +316,12 @@ export class OnnxEngine implements Engine {
     // Decode phase: the frontend sent the prefill worker's first token already; it is this request's
     // first output (for stop and max tokens) but not streamed again.
     let skipFirst = disagg?.phase === 'decode';
-    const sampler = new Sampler(request.sampling, request.tokenIds, this.#session.logitsArena);
-    if (disagg?.phase === 'decode') sampler.observe(disagg.firstTokenId);
+    const ban = { ids: stopIds, untilOutputs: request.stop.minTokens ?? 0 };
+    const sampler = new Sampler(request.sampling, request.tokenIds, this.#session.logitsArena, ban, grammar);
+    if (disagg?.phase === 'decode') {
+      sampler.observe(disagg.firstTokenId);
+      grammar?.accept(disagg.firstTokenId);
+    }
     const req: OnnxRequest = {
       id,
       seq,
@@ -311,7 +332,7 @@ export class OnnxEngine implements Engine {
       ...(disagg?.phase === 'decode' ? { importKv: { firstToken: disagg.firstTokenId } } : {}),
       sink: {
         token: (tokenId, cachedTokens) => {
-          if (!skipFirst) return out.push(tokenId, cachedTokens);
+          if (!skipFirst) return out.push(tokenId, cachedTokens, sampler.takeLogprob());
           skipFirst = false;
           if (cachedTokens !== undefined) out.cached(cachedTokens);
         },
@@ -436,10 +457,19 @@ export class OnnxEngine implements Engine {
       count: e.tokens,
       table: e.req.table,
     }));
-    const feeds = layoutBatch(batch, this.#kv, s, decoding ? this.#reusablePast(rows) : undefined);
+    // Decode: the past is the last decode's present where it lies (set k), else gathered into set 0;
+    // the present goes to the other set.
+    const kept = decoding ? this.#keptPast(rows) : undefined;
+    const pastSet: SetIndex = kept?.set ?? 0;
+    const presentSet: SetIndex = pastSet === 0 ? 1 : 0;
+    const source: PastSource | undefined =
+      kept?.source ??
+      (decoding ? { kind: 'into', arrays: (size) => this.#decodeKv.views(0, size) } : undefined);
+    const feeds = layoutBatch(batch, this.#kv, s, source);
+    const presentSize = feeds.rows * s.numKvHeads * (feeds.pastLen + feeds.seqLen) * s.headDim;
     let out: BatchOutputs;
     try {
-      out = await s.run(feeds);
+      out = await s.run(feeds, decoding ? this.#decodeKv.views(presentSet, presentSize) : undefined);
     } catch (err) {
       this.#log.error({ err }, 'session.run failed; failing its sequences and clearing the cache');
       const message = `inference failed: ${(err as Error).message}`;
@@ -455,6 +485,8 @@ export class OnnxEngine implements Engine {
       const e = rows[r] as Row;
       if (!e.samples) continue;
       const { sampler } = e.req;
+      const ready = sampler.ready(); // structured output: the grammar's next mask
+      if (ready !== undefined) await ready;
       const token = sampler.sample(out.logits, (r * out.logitsLen + out.logitsLen - 1) * vocab, vocab);
       sampler.observe(token);
       sampled.set(e, token);
@@ -464,26 +496,49 @@ export class OnnxEngine implements Engine {
         stepNo: this.#stepNo,
         reqs: rows.map((e) => e.req),
         computed: rows.map((e) => e.computed + e.tokens),
-        present: out.present,
+        width: feeds.pastLen + feeds.seqLen,
+        set: presentSet,
       };
     }
   }
 
   /**
-   * The previous step's decode run's present K/V is this run's past when the batch is the same
-   * sequences in the same order, each one token further: same left padding, nothing to gather.
+   * The previous step's decode run's present K/V as this run's past, where it lies, when this run's
+   * rows are some of that run's sequences, in the same order and each one token further (the rows of
+   * those that finished are dropped: the later rows move up within the buffer), followed by sequences
+   * that joined, gathered from the store into their rows when their past fits the width. Otherwise
+   * undefined: every row is gathered.
    */
-  #reusablePast(rows: readonly Row[]): KvArray[] | undefined {
+  #keptPast(rows: readonly Row[]): { source: PastSource; set: SetIndex } | undefined {
     const last = this.#lastDecode;
     this.#lastDecode = undefined;
-    if (last === undefined || last.stepNo !== this.#stepNo - 1 || last.reqs.length !== rows.length) {
-      return undefined;
-    }
+    if (last === undefined || last.stepNo !== this.#stepNo - 1) return undefined;
+    const rowSize = this.#session.numKvHeads * last.width * this.#session.headDim;
+    const index = new Map(last.reqs.map((req, i) => [req, i] as const));
+    const moves: [from: number, to: number][] = [];
+    const gather = new Set<number>();
+    let previous = -1;
     for (let r = 0; r < rows.length; r++) {
       const e = rows[r] as Row;
-      if (e.req !== last.reqs[r] || e.computed !== last.computed[r]) return undefined;
+      const i = index.get(e.req);
+      if (i !== undefined && last.computed[i] === e.computed) {
+        if (gather.size > 0 || i <= previous) return undefined;
+        previous = i;
+        if (i !== r) moves.push([i, r]);
+      } else if (e.computed <= last.width) {
+        gather.add(r);
+      } else {
+        return undefined;
+      }
     }
-    return last.present;
+    // More rows than the set holds: it grows with its contents (rarely: it grows by half again).
+    const span = Math.max(rows.length, last.reqs.length) * rowSize;
+    // Ascending: a row only moves up (to ≤ from), onto rows already moved or dropped.
+    for (const a of this.#decodeKv.views(last.set, span, true)) {
+      for (const [from, to] of moves) a.copyWithin(to * rowSize, from * rowSize, (from + 1) * rowSize);
+    }
+    const arrays = this.#decodeKv.views(last.set, rows.length * rowSize);
+    return { source: { kind: 'kept', arrays, width: last.width, gather }, set: last.set };
   }
 }
 

@@ -1,6 +1,7 @@
-// Request parsing and error rendering for the whole app: JSON bodies must be valid UTF-8 and valid
-// JSON; route bodies are validated by their zod schemas; every error — ours, a validation failure,
-// fastify's own (body too large, bad content type), an unknown route — renders in OpenAI's shape.
+// Request parsing and error rendering for the whole app: bodies must be JSON (415 otherwise, and for a
+// Content-Encoding we do not decode), valid UTF-8 and valid JSON; route bodies are validated by their
+// zod schemas; every error — ours, a validation failure, fastify's own (body too large), an unknown
+// route, a wrong method on a known one (405 with Allow) — renders in OpenAI's shape.
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
@@ -21,7 +22,14 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema })
 const API_ENDPOINTS: Record<string, ApiEndpoint> = {
   '/v1/chat/completions': 'chat_completions',
   '/v1/completions': 'completions',
+  '/v1/responses': 'responses',
 };
+
+/** A route's path as a pattern (`/v1/models/:model` matches any one segment there). */
+function pathPattern(url: string): RegExp {
+  const escaped = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+');
+  return new RegExp(`^${escaped}/?$`);
+}
 
 /** Counts an API request that failed before a worker saw it (once: the responder counts the rest). */
 function countRefusal(app: FastifyInstance, request: FastifyRequest): void {
@@ -36,7 +44,8 @@ function countRefusal(app: FastifyInstance, request: FastifyRequest): void {
 export const errorsPlugin = fp(
   async (app: FastifyInstance) => {
     app.setValidatorCompiler(zodValidatorCompiler);
-    app.removeContentTypeParser('application/json');
+    // Only JSON: fastify's text/plain parser would hand a route a string (a 400 that hides the cause).
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
       let text: string;
       try {
@@ -63,6 +72,26 @@ export const errorsPlugin = fp(
     app.addHook('preClose', async () => {
       closing = true;
     });
+    // The methods of each path, for 405 on a known path (the not-found handler sees the rest).
+    const routes: { pattern: RegExp; methods: Set<string> }[] = [];
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      let entry = routes.find((r) => r.pattern.source === pathPattern(route.url).source);
+      if (entry === undefined) {
+        entry = { pattern: pathPattern(route.url), methods: new Set() };
+        routes.push(entry);
+      }
+      for (const m of methods) entry.methods.add(m);
+    });
+    // Nothing decompresses bodies: a compressed one would fail as "not valid JSON", hiding the cause.
+    app.addHook('onRequest', async (request) => {
+      const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+      if (encoding === undefined || encoding === '' || encoding === 'identity') return;
+      throw new HttpError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `content-encoding ${JSON.stringify(encoding.slice(0, 64))} is not supported: send the body uncompressed`,
+      );
+    });
     app.addHook('onRequest', async (_request, reply) => {
       if (!closing) return;
       reply.header('connection', 'close');
@@ -86,6 +115,15 @@ export const errorsPlugin = fp(
     });
     app.setNotFoundHandler((request, reply) => {
       const path = (request.url.split('?')[0] ?? '').slice(0, 200);
+      const allowed = routes.find((r) => r.pattern.test(path))?.methods;
+      if (allowed !== undefined) {
+        const allow = [...allowed].join(', ');
+        const e = new HttpError(
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}: use ${allow}`,
+        );
+        return reply.code(e.status).header('allow', allow).send(e.toBody());
+      }
       const e = new HttpError('NOT_FOUND', `no route ${request.method} ${path}`);
       return reply.code(e.status).send(e.toBody());
     });

@@ -17,6 +17,7 @@ export async function completionsRoute(app: FastifyInstance): Promise<void> {
       pre,
       stream: body.stream === true,
       includeUsage: body.stream_options?.include_usage === true,
+      continuousUsage: body.stream_options?.continuous_usage_stats === true,
     });
   });
 }

@@ -9,6 +9,7 @@ import {
   errorBodySchema,
   modelListSchema,
 } from '../../api/openai.js';
+import { responseCreateRequestSchema } from '../../api/openai-responses.js';
 
 const json = (schema: z.ZodType, io: 'input' | 'output') => ({
   'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) },
@@ -29,14 +30,19 @@ function document(version: string): object {
       content: json(errorBodySchema, 'output'),
     },
   };
-  const post = (summary: string, body: z.ZodType, response: z.ZodType) => ({
+  const post = (summary: string, body: z.ZodType, response: z.ZodType | object) => ({
     post: {
       summary,
       requestBody: { required: true, content: json(body, 'input') },
       responses: {
         '200': {
           description: 'the completion (JSON), or server-sent events when stream is true',
-          content: { ...json(response, 'output'), 'text/event-stream': { schema: { type: 'string' } } },
+          content: {
+            ...(response instanceof z.ZodType
+              ? json(response, 'output')
+              : { 'application/json': { schema: response } }),
+            'text/event-stream': { schema: { type: 'string' } },
+          },
         },
         ...errors,
       },
@@ -48,6 +54,11 @@ function document(version: string): object {
     paths: {
       '/v1/chat/completions': post('Chat completion', chatCompletionRequestSchema, chatCompletionSchema),
       '/v1/completions': post('Text completion', completionRequestSchema, completionSchema),
+      '/v1/responses': post(
+        'Response (stateless subset: text or message input, no tools, nothing stored)',
+        responseCreateRequestSchema,
+        { type: 'object', description: "OpenAI's Response object" },
+      ),
       '/v1/models': {
         get: {
           summary: 'List models',

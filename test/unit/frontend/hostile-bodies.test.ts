@@ -1,6 +1,7 @@
 // More than a thousand malformed or hostile request bodies: wrong types, huge numbers, deep nesting,
 // invalid UTF-8, 10 MB strings, unknown fields, random bytes. Each must get a 4xx with an OpenAI error
-// body, and the server must still answer a good request afterwards.
+// body, and the server must still answer a good request afterwards. The frontend runs with
+// strictRequestFields, so that unknown fields are refused rather than ignored (extension-fields.test.ts).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
@@ -45,9 +46,9 @@ const FIELDS: Record<string, unknown[]> = {
   ignore_eos: NOT_BOOL,
   user: NOT_STRING,
   stream: NOT_BOOL,
-  stream_options: [1, 'x', [], { include_usage: 'yes' }, { unknown: 1 }, { continuous_usage_stats: true }],
-  logit_bias: [{ '1': 5 }, 1, 'x', [], { '50256': -100 }],
-  service_tier: ['flex', 1, 'priority'],
+  stream_options: [1, 'x', [], { include_usage: 'yes' }, { unknown: 1 }, { continuous_usage_stats: 'yes' }],
+  logit_bias: [{ '1': 101 }, 1, 'x', [], { x: 1 }, { '-1': 1 }, { '999999999': -100 }],
+  service_tier: [1, 'x'.repeat(100), []],
 };
 const CHAT_FIELDS: Record<string, unknown[]> = {
   messages: [
@@ -71,11 +72,18 @@ const CHAT_FIELDS: Record<string, unknown[]> = {
   max_completion_tokens: [...BAD_INT, 0],
   tools: [1, 'x', {}, [{}], [{ type: 'retrieval' }], [{ type: 'function', function: {} }]],
   tool_choice: ['required', { type: 'function', function: { name: 'f' } }, 1, 'any'],
-  logprobs: [true, 'true', 1],
+  logprobs: ['true', 1, {}],
   top_logprobs: [1, 5, 'x'],
-  response_format: [{ type: 'json_object' }, { type: 'json_schema', json_schema: {} }, 'text', 1],
+  response_format: [
+    { type: 'json_object', extra: 1 },
+    { type: 'json_schema', json_schema: {} },
+    { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nonsense' } } },
+    { type: 'regex' },
+    'text',
+    1,
+  ],
   modalities: [['audio'], ['text', 'audio'], 'text'],
-  store: [true, 'x'],
+  store: ['x', 1],
   audio: [{ voice: 'alloy', format: 'mp3' }],
   functions: [[{ name: 'f' }]],
   function_call: ['auto'],
@@ -106,7 +114,7 @@ const COMPLETION_FIELDS: Record<string, unknown[]> = {
   suffix: ['x'],
   echo: [true],
   best_of: [2, 0],
-  logprobs: [1, 5, true],
+  logprobs: [21, -1, true],
 };
 
 interface Case {
@@ -242,7 +250,14 @@ describe('hostile bodies', () => {
     await serveTestWorker(worker);
     frontendRuntime = await createRuntime({ log, memory: hub });
     frontend = await startFrontend(
-      { host: '127.0.0.1', port: 0, migrationLimit: 0, busyStatusCode: 529, bodyLimitBytes: 8 * 1024 * 1024 },
+      {
+        host: '127.0.0.1',
+        port: 0,
+        migrationLimit: 0,
+        busyStatusCode: 529,
+        bodyLimitBytes: 8 * 1024 * 1024,
+        http: { strictRequestFields: true },
+      },
       frontendRuntime,
       log,
     );

@@ -12,6 +12,7 @@ import {
   type ModelCard,
   type ModelFile,
   modelFileRequestSchema,
+  type TokenLogprob,
 } from '../../../src/api/index.js';
 import { loadTokenizer } from '../../../src/llm/tokenizer.js';
 import type { Runtime } from '../../../src/runtime/index.js';
@@ -71,6 +72,12 @@ export function testCard(name: string, contextLength = 4096): ModelCard {
   };
 }
 
+/** The logprobs the scripted worker reports for a token: the token first among `k` alternatives. */
+export function scriptedLogprob(token: number, k: number): TokenLogprob {
+  const logprob = -((token % 7) + 1) / 8;
+  return { logprob, top: Array.from({ length: k }, (_, i) => [token + i, logprob - i] as [number, number]) };
+}
+
 /** Serves the endpoints on `runtime`; the reply continues from wherever the prompt's reply left off. */
 export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptions = {}): Promise<void> {
   const name = options.name ?? 'test-model';
@@ -121,6 +128,8 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
         const last = token === IM_END || produced >= max;
         const frame: GenerateResponse = { tokenIds: [token] };
         if (i === start) frame.cachedTokens = 0;
+        if (req.sampling.logprobs !== undefined)
+          frame.logprobs = [scriptedLogprob(token, req.sampling.logprobs)];
         if (last) frame.finishReason = token === IM_END ? 'stop' : 'length';
         yield frame;
         if (last) return;
