@@ -57,3 +57,6 @@ out="$CACHE/helm-$HELM_VERSION"
 [[ -x "$out" ]] || build "$ROOT/test/kube/helm" "$out" helm.sh/helm/v4/cmd/helm \
   "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.metadata="
 ln -sfn "$out" "$BIN/helm"
+
+# The ext_proc client of the endpoint picker's tests (cached the same way; see that script).
+"$ROOT/scripts/build-epp-client.sh" >/dev/null

@@ -55,10 +55,26 @@ export function modelHash(modelName: string): string {
   return createHash('sha256').update(modelName).digest('hex').slice(0, 16);
 }
 
-export const PORTS: Record<'frontend' | 'worker', { name: string; port: number }> = {
+export const PORTS: Record<'frontend' | 'worker' | 'epp', { name: string; port: number }> = {
   frontend: { name: 'http', port: 8000 },
   worker: { name: 'system', port: 9090 },
+  // ext_proc, as the Inference Extension's EPP (its gRPC health is on 9003, /metrics on 9090).
+  epp: { name: 'grpc', port: 9002 },
 };
+
+/** The endpoint picker's other ports: gRPC health (probes) and /metrics /health /live. */
+export const EPP_PORTS = {
+  health: { name: 'grpc-health', port: 9003 },
+  metrics: { name: 'metrics', port: 9090 },
+} as const;
+
+/**
+ * The InferencePool an epp service picks for, and its ServiceAccount, Role and RoleBinding: the
+ * component's own name, as a planner's account (distinct kinds: no clash with its Deployment).
+ */
+export function eppPoolName(graph: string, service: string): string {
+  return componentName(graph, service);
+}
 
 /**
  * The worker's KV data plane (DESIGN §12): a fixed port in pods (`DYN_KV_DATA_PLANE_PORT`), so the
@@ -66,7 +82,7 @@ export const PORTS: Record<'frontend' | 'worker', { name: string; port: number }
  */
 export const KV_DATA_PORT = { name: 'kv-data', port: 9999 } as const;
 
-/** Frontends serve the OpenAI API on 8000; every other kind a system port on 9090. */
+/** Frontends serve the OpenAI API on 8000, endpoint pickers ext_proc on 9002; every other kind a system port on 9090. */
 export function portOf(type: ComponentType): { name: string; port: number } {
-  return type === 'frontend' ? PORTS.frontend : PORTS.worker;
+  return type === 'frontend' ? PORTS.frontend : type === 'epp' ? PORTS.epp : PORTS.worker;
 }

@@ -10,7 +10,7 @@ import { envVar, preserved, probe, quantity, stringMap } from './common.js';
 /**
  * Dynamo's component types (its consts: ComponentType*). A free string in Dynamo's v1alpha1 CRD; an enum
  * here so that a typo is refused with the list. `default` (or no componentType) is a plain component:
- * the image's own command, no role; `epp` is admitted but not run (see notImplemented).
+ * the image's own command, no role; `epp` runs `dynamo epp`, the gateway's endpoint picker.
  */
 export const COMPONENT_TYPES = [
   'frontend',
@@ -28,10 +28,8 @@ export type ComponentType = z.infer<typeof componentType>;
 export const componentTypeOf = (spec: { componentType?: ComponentType }): ComponentType =>
   spec.componentType ?? 'default';
 
-/** Types dynamo-ts admits but has no process for: their Deployment is kept at 0 replicas. */
-export const NOT_IMPLEMENTED_TYPES: Readonly<Partial<Record<ComponentType, string>>> = {
-  epp: 'the gateway endpoint picker (componentType epp) is not implemented by dynamo-ts: kept at 0 replicas',
-};
+/** Types dynamo-ts admits but has no process for: their Deployment is kept at 0 replicas (none today). */
+export const NOT_IMPLEMENTED_TYPES: Readonly<Partial<Record<ComponentType, string>>> = {};
 
 /** Why a component gets no pods, or undefined when it runs. */
 export const notImplemented = (spec: { componentType?: ComponentType }): string | undefined =>
@@ -169,7 +167,7 @@ export const componentSpec = z.looseObject({
   componentType: componentType
     .optional()
     .describe(
-      "Role of the component: frontend, worker, prefill, decode, planner, epp or default. Without one (or default), a plain component that runs the image's own command. dynamo-ts admits epp with a warning and keeps it at 0 replicas (no endpoint picker).",
+      "Role of the component: frontend, worker, prefill, decode, planner, epp or default. Without one (or default), a plain component that runs the image's own command. epp runs `dynamo epp`, the endpoint picker of the graph's InferencePool (Gateway API Inference Extension).",
     ),
   // A free string, as in Dynamo's v1alpha1: an enum would refuse manifests Dynamo accepts.
   subComponentType: z
@@ -308,7 +306,7 @@ export const componentSpec = z.looseObject({
     })
     .optional()
     .describe(
-      "Configuration of an epp component (the gateway's endpoint picker). Kept, warned about and ignored by dynamo-ts.",
+      "In Dynamo, the endpoint picker's plugin configuration (Inference Extension EndpointPickerConfig). Kept, warned about and ignored by dynamo-ts, whose `dynamo epp` takes flags (args, envs).",
     ),
   autoscaling: preserved
     .optional()
@@ -364,5 +362,5 @@ export const IGNORED_COMPONENT_FIELDS: Readonly<Record<string, string>> = {
   globalDynamoNamespace: 'not supported by dynamo-ts; ignored (the Dynamo namespace is per graph)',
   multinode: 'not supported by dynamo-ts; ignored (each replica runs on one node)',
   checkpoint: 'not supported by dynamo-ts; ignored',
-  eppConfig: 'not supported by dynamo-ts; ignored (no endpoint picker)',
+  eppConfig: 'not supported by dynamo-ts; ignored (dynamo epp is configured by its flags: args or envs)',
 };

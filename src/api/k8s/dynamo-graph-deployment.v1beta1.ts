@@ -107,7 +107,7 @@ export const componentV1beta1 = z.looseObject({
     .enum(COMPONENT_TYPES_V1BETA1)
     .optional()
     .describe(
-      "Role of the component: frontend, worker, prefill, decode, planner or epp. Without one, a plain component that runs the image's own command. dynamo-ts admits epp with a warning and keeps it at 0 replicas.",
+      "Role of the component: frontend, worker, prefill, decode, planner or epp. Without one, a plain component that runs the image's own command. epp runs `dynamo epp`, the endpoint picker of the graph's InferencePool.",
     ),
   replicas: shape.replicas,
   podTemplate: podTemplateV1beta1

@@ -44,6 +44,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     () => import('./frontend.js'),
   ),
   entry(
+    'epp',
+    'endpoint picker of a Gateway API Inference Extension InferencePool, routing with the KV router',
+    () => import('./epp.js'),
+  ),
+  entry(
     'run',
     'serve a model on this machine: a frontend and N workers in one process',
     () => import('./run.js'),

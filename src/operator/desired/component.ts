@@ -16,6 +16,8 @@ import {
 import type { KubeObject } from '../kube/types.js';
 import {
   dynamoComponent,
+  EPP_PORTS,
+  eppPoolName,
   KV_DATA_PORT,
   LABEL,
   MANAGED_BY,
@@ -54,6 +56,8 @@ function resourceList(item: Resources['requests']): Record<string, string> | und
   for (const [name, q] of Object.entries(item.custom ?? {})) out[name] = String(q);
   return Object.keys(out).length > 0 ? out : undefined;
 }
+
+const graphOf = (dcd: DynamoComponentDeployment): string | undefined => dcd.metadata.labels?.[LABEL.graph];
 
 export function selectorLabels(dcd: DynamoComponentDeployment): Record<string, string> {
   return { [LABEL.selector]: dcd.metadata.name ?? '' };
@@ -99,6 +103,13 @@ export function containerPorts(
   env: readonly EnvVar[],
 ): { name: string; containerPort: number; protocol: 'TCP' }[] {
   const port = portOf(componentTypeOf(dcd.spec));
+  if (dcd.spec.componentType === 'epp') {
+    return [port, EPP_PORTS.health, EPP_PORTS.metrics].map((p) => ({
+      name: p.name,
+      containerPort: p.port,
+      protocol: 'TCP' as const,
+    }));
+  }
   const role = workerRole(dcd.spec);
   // Declared where blocks are served: prefill and agg workers. A decode worker only pulls (it still gets
   // DYN_KV_DATA_PLANE_PORT: whether to listen is the worker's decision, not the pod's).
@@ -133,9 +144,10 @@ export function plannerEnv(dcd: DynamoComponentDeployment, options: WorkloadOpti
  */
 export function podAccount(dcd: DynamoComponentDeployment): Record<string, unknown> {
   const graph = dcd.metadata.labels?.[LABEL.graph];
-  if (dcd.spec.componentType !== 'planner' || !graph) return { automountServiceAccountToken: false };
+  const type = dcd.spec.componentType;
+  if ((type !== 'planner' && type !== 'epp') || !graph) return { automountServiceAccountToken: false };
   return {
-    serviceAccountName: plannerAccountName(graph, serviceNameOf(dcd)),
+    serviceAccountName: (type === 'epp' ? eppPoolName : plannerAccountName)(graph, serviceNameOf(dcd)),
     automountServiceAccountToken: true,
   };
 }
@@ -146,7 +158,9 @@ export function podAccount(dcd: DynamoComponentDeployment): Record<string, unkno
  */
 export function defaultProbes(dcd: DynamoComponentDeployment): { liveness?: Probe; readiness?: Probe } {
   if (componentTypeOf(dcd.spec) === 'default') return {};
-  const port = portOf(componentTypeOf(dcd.spec)).name;
+  // The endpoint picker's /live and /health are on its metrics port (its gRPC port speaks only gRPC).
+  const port =
+    dcd.spec.componentType === 'epp' ? EPP_PORTS.metrics.name : portOf(componentTypeOf(dcd.spec)).name;
   return {
     liveness: { httpGet: { path: '/live', port }, periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 6 },
     readiness: {
@@ -170,6 +184,9 @@ function defaultArgs(dcd: DynamoComponentDeployment): string[] | undefined {
     // still runs the planner, which then names what it lacks.
     case 'planner':
       return ['planner'];
+    // Its pool (DYN_EPP_POOL_NAME) and namespace (POD_NAMESPACE) come in the env.
+    case 'epp':
+      return ['epp'];
     default:
       return undefined;
   }
@@ -195,12 +212,21 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     ...(options.natsServer ? [{ name: 'NATS_SERVER', value: options.natsServer }] : []),
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-    spec.componentType === 'frontend'
-      ? { name: 'DYN_HTTP_PORT', value: String(port.port) }
-      : { name: 'DYN_SYSTEM_PORT', value: String(port.port) },
+    ...(spec.componentType === 'epp'
+      ? [
+          {
+            name: 'DYN_EPP_POOL_NAME',
+            // A graph's pool (desired/epp.ts); a DCD made by hand names a pool after itself.
+            value: graphOf(dcd) ? eppPoolName(graphOf(dcd) ?? '', serviceNameOf(dcd)) : name,
+          },
+        ]
+      : spec.componentType === 'frontend'
+        ? [{ name: 'DYN_HTTP_PORT', value: String(port.port) }]
+        : [{ name: 'DYN_SYSTEM_PORT', value: String(port.port) }]),
     // `dynamo worker --engine` from the graph's backendFramework, where it names one of our engines.
     ...(spec.componentType !== 'frontend' &&
     spec.componentType !== 'planner' &&
+    spec.componentType !== 'epp' &&
     (spec.backendFramework === 'onnx' || spec.backendFramework === 'mocker')
       ? [{ name: 'DYN_ENGINE', value: spec.backendFramework }]
       : []),
@@ -337,7 +363,16 @@ export function desiredService(dcd: DynamoComponentDeployment): KubeObject {
     spec: {
       type: 'ClusterIP',
       selector: selectorLabels(dcd),
-      ports: [{ name: port.name, port: port.port, targetPort: port.name, protocol: 'TCP' }],
+      ports: [
+        {
+          name: port.name,
+          port: port.port,
+          targetPort: port.name,
+          protocol: 'TCP',
+          // Gateways speak HTTP/2 (gRPC) to an endpoint picker's Service.
+          ...(dcd.spec.componentType === 'epp' ? { appProtocol: 'http2' } : {}),
+        },
+      ],
     },
   };
 }

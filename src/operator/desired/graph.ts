@@ -1,6 +1,7 @@
 // DGD → its children, as pure functions of the graph (no I/O, unit-tested): one DCD per service, one
 // scaling adapter per service with scalingAdapter.enabled, one PVC per `spec.pvcs` entry with create,
-// and a ServiceAccount + Role + RoleBinding per planner service (planner.ts says what they grant).
+// a ServiceAccount + Role + RoleBinding per planner and epp service (planner.ts, epp.ts say what they
+// grant), and an InferencePool per epp service (epp.ts).
 import {
   ADAPTER_KIND,
   type ComponentSpec,
@@ -17,12 +18,14 @@ import {
   adapterName,
   componentName,
   dynamoNamespace,
+  eppPoolName,
   FINALIZER,
   LABEL,
   MANAGED_BY,
   plannerAccountName,
 } from '../naming.js';
 import { mergeEnv } from './env.js';
+import { EPP_RULES, eppFrontendEnv, isEpp } from './epp.js';
 import { isPlanner, plannerArgs, plannerRules } from './planner.js';
 
 export function ownerRef(owner: {
@@ -82,7 +85,7 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
     const name = componentName(graph, serviceName);
     // The deprecated dynamoNamespace is not copied: the DCD's is derived (dcdDynamoNamespace).
     const { dynamoNamespace: _deprecated, ...own } = withPlannerArgs(dgd, service);
-    const envs = mergeEnv(dgd.spec.envs, service.envs);
+    const envs = mergeEnv(eppFrontendEnv(dgd, service), dgd.spec.envs, service.envs);
     const spec: DcdSpec = {
       ...own,
       // A type with no process (epp) gets no pods: 0 replicas, so its status is ready, not failing.
@@ -151,15 +154,19 @@ export function desiredPvcs(dgd: DynamoGraphDeployment): KubeObject[] {
 
 const RBAC_GROUP_VERSION = 'rbac.authorization.k8s.io/v1';
 
-/** ServiceAccount + Role + RoleBinding per planner service, owned by the graph (deleted with it). */
+/**
+ * ServiceAccount + Role + RoleBinding per planner and per epp service (epp.ts: watch its InferencePool
+ * and the pods), owned by the graph (deleted with it).
+ */
 export function desiredPlannerRbac(dgd: DynamoGraphDeployment): KubeObject[] {
   const graph = dgd.metadata.name ?? '';
   const namespace = dgd.metadata.namespace ?? 'default';
-  const planners = Object.entries(dgd.spec.services).filter(([, s]) => isPlanner(s));
+  const planners = Object.entries(dgd.spec.services).filter(([, s]) => isPlanner(s) || isEpp(s));
   if (planners.length === 0) return [];
-  const rules = plannerRules(dgd);
-  return planners.flatMap(([serviceName]) => {
-    const name = plannerAccountName(graph, serviceName);
+  return planners.flatMap(([serviceName, service]) => {
+    const epp = isEpp(service);
+    const rules = epp ? EPP_RULES : plannerRules(dgd);
+    const name = (epp ? eppPoolName : plannerAccountName)(graph, serviceName);
     const metadata = {
       name,
       namespace,

@@ -6,10 +6,17 @@
 import { type DgdStatus, type DynamoGraphDeployment, dynamoGraphDeployment } from '../../api/k8s/index.js';
 import type { ReconcileResult, Reconciler } from '../controller.js';
 import { TerminalError } from '../controller.js';
-import { desiredAdapters, desiredComponents, desiredPlannerRbac, desiredPvcs } from '../desired/graph.js';
+import { desiredInferencePools } from '../desired/epp.js';
+import {
+  desiredAdapters,
+  desiredComponents,
+  desiredPlannerRbac,
+  desiredPvcs,
+  ownerRef,
+} from '../desired/graph.js';
 import { jsonEqual, readyCondition, setCondition } from '../desired/status.js';
 import type { EventRecorder } from '../events.js';
-import type { KubeClient } from '../kube/client.js';
+import { isNotFound, type KubeClient } from '../kube/client.js';
 import { type Informer, OWNER_INDEX } from '../kube/informer.js';
 import { type KubeObject, keyOf, type ObjectKey, type ResourceType, RT } from '../kube/types.js';
 import { LABEL } from '../naming.js';
@@ -17,7 +24,7 @@ import { AdmissionDenied } from '../webhooks/admission.js';
 import { DgdValidator } from '../webhooks/dgd.validator.js';
 import { applyChild, ownedBy } from './apply.js';
 import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
-import { ADAPTER_RT, DCD_RT, DGD_RT } from './resource-types.js';
+import { ADAPTER_RT, DCD_RT, DGD_RT, INFERENCE_POOL_RT } from './resource-types.js';
 
 export interface GraphReconcilerDeps {
   client: KubeClient;
@@ -96,6 +103,14 @@ export class GraphReconciler implements Reconciler {
       for (const stale of this.children(obj, informer).filter((o) => !names.has(o.metadata.name))) {
         await client.delete(rt, stale.metadata.namespace, stale.metadata.name, call);
       }
+    }
+    // An epp's InferencePool: without the Inference Extension's CRD there is none to make (an event says
+    // so; the picker then reports NOT_SERVING), the rest of the graph still runs.
+    for (const pool of desiredInferencePools(dgd, [ownerRef(dgd)])) {
+      await client.apply(INFERENCE_POOL_RT, pool, call).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+        events.record(obj, 'Warning', 'NoInferencePoolCrd', 'the InferencePool CRD is not installed', call);
+      });
     }
     const applied = await Promise.all(
       desiredDcds.map((d) => applyChild(client, DCD_RT, d, components.get(keyOf(d)), call)),

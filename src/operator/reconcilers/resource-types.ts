@@ -22,3 +22,12 @@ export const DGD_RT = rt(DGD_KIND);
 export const DCD_RT = rt(DCD_KIND);
 export const MODEL_RT = rt(MODEL_KIND);
 export const ADAPTER_RT = rt(ADAPTER_KIND);
+
+/** The Gateway API Inference Extension's pool (its CRD is installed by the chart, or by hand). */
+export const INFERENCE_POOL_RT: ResourceType = {
+  group: 'inference.networking.k8s.io',
+  version: 'v1',
+  plural: 'inferencepools',
+  kind: 'InferencePool',
+  namespaced: true,
+};

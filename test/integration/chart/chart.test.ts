@@ -278,6 +278,16 @@ describe('helm template', () => {
     expect(known.length).toBe(objs.length - 11);
     await run('kubectl', ['apply', '--dry-run=server', '--filename=-'], toYaml(known));
   });
+
+  it("installs the Inference Extension's InferencePool CRD only when asked (inferenceExtension.installCRD)", async () => {
+    expect(find(objects(await render(namespace, [])), 'CustomResourceDefinition')).toEqual([]);
+    const crds = find(
+      objects(await render(namespace, ['inferenceExtension.installCRD=true'])),
+      'CustomResourceDefinition',
+    );
+    expect(crds.map((c) => c.metadata.name)).toEqual(['inferencepools.inference.networking.k8s.io']);
+    await run('kubectl', ['apply', '--dry-run=server', '--filename=-'], toYaml(crds));
+  });
 });
 
 describe('values.schema.json', () => {

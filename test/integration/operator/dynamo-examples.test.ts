@@ -1,11 +1,11 @@
 // Dynamo's own v1alpha1 examples (test/fixtures/dynamo-examples, verbatim) applied unchanged through a
 // real API server with the webhooks on: all admitted, Dynamo's fields kept (not pruned), one Deployment
-// per service; the epp service's at 0 replicas with a status that says why. One namespace, one wait.
+// per service; the epp service's with its ServiceAccount and Role. One namespace, one wait.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../../src/operator/kube/client.js';
 import { type KubeObject, RT } from '../../../src/operator/kube/types.js';
-import { DCD_RT, DGD_RT } from '../../../src/operator/reconcilers/resource-types.js';
+import { DGD_RT } from '../../../src/operator/reconcilers/resource-types.js';
 import { DYNAMO_EXAMPLES, dynamoExample } from '../../fixtures/dynamo-examples/examples.js';
 import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
@@ -71,17 +71,14 @@ describe("Dynamo's examples through the API server with the webhooks on", () => 
         const created = await warned.create(DGD_RT, o);
         expect(created.metadata.uid, file).toBeDefined();
         for (const [name, s] of Object.entries((o.spec as { services: Services }).services)) {
-          expected.set(
-            `${o.metadata.name}-${name.toLowerCase()}`,
-            s.componentType === 'epp' ? 0 : (s.replicas ?? 1),
-          );
+          expected.set(`${o.metadata.name}-${name.toLowerCase()}`, s.replicas ?? 1);
         }
       }
     } finally {
       warned.close();
     }
     expect(warnings.filter((w) => w.includes('unknown field'))).toEqual([]);
-    expect(warnings.some((w) => w.startsWith('spec.services.epp.componentType: '))).toBe(true);
+    expect(warnings.some((w) => w.startsWith('spec.services.epp.eppConfig: '))).toBe(true);
 
     // The one wait: every service's Deployment.
     const deployments = await eventually(
@@ -102,12 +99,8 @@ describe("Dynamo's examples through the API server with the webhooks on", () => 
     const services = (epp?.spec as { services?: Record<string, Record<string, unknown>> } | undefined)
       ?.services;
     expect(services?.epp?.eppConfig).toMatchObject({ config: { schedulingProfiles: [{ name: 'default' }] } });
-    // The epp component's status says it is not implemented.
-    const dcd = await eventually('the epp DCD status', async () => {
-      const o = await client.get(DCD_RT, ns, 'sglang-agg-epp-epp');
-      const conditions = ((o?.status ?? {}) as { conditions?: { message?: string }[] }).conditions;
-      return conditions?.length ? conditions : undefined;
-    });
-    expect(dcd[0]?.message).toMatch(/not implemented/);
+    // The epp component runs (`dynamo epp` or, as here, its own image) with the rights to watch its pool.
+    const role = await client.get(RT.role, ns, 'sglang-agg-epp-epp');
+    expect(role?.rules).toContainEqual(expect.objectContaining({ resources: ['inferencepools'] }));
   }, 240_000);
 });

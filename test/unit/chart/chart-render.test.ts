@@ -336,7 +336,7 @@ describe('NetworkPolicies', () => {
     }
   });
 
-  it('keep the webhook port open to the API server and lock graph pods but frontends to their namespace', async () => {
+  it('keep the webhook port open to the API server and lock graph pods but frontends and endpoint pickers to their namespace', async () => {
     const objs = await render(['graphNamespaces={team-a}']);
     const op = policy(objs, 'dyn-dynamo-platform-operator');
     expect(rulesFor(op, 9443)).toEqual([{ ports: [{ port: 9443, protocol: 'TCP' }] }]);
@@ -344,7 +344,7 @@ describe('NetworkPolicies', () => {
     const graph = policy(objs, 'dyn-dynamo-platform-graph-pods', 'team-a');
     expect(graph.podSelector).toEqual({
       matchLabels: { [LABEL.platform]: 'true' },
-      matchExpressions: [{ key: LABEL.componentType, operator: 'NotIn', values: ['frontend'] }],
+      matchExpressions: [{ key: LABEL.componentType, operator: 'NotIn', values: ['frontend', 'epp'] }],
     });
     expect(graph.ingress[0]).toEqual({
       from: [{ podSelector: { matchLabels: { [LABEL.platform]: 'true' } } }],

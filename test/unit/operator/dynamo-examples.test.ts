@@ -1,7 +1,7 @@
 // Schema parity with Dynamo v1alpha1: Dynamo's own example manifests (test/fixtures/dynamo-examples,
 // verbatim) pass the webhooks and become one Deployment per service; Dynamo's fields we keep but do not
-// act on are warned about by name; a service without componentType is a plain component; `epp` is
-// admitted and gets no pod.
+// act on are warned about by name; a service without componentType is a plain component; `epp` runs
+// `dynamo epp` with its InferencePool and RBAC.
 import { describe, expect, it } from 'vitest';
 import {
   type DynamoGraphDeployment,
@@ -9,8 +9,8 @@ import {
   dynamoGraphDeployment,
 } from '../../../src/api/k8s/index.js';
 import { desiredDeployment } from '../../../src/operator/desired/component.js';
-import { desiredComponents } from '../../../src/operator/desired/graph.js';
-import { deploymentReady } from '../../../src/operator/desired/status.js';
+import { desiredInferencePools, EPP_RULES } from '../../../src/operator/desired/epp.js';
+import { desiredComponents, desiredPlannerRbac } from '../../../src/operator/desired/graph.js';
 import type { KubeObject } from '../../../src/operator/kube/types.js';
 import { AdmissionDenied } from '../../../src/operator/webhooks/admission.js';
 import { DgdValidator } from '../../../src/operator/webhooks/dgd.validator.js';
@@ -74,7 +74,7 @@ describe("Dynamo's v1alpha1 examples", () => {
     );
     for (const [i, [, s]] of services.entries()) {
       const d = ds[i] as KubeObject;
-      expect(replicas(d)).toBe(s.componentType === 'epp' ? 0 : (s.replicas ?? 1));
+      expect(replicas(d)).toBe(s.replicas ?? 1);
       const c = main(d);
       expect(c.image).toBe(s.extraPodSpec?.mainContainer?.image);
       // The example's own command line runs, untouched.
@@ -104,26 +104,34 @@ describe("Dynamo's v1alpha1 examples", () => {
     });
   });
 
-  it('epp: admitted with a warning naming the field, scaled to 0, its status says why', () => {
+  it('epp: runs with its account, its pool and the rights to watch them; eppConfig is warned about', () => {
     const doc = dynamoExample('sglang/agg_epp.yaml')[0] as Obj;
     const warnings = new DgdValidator().validateCreate(doc);
-    expect(warnings.find((w) => w.startsWith('spec.services.epp.componentType: '))).toMatch(
-      /not implemented/,
-    );
+    expect(warnings.find((w) => w.startsWith('spec.services.epp.componentType: '))).toBeUndefined();
     expect(warnings.find((w) => w.startsWith('spec.services.epp.eppConfig: '))).toMatch(/not supported/);
     const graph = placed(doc);
-    const dcd = desiredComponents(graph).find((o) => o.metadata.name === 'sglang-agg-epp-epp');
-    expect(dcd?.spec).toMatchObject({ replicas: 0 });
     const epp = deployments(graph).find((d) => d.metadata.name === 'sglang-agg-epp-epp') as KubeObject;
-    expect(replicas(epp)).toBe(0);
-    const observed = {
-      ...epp,
-      metadata: { ...epp.metadata, generation: 1 },
-      status: { observedGeneration: 1 },
-    };
-    expect(deploymentReady(observed, 0)).toEqual({
-      ready: true,
-      message: expect.stringMatching(/not implemented/),
+    expect(replicas(epp)).toBe(1);
+    const pod = (epp.spec as { template: { spec: Obj } }).template.spec;
+    expect(pod).toMatchObject({
+      serviceAccountName: 'sglang-agg-epp-epp',
+      automountServiceAccountToken: true,
+    });
+    const env = main(epp).env ?? [];
+    expect(env.find((e) => e.name === 'DYN_EPP_POOL_NAME')?.value).toBe('sglang-agg-epp-epp');
+    const rbac = desiredPlannerRbac(graph).filter((o) => o.metadata.name === 'sglang-agg-epp-epp');
+    expect(rbac.map((o) => o.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding']);
+    expect(rbac[1]?.rules).toEqual(EPP_RULES);
+    const [pool] = desiredInferencePools(graph, []);
+    expect(pool?.spec).toMatchObject({
+      selector: {
+        matchLabels: {
+          'nvidia.com/dynamo-graph-deployment-name': 'sglang-agg-epp',
+          'nvidia.com/dynamo-component-type': 'frontend',
+        },
+      },
+      targetPorts: [{ number: 8000 }],
+      endpointPickerRef: { name: 'sglang-agg-epp-epp', port: { number: 9002 }, failureMode: 'FailClose' },
     });
   });
 });
@@ -226,9 +234,11 @@ describe('componentType and the fields of Dynamo we keep', () => {
     const env = main(d).env ?? [];
     expect(env.find((e) => e.name === 'DYN_COMPONENT')?.value).toBe('solo');
     expect(env.find((e) => e.name === 'DYN_NAMESPACE')?.value).toBe('team-a-solo');
-    // An epp DCD made by hand asking for pods still gets none.
+    // An epp DCD made by hand runs `dynamo epp` (no graph: no account of its own).
     const epp = { ...dcd, spec: { componentType: 'epp', replicas: 1, ...image } };
-    expect(new DcdValidator().validateCreate(epp)[0]).toMatch(/^spec\.componentType: .*not implemented/);
-    expect(replicas(desiredDeployment(dynamoComponentDeployment.parse(epp), OPTS))).toBe(0);
+    expect(new DcdValidator().validateCreate(epp)).toEqual([]);
+    const eppDeployment = desiredDeployment(dynamoComponentDeployment.parse(epp), OPTS);
+    expect(replicas(eppDeployment)).toBe(1);
+    expect(main(eppDeployment).args).toEqual(['epp']);
   });
 });
