@@ -21,6 +21,7 @@ import {
 } from '../../bench/routing-bench.js';
 import type { Workload } from '../../bench/workloads.js';
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_DISAGG_OPTIONS } from '../../frontend/index.js';
+import { PREDICTOR_KINDS } from '../../planner/predictors.js';
 import { ROUTER_MODES } from '../../router/index.js';
 import type { Logger } from '../../runtime/index.js';
 import { defaultTokenizerDir } from '../../worker/index.js';
@@ -91,9 +92,11 @@ const ROUTING_DEFAULTS = { outputLen: 16, rate: 4, numGpuBlocks: 512 } as const;
  * prompts and 32 output tokens (one replica ≈ 10 req/s by the profile, ≈ 8 under the bench's load), a
  * 10 → 50 req/s sine (5×) of period 40 s, three periods; the planner decides every 1 s, as the load
  * loop does (at 2 s it reacts a whole step late on the ramps), without the ramp forecast (--trend-window
- * 0: with the prefill correction it costs 7 % more replica-seconds here for no SLA gain). Targets: TTFT
- * 400 ms and ITL 30 ms in this wall clock (the simulated GPU's 0.8 s and 60 ms). docs/architecture.md
- * has the figures (r0–r27).
+ * 0: with the prefill correction it costs 7 % more replica-seconds here for no SLA gain). A 1-s count is
+ * noisy, so the rate is the mean of the last two (--load-predictor moving-average) and a scale-down
+ * acts at once but releases one replica per decision (--scale-down-hold 1 --scale-down-step 1): the
+ * hold of 2 kept the largest of two noisy proposals. Targets: TTFT 400 ms and ITL 30 ms in this wall
+ * clock (the simulated GPU's 0.8 s and 60 ms). docs/architecture.md has the figures (r0–r29).
  */
 export const PLANNER_BENCH_DEFAULTS = {
   speedupRatio: 2,
@@ -109,6 +112,9 @@ export const PLANNER_BENCH_DEFAULTS = {
   adjustmentIntervalS: 1,
   loadIntervalS: 1,
   trendWindow: 0,
+  loadPredictor: 'moving-average',
+  scaleDownHold: 1,
+  scaleDownStep: 1,
   maxReplicas: 12,
 } as const;
 
@@ -140,6 +146,18 @@ const BENCH_PLANNER_OPTIONS = {
     ...PLANNER_OPTIONS.trendWindow,
     schema: z.coerce.number().int().min(0).max(64).default(PLANNER_BENCH_DEFAULTS.trendWindow),
   },
+  loadPredictor: {
+    ...PLANNER_OPTIONS.loadPredictor,
+    schema: z.enum(PREDICTOR_KINDS).default(PLANNER_BENCH_DEFAULTS.loadPredictor),
+  },
+  scaleDownHold: {
+    ...PLANNER_OPTIONS.scaleDownHold,
+    schema: z.coerce.number().int().min(1).max(64).default(PLANNER_BENCH_DEFAULTS.scaleDownHold),
+  },
+  scaleDownStep: {
+    ...PLANNER_OPTIONS.scaleDownStep,
+    schema: z.coerce.number().int().min(0).max(1024).default(PLANNER_BENCH_DEFAULTS.scaleDownStep),
+  },
 } as const;
 
 export const command = defineCommand({
@@ -152,6 +170,7 @@ export const command = defineCommand({
     '  dynamo bench --compare kv,round-robin,random --workers 4 --engine mocker --out bench.json --svg ttft.svg',
     '  dynamo bench --compare kv,random --workload multi-turn --sessions 32 --turns 4',
     '  dynamo bench --compare agg,disagg --workers 4 --out disagg.json',
+    '  dynamo bench --compare kv --frontends 1,2,3',
     '',
     'Prompts are token ids sent to POST /v1/completions (streamed, usage included): the hit rate is',
     "the workers' own count of cached prompt tokens. With --compare, a frontend and --workers mocker",
@@ -162,6 +181,11 @@ export const command = defineCommand({
     'The default shared-prefix workload (4 system prompts of 16k tokens, 48 questions each, 4 req/s)',
     "outgrows one worker's KV cache (--num-gpu-blocks) but fits the cluster's: what kv routing is for.",
     'How the result moves with load, prompt families and --kv-overlap-score-weight: docs/architecture.md.',
+    '',
+    '--frontends 1,2,3 (with one --compare policy): deployments with that many frontends on the same',
+    'workers, requests round-robin over them; every count above 1 runs with router replica sync and',
+    'with --no-router-replica-sync. ratios.hitRate3Over1 and ratios.ttftMean3Over1 compare 3 frontends',
+    'with one (sync on); the ...NoSync ratios the same without sync.',
     '',
     '--planner: the SLA planner (dynamo run --planner, local connector) against static provisioning at the',
     "peak and at the mean (sized by the planner's own formula), the same sinusoidal load for each (--trough-rate",
@@ -197,6 +221,17 @@ export const command = defineCommand({
       schema: comparison.optional(),
       description: `start a deployment per policy (${POLICIES.join(',')}) or topology (${TOPOLOGIES.join(',')}) and compare them`,
       placeholder: '<names>',
+    },
+    frontends: {
+      flag: 'frontends',
+      schema: z
+        .string()
+        .transform((s) => s.split(',').map((p) => Number(p.trim())))
+        .pipe(z.array(z.number().int().min(1).max(16)).min(1))
+        .optional(),
+      description:
+        'compare (one policy): frontend replicas per deployment, e.g. 1,2,3, requests round-robin over them; each count above 1 runs with router replica sync and without',
+      placeholder: '<n,...>',
     },
     workers: {
       flag: 'workers',
@@ -443,15 +478,33 @@ export const command = defineCommand({
       const router = routerSettings({ ...o, routerMode: 'kv' });
       const mocker = mockerSettings(o, 'policies');
       deployment = { workers: o.workers, engine: o.engine, mocker, router: routerReport(o) };
-      runs = o.compare.policies.map((mode: Policy) => ({
-        name: mode,
+      const policyRun = (mode: Policy, name: string, frontends?: PolicyRun['frontends']): PolicyRun => ({
+        name,
+        ...(frontends ? { frontends } : {}),
         deploy: () =>
-          deploy(log.child({ bench: mode }, { level: 'warn' }), {
+          deploy(log.child({ bench: name }, { level: 'warn' }), {
             workers: o.workers,
-            router: { ...router, mode },
+            router: { ...router, mode, ...(frontends ? { replicaSync: frontends.sync } : {}) },
             mocker: { ...mocker, blockSize: o.blockSize },
+            ...(frontends ? { frontends: frontends.count } : {}),
           }),
-      }));
+      });
+      const [only, ...others] = o.compare.policies;
+      if (o.frontends && (only === undefined || others.length > 0))
+        throw new UsageError('--frontends compares frontend counts of one policy: give --compare kv');
+      runs =
+        o.frontends && only
+          ? o.frontends.flatMap((n) =>
+              n === 1
+                ? [policyRun(only, `${only}-1fe`, { count: 1, sync: true })]
+                : [
+                    policyRun(only, `${only}-${n}fe`, { count: n, sync: true }),
+                    policyRun(only, `${only}-${n}fe-nosync`, { count: n, sync: false }),
+                  ],
+            )
+          : o.compare.policies.map((mode: Policy) => policyRun(mode, mode));
+    } else if (o.frontends) {
+      throw new UsageError('--frontends needs --compare (one router policy)');
     } else if (o.url) {
       const url = o.url.replace(/\/+$/, '');
       const model = o.model ?? (await firstModel(url));
@@ -545,6 +598,8 @@ async function firstModel(url: string): Promise<string> {
 
 interface DeploySpec {
   workers: number;
+  /** Frontend replicas (1 by default); requests go round-robin over them. */
+  frontends?: number;
   disagg?: { prefillWorkers: number; decodeWorkers: number };
   frontendDisagg?: { maxLocalPrefillLength: number; strict: boolean };
   router: ReturnType<typeof routerSettings>;
@@ -556,6 +611,7 @@ async function deploy(quiet: Logger, spec: DeploySpec): Promise<Deployment> {
   const deployment = await startAllInOne(
     {
       workers: spec.workers,
+      frontends: spec.frontends,
       disagg: spec.disagg,
       worker: { engine: { kind: 'mocker', tokenizerDir: defaultTokenizerDir(), ...spec.mocker } },
       frontend: {
@@ -571,7 +627,12 @@ async function deploy(quiet: Logger, spec: DeploySpec): Promise<Deployment> {
     },
     quiet,
   );
-  return { url: deployment.frontend.url, model: deployment.modelName, stop: () => deployment.stop() };
+  return {
+    url: deployment.frontend.url,
+    ...(deployment.frontends.length > 1 ? { urls: deployment.frontends.map((f) => f.url) } : {}),
+    model: deployment.modelName,
+    stop: () => deployment.stop(),
+  };
 }
 
 /** `--planner`: the sine, the planner's settings, the profile (measured unless given), the deployments. */
