@@ -143,6 +143,17 @@ export const NAMESPACE_OPTION = {
   placeholder: '<ns>',
 } as const;
 
+/** `--graceful-shutdown-ms` of the serving commands: what the stop waits for is each one's own. */
+export function gracefulShutdownOption(defaultMs: number, description: string) {
+  return {
+    flag: 'graceful-shutdown-ms',
+    env: 'DYN_GRACEFUL_SHUTDOWN_MS',
+    schema: z.coerce.number().int().min(0).default(defaultMs),
+    description,
+    placeholder: '<ms>',
+  } as const;
+}
+
 /** The served model name, for commands that start workers (`worker`, `run`). */
 export const MODEL_NAME_OPTION = {
   flag: 'model-name',

@@ -10,7 +10,12 @@ import { POOL_ENDPOINT_KINDS } from '../../epp/picker.js';
 import { serveEpp } from '../../epp/serve.js';
 import { defineCommand } from '../command.js';
 import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
-import { connectionSecurity, KUBECONFIG_OPTION, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  connectionSecurity,
+  gracefulShutdownOption,
+  KUBECONFIG_OPTION,
+  RUNTIME_OPTIONS,
+} from '../shared-options.js';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
@@ -117,13 +122,7 @@ export const command = defineCommand({
     },
     ...RUNTIME_OPTIONS,
     ...ROUTER_OPTIONS,
-    gracefulShutdown: {
-      flag: 'graceful-shutdown-ms',
-      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
-      schema: z.coerce.number().int().min(0).default(30_000),
-      description: 'on SIGTERM, how long open ext_proc streams may finish',
-      placeholder: '<ms>',
-    },
+    gracefulShutdown: gracefulShutdownOption(30_000, 'on SIGTERM, how long open ext_proc streams may finish'),
   },
   async run(o, { log, signal }) {
     await serveEpp(

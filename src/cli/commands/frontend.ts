@@ -1,11 +1,15 @@
-import { z } from 'zod';
 import { nameSchema } from '../../api/index.js';
 import { serveFrontend } from '../../frontend/serve.js';
 import { defineCommand } from '../command.js';
 import { FRONTEND_OPTIONS, frontendConfig } from '../frontend-options.js';
 import { WORKER_WAIT_OPTIONS, workerWaitSettings } from '../planner-options.js';
 import { ROUTER_OPTIONS } from '../router-options.js';
-import { connectionSecurity, HTTP_OPTIONS, RUNTIME_OPTIONS } from '../shared-options.js';
+import {
+  connectionSecurity,
+  gracefulShutdownOption,
+  HTTP_OPTIONS,
+  RUNTIME_OPTIONS,
+} from '../shared-options.js';
 
 export const command = defineCommand({
   name: 'frontend',
@@ -35,13 +39,7 @@ export const command = defineCommand({
     ...FRONTEND_OPTIONS,
     ...ROUTER_OPTIONS,
     ...WORKER_WAIT_OPTIONS,
-    gracefulShutdown: {
-      flag: 'graceful-shutdown-ms',
-      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
-      schema: z.coerce.number().int().min(0).default(30_000),
-      description: 'on SIGTERM, how long in-flight responses may finish',
-      placeholder: '<ms>',
-    },
+    gracefulShutdown: gracefulShutdownOption(30_000, 'on SIGTERM, how long in-flight responses may finish'),
   },
   async run(o, { log, signal }) {
     await serveFrontend(

@@ -14,6 +14,7 @@ import {
 import { ROUTER_OPTIONS } from '../router-options.js';
 import {
   connectionSecurity,
+  gracefulShutdownOption,
   HTTP_OPTIONS,
   MODEL_NAME_OPTION,
   NAMESPACE_OPTION,
@@ -93,14 +94,10 @@ export const command = defineCommand({
     },
     ...PLANNER_OPTIONS,
     ...WORKER_WAIT_OPTIONS,
-    gracefulShutdown: {
-      flag: 'graceful-shutdown-ms',
-      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
-      schema: z.coerce.number().int().min(0).default(10_000),
-      description:
-        'on SIGTERM / Ctrl-C, how long the whole stop may take: new requests are refused, those in flight finish (also: how long a worker stopped by --planner drains)',
-      placeholder: '<ms>',
-    },
+    gracefulShutdown: gracefulShutdownOption(
+      10_000,
+      'on SIGTERM / Ctrl-C, how long the whole stop may take: new requests are refused, those in flight finish (also: how long a worker stopped by --planner drains)',
+    ),
   },
   async run(o, { log, signal }) {
     if (o.prefillWorkers > 0 && o.decodeWorkers === 0)

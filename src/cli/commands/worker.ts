@@ -5,6 +5,7 @@ import { defineCommand } from '../command.js';
 import { ENGINE_OPTIONS, engineConfig } from '../engine-options.js';
 import {
   connectionSecurity,
+  gracefulShutdownOption,
   MODEL_NAME_OPTION,
   NAMESPACE_OPTION,
   RUNTIME_OPTIONS,
@@ -98,14 +99,10 @@ export const command = defineCommand({
         'generate streams that may wait beyond --max-num-seqs running ones; more are refused as overloaded (default: --max-num-seqs)',
       placeholder: '<n>',
     },
-    gracefulShutdown: {
-      flag: 'graceful-shutdown-ms',
-      env: 'DYN_GRACEFUL_SHUTDOWN_MS',
-      schema: int(0).default(30_000),
-      description:
-        'on SIGTERM, how long the whole stop may take: unregister, in-flight requests finish, close (exit 1 when a step was cut short)',
-      placeholder: '<ms>',
-    },
+    gracefulShutdown: gracefulShutdownOption(
+      30_000,
+      'on SIGTERM, how long the whole stop may take: unregister, in-flight requests finish, close (exit 1 when a step was cut short)',
+    ),
   },
   async run(o, { log, signal }) {
     const optional = <K extends string, V>(key: K, value: V | undefined) =>
