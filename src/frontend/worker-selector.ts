@@ -51,14 +51,7 @@ export async function selectWorker(set: InstanceSet, req: SelectRequest): Promis
   // The router learns of instances from its own discovery watch; one it knows that this set's watch
   // does not (yet, or any more) is skipped.
   for (;;) {
-    const outcome = await set.router.route({
-      requestId: req.attemptId,
-      tokenIds: req.tokenIds,
-      exclude,
-      headers: req.headers,
-      signal: req.signal,
-      ...(req.explain !== undefined ? { explain: req.explain } : {}),
-    });
+    const outcome = await route(set, req, exclude);
     if (outcome.kind === 'rejected') {
       switch (outcome.code) {
         case 'busy':
@@ -71,19 +64,9 @@ export async function selectWorker(set: InstanceSet, req: SelectRequest): Promis
     }
     if (outcome.kind === 'queued') return { kind: 'busy', reason: 'every worker is busy' };
     const instance = set.instances.get(outcome.instance);
-    if (instance !== undefined) {
-      const router = set.router;
-      return {
-        kind: 'routed',
-        instance,
-        set,
-        overlapBlocks: outcome.overlapBlocks,
-        // `direct` mode routes to the header's instance itself.
-        hinted: outcome.instance === req.hint,
-        firstToken: () => router.firstToken(req.attemptId),
-        release: () => router.complete(req.attemptId),
-      };
-    }
+    // `direct` mode routes to the header's instance itself.
+    if (instance !== undefined)
+      return routed(set, instance, outcome.overlapBlocks, outcome.instance === req.hint, req);
     set.router.complete(req.attemptId);
     exclude.add(outcome.instance);
   }
@@ -103,8 +86,12 @@ async function selectHinted(set: InstanceSet, req: SelectRequest): Promise<Selec
   const instance = set.instances.get(hint);
   if (instance === undefined || req.exclude.has(hint) || !router.hasInstance(hint)) return undefined;
   if (router.scheduler.isBusy(hint)) return undefined;
-  const exclude = new Set(router.instanceIds().filter((id) => id !== hint));
-  const outcome = await router.route({
+  const outcome = await route(set, req, new Set(router.instanceIds().filter((id) => id !== hint)));
+  return outcome.kind === 'routed' ? routed(set, instance, outcome.overlapBlocks, true, req) : undefined;
+}
+
+function route(set: InstanceSet, req: SelectRequest, exclude: ReadonlySet<InstanceId>) {
+  return set.router.route({
     requestId: req.attemptId,
     tokenIds: req.tokenIds,
     exclude,
@@ -112,13 +99,23 @@ async function selectHinted(set: InstanceSet, req: SelectRequest): Promise<Selec
     signal: req.signal,
     ...(req.explain !== undefined ? { explain: req.explain } : {}),
   });
-  if (outcome.kind !== 'routed') return undefined;
+}
+
+/** A routed selection: the router keeps the request active until `release`. */
+function routed(
+  set: InstanceSet,
+  instance: Instance,
+  overlapBlocks: number,
+  hinted: boolean,
+  req: SelectRequest,
+): Selection {
+  const router = set.router;
   return {
     kind: 'routed',
     instance,
     set,
-    overlapBlocks: outcome.overlapBlocks,
-    hinted: true,
+    overlapBlocks,
+    hinted,
     firstToken: () => router.firstToken(req.attemptId),
     release: () => router.complete(req.attemptId),
   };
