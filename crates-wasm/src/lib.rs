@@ -1,5 +1,5 @@
-//! The WebAssembly hot path of dynamo-ts: KV block hashing, a tokenizer.json tokenizer and the greedy
-//! sampler's argmax over logits.
+//! The WebAssembly hot path of dynamo-ts: KV block hashing, a tokenizer.json tokenizer and the
+//! sampler's passes over logits (argmax, max, the grammar mask).
 //!
 //! No wasm-bindgen: the module exports plain functions over its linear memory, and the typed loader in
 //! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
@@ -353,6 +353,25 @@ pub extern "C" fn tokenizer_ids(handle: u32) -> *const u32 {
 #[no_mangle]
 pub unsafe extern "C" fn argmax_f32(row: *const f32, len: usize) -> u32 {
     logits::argmax(std::slice::from_raw_parts(row, len)) as u32
+}
+
+/// Greedy sampling under structured output: `argmax_f32` with the ids the XGrammar bitmask of `words`
+/// u32 at `mask` refuses (and those past it) counted as −∞; the row is not written.
+///
+/// # Safety
+/// `row` holds `len` f32, `mask` `words` u32, both aligned to 4.
+#[no_mangle]
+pub unsafe extern "C" fn masked_argmax_f32(row: *const f32, len: usize, mask: *const u32, words: usize) -> u32 {
+    logits::masked_argmax(std::slice::from_raw_parts(row, len), std::slice::from_raw_parts(mask, words)) as u32
+}
+
+/// Sets the ids the XGrammar bitmask of `words` u32 at `mask` refuses (and those past it) to −∞.
+///
+/// # Safety
+/// `row` holds `len` f32, `mask` `words` u32, both aligned to 4.
+#[no_mangle]
+pub unsafe extern "C" fn apply_mask_f32(row: *mut f32, len: usize, mask: *const u32, words: usize) {
+    logits::apply_mask(std::slice::from_raw_parts_mut(row, len), std::slice::from_raw_parts(mask, words))
 }
 
 /// The largest of the `len` f32 at `row` (-inf when there is none).

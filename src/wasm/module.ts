@@ -52,6 +52,8 @@ export interface WasmExports {
   tokenizer_ids(handle: number): number;
   tokenizer_decode(handle: number, ids: number, n: number, skipSpecialTokens: number): number;
   argmax_f32(row: number, len: number): number;
+  masked_argmax_f32(row: number, len: number, mask: number, words: number): number;
+  apply_mask_f32(row: number, len: number, mask: number, words: number): void;
   max_f32(row: number, len: number): number;
 }
 
@@ -77,6 +79,8 @@ const EXPORTED_FUNCTIONS = [
   'tokenizer_ids',
   'tokenizer_decode',
   'argmax_f32',
+  'masked_argmax_f32',
+  'apply_mask_f32',
   'max_f32',
 ] as const;
 

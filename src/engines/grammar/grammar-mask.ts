@@ -1,6 +1,7 @@
 // Structured output in an engine: a grammar (a JSON schema, or any JSON object) compiled by XGrammar
 // against the model's vocabulary, and per request a matcher whose bitmask sets the logits of tokens
-// that cannot continue valid output to −∞ before sampling; each sampled token advances it. When the
+// that cannot continue valid output to −∞ before sampling (the sampler's WebAssembly kernels apply it,
+// fused with the argmax when greedy); each sampled token advances it. When the
 // grammar is complete only the stop tokens (EOS) are allowed, so the sequence ends there.
 // Compiling is synchronous WASM work (a few hundred ms for a 152k vocabulary): grammars are compiled
 // once per spec and kept (a small LRU).
@@ -133,26 +134,15 @@ export class GrammarMask {
     return this.#pending;
   }
 
-  /** Sets the logits of the tokens the grammar does not allow next to −∞. */
-  apply(row: Float32Array): void {
+  /**
+   * The bitmask of the tokens the grammar allows next (bit id % 32 of word id / 32; ids past it are
+   * refused): the sampler's kernels apply it to the logits in WebAssembly (LogitsArena). Valid until
+   * the next `accept`.
+   */
+  bitmask(): Int32Array {
     const mask = this.#mask;
     if (mask === undefined) throw new Error('the grammar mask is not ready');
-    const n = Math.min(row.length, this.#vocabSize);
-    for (let w = 0; w * 32 < n; w++) {
-      const bits = mask[w] as number;
-      if (bits === -1) continue; // all 32 allowed
-      const base = w * 32;
-      if (bits === 0) {
-        row.fill(Number.NEGATIVE_INFINITY, base, Math.min(base + 32, n));
-        continue;
-      }
-      // Only the refused bits, lowest first (a string's mask refuses a few tokens per word).
-      for (let refused = ~bits; refused !== 0; refused &= refused - 1) {
-        const id = base + 31 - Math.clz32(refused & -refused);
-        if (id < n) row[id] = Number.NEGATIVE_INFINITY;
-      }
-    }
-    row.fill(Number.NEGATIVE_INFINITY, n);
+    return mask;
   }
 
   /** The first token at or after `start` (wrapping) that the grammar allows next; `start` if none is. */

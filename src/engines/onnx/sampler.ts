@@ -25,7 +25,7 @@ export class Sampler {
   /** Prompt and generated tokens (repetition penalty). */
   readonly #seen: Set<number>;
   readonly #greedy: boolean;
-  /** The vocabulary-wide passes (argmax, max) run in WebAssembly, on logits in its memory. */
+  /** The vocabulary-wide passes (argmax, max, the grammar mask) run in WebAssembly, on logits in its memory. */
   readonly #kernels: LogitsArena;
   readonly #ban: StopBan | undefined;
   /** Tokens observed so far (min_tokens). */
@@ -89,8 +89,13 @@ export class Sampler {
     if (this.#ban !== undefined && this.#outputs < this.#ban.untilOutputs) {
       for (const id of this.#ban.ids) if (id < vocab) row[id] = Number.NEGATIVE_INFINITY;
     }
-    this.#grammar?.apply(row);
-    if (this.#greedy) return this.#kernels.argmax(logits, offset, vocab);
+    const mask = this.#grammar?.bitmask();
+    if (this.#greedy) {
+      return mask === undefined
+        ? this.#kernels.argmax(logits, offset, vocab)
+        : this.#kernels.maskedArgmax(logits, offset, vocab, mask);
+    }
+    if (mask !== undefined) this.#kernels.applyMask(logits, offset, vocab, mask);
     const temperature = this.#opts.temperature ?? 1;
     const max = this.#kernels.max(logits, offset, vocab);
     // Candidates: probabilities (unnormalized) above the negligible floor, or min_p's if higher

@@ -1,12 +1,14 @@
 // The grammar mask (src/engines/grammar/grammar-mask.ts) over the Qwen3 vocabulary: the encoded
-// vocabulary, apply() refusing exactly the bitmask's tokens, allowedFrom() wrapping past the end of the
-// vocabulary (the mocker's draw), and after the stop token only stop tokens.
+// vocabulary, the bitmask (applied by the WebAssembly kernels) refusing exactly the grammar's tokens,
+// allowedFrom() wrapping past the end of the vocabulary (the mocker's draw), and after the stop token
+// only stop tokens.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   encodedVocab,
   GrammarCompiler,
   type GrammarMask,
 } from '../../../src/engines/grammar/grammar-mask.js';
+import { LogitsArena } from '../../../src/wasm/index.js';
 import { QWEN, qwenTokenizer } from '../frontend/test-worker.js';
 
 const EOS = 151645;
@@ -20,6 +22,7 @@ const SCHEMA = {
 
 describe('grammar mask', () => {
   const compiler = new GrammarCompiler(QWEN.tokenizerJson, VOCAB, [EOS]);
+  const kernels = new LogitsArena();
   let mask: GrammarMask;
   beforeAll(async () => {
     mask = await compiler.matcher({ type: 'json_schema', schema: SCHEMA });
@@ -35,7 +38,7 @@ describe('grammar mask', () => {
 
   test('only "{" can start, found from anywhere (wrapping), then the key, and EOS only at the end', async () => {
     const row = new Float32Array(VOCAB).fill(1);
-    mask.apply(row);
+    kernels.applyMask(row, 0, VOCAB, mask.bitmask());
     const allowed = [...row.keys()].filter((i) => row[i] !== Number.NEGATIVE_INFINITY);
     expect(allowed.map((id) => qwenTokenizer.decode([id], false)).every((t) => t.startsWith('{'))).toBe(true);
     expect(allowed).toContain(qwenTokenizer.encode('{', false)[0]);
@@ -58,7 +61,7 @@ describe('grammar mask', () => {
     expect(mask.terminated).toBe(true);
     // ignore_eos keeps a sequence going: stop tokens only, and nothing more is accepted.
     const after = new Float32Array(VOCAB).fill(1);
-    mask.apply(after);
+    kernels.applyMask(after, 0, VOCAB, mask.bitmask());
     expect([...after.keys()].filter((i) => after[i] === 1)).toEqual([EOS]);
     expect(mask.accept(EOS)).toBe(false);
   });

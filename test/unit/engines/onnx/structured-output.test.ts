@@ -1,6 +1,7 @@
 // Structured output in the ONNX engine (issue 21 item 3): the tiny model (random weights, so left alone
 // it writes noise) sampled under XGrammar's mask writes JSON that parses and validates against the
-// schema, for several schemas and seeds, and ends by itself (EOS once the grammar is complete).
+// schema, for several schemas and seeds, and ends by itself (EOS once the grammar is complete); greedy
+// too (the mask fused with the argmax in WebAssembly), alone and batched alike.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -42,19 +43,19 @@ describe('onnx engine: structured output', () => {
   }, 120_000);
   afterAll(() => e.close());
 
-  const run = async (grammar: GrammarSpec, seed: number) => {
+  const run = async (grammar: GrammarSpec, seed: number, temperature = 1) => {
     const frames: GenerateResponse[] = [];
     const request: GenerateRequest = {
       requestId: `s${seed}`,
       model: 'tiny',
       tokenIds: [1, 2, 3, 4, 5, 6, 7, 8].map((t) => t * 1000 + seed),
-      sampling: { temperature: 1, seed },
+      sampling: { temperature, seed },
       stop: { maxTokens: 120, stopTokenIds: e.card.eosTokenIds },
       grammar,
     };
     for await (const f of e.generate(request, new AbortController().signal)) frames.push(f);
     const tokens = frames.flatMap((f) => f.tokenIds);
-    return { text: tokenizer.decode(tokens, true), finish: frames.at(-1)?.finishReason };
+    return { tokens, text: tokenizer.decode(tokens, true), finish: frames.at(-1)?.finishReason };
   };
 
   test('every output parses and validates against its schema', async () => {
@@ -66,6 +67,22 @@ describe('onnx engine: structured output', () => {
         expect(out.finish, out.text).toBe('stop');
         const value = JSON.parse(out.text) as unknown;
         expect(validate(value), `${out.text}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      }
+    }
+  }, 120_000);
+
+  test('greedy (the mask fused with the argmax): valid output, the same alone and batched', async () => {
+    const ajv = new Ajv();
+    for (const schema of SCHEMAS.slice(0, 2)) {
+      const validate = ajv.compile(schema);
+      const grammar: GrammarSpec = { type: 'json_schema', schema };
+      const alone = [];
+      for (const seed of [21, 22, 23]) alone.push(await run(grammar, seed, 0));
+      const batched = await Promise.all([21, 22, 23].map((seed) => run(grammar, seed, 0)));
+      expect(batched.map((o) => o.tokens)).toEqual(alone.map((o) => o.tokens));
+      for (const out of alone) {
+        expect(out.finish, out.text).toBe('stop');
+        expect(validate(JSON.parse(out.text)), out.text).toBe(true);
       }
     }
   }, 120_000);
