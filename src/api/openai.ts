@@ -1,6 +1,6 @@
 // The OpenAI protocol as the frontend accepts it: request bodies of /v1/chat/completions and
 // /v1/completions, and the shapes of what it answers. Objects are strict: a field we know but do not
-// support (n > 1, images, ...) is refused with a message that says so. A top-level field we
+// support (best_of other than n, images, ...) is refused with a message that says so. A top-level field we
 // do not know at all is ignored and named in a response header (plugins/request-fields.plugin.ts), or
 // refused under --strict-request-fields; nested objects stay strict.
 import { z } from 'zod';
@@ -8,6 +8,9 @@ import { z } from 'zod';
 const unsupported = (what: string) => ({ error: `${what} is not supported` });
 
 const tokenIdSchema = z.number().int().min(0).max(0xffffffff);
+
+/** The most choices (n) one request may ask for: each is a generation of its own. */
+export const MAX_CHOICES = 16;
 
 /**
  * Dynamo's `nvext` (lib/llm/src/protocols/openai/nvext.rs in ai-dynamo/dynamo; ignore_eos, top_k and
@@ -49,7 +52,8 @@ const commonFields = {
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   /** vLLM's extension. */
   repetition_penalty: z.number().gt(0).max(100).nullish(),
-  n: z.literal(1, unsupported('n other than 1')).nullish(),
+  /** Choices: each a generation of its own (src/frontend/respond.ts). */
+  n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   /** vLLM's extension: do not stop at the model's end-of-sequence tokens. */
   ignore_eos: z.boolean().nullish(),
   /** vLLM's extension: neither EOS nor stop_token_ids (nor stop strings) end the output before this many tokens. */
@@ -189,7 +193,7 @@ export const chatCompletionRequestSchema = z.strictObject({
 });
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
-export const completionRequestSchema = z.strictObject({
+const completionFields = z.strictObject({
   ...commonFields,
   /** One prompt: text or token ids; a batch of one is accepted, a larger batch is not. */
   prompt: z
@@ -215,9 +219,14 @@ export const completionRequestSchema = z.strictObject({
     }),
   suffix: z.null(unsupported('suffix')).optional(),
   echo: z.literal(false, unsupported('echo')).nullish(),
-  best_of: z.literal(1, unsupported('best_of other than 1')).nullish(),
+  /** Only as many as n (all of them returned): ranking more candidates is not done. */
+  best_of: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   /** This many alternatives per token, with each token's logprob (OpenAI allows up to 5, vLLM 20). */
   logprobs: z.number().int().min(0).max(20).nullish(),
+});
+export const completionRequestSchema = completionFields.superRefine((req, ctx) => {
+  if (req.best_of != null && req.best_of !== (req.n ?? 1))
+    ctx.addIssue({ code: 'custom', path: ['best_of'], message: 'best_of other than n is not supported' });
 });
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 

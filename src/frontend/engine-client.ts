@@ -71,6 +71,27 @@ interface Prefilled {
   set: InstanceSet;
 }
 
+/**
+ * The choices of one request (n > 1) are routed together: the others wait for the first one's routing
+ * and take its worker as their hint, so they find the prompt's KV blocks there (KV events of a prefill
+ * still running would come too late for the router to see them).
+ */
+export class ChoiceGroup {
+  #settle: (worker: InstanceId | undefined) => void = () => undefined;
+  readonly #first = new Promise<InstanceId | undefined>((resolve) => {
+    this.#settle = resolve;
+  });
+
+  /** The first choice's worker once it is routed; undefined when it was not. */
+  firstWorker(): Promise<InstanceId | undefined> {
+    return this.#first;
+  }
+
+  routed(worker: InstanceId | undefined): void {
+    this.#settle(worker);
+  }
+}
+
 /** A frame stream ended by a failed KV transfer: prefill again elsewhere. */
 class TransferFailed extends Error {
   override name = 'TransferFailed';
@@ -88,15 +109,29 @@ export class EngineClient {
   /**
    * Frames until one carries finishReason. Throws HttpError when no worker can take the request; the
    * caller aborting `signal` cancels the request on its worker. `explain` (route debug) collects every
-   * routing decision made for it.
+   * routing decision made for it. `choice`: one of several choices of a request (see ChoiceGroup).
    */
-  async *generate(
+  generate(
     model: ServedModel,
     pre: PreprocessedRequest,
     requestId: string,
     headers: Headers,
     signal: AbortSignal,
     explain?: RouteExplanation[],
+    choice?: { group: ChoiceGroup; index: number },
+  ): AsyncGenerator<GenerateResponse, void> {
+    const frames = this.generateOne(model, pre, requestId, headers, signal, explain, choice);
+    return choice?.index === 0 ? leading(frames, choice.group) : frames;
+  }
+
+  private async *generateOne(
+    model: ServedModel,
+    pre: PreprocessedRequest,
+    requestId: string,
+    headers: Headers,
+    signal: AbortSignal,
+    explain: RouteExplanation[] | undefined,
+    choice: { group: ChoiceGroup; index: number } | undefined,
   ): AsyncGenerator<GenerateResponse, void> {
     const generated: number[] = [];
     const exclude = new Set<InstanceId>();
@@ -106,7 +141,9 @@ export class EngineClient {
     let started = false;
     /** Workers that refused it as overloaded: running out of workers then is overload, not a 503. */
     let overloaded = 0;
-    const hint = this.options.trustWorkerHint ? workerHint(headers) : undefined;
+    const headerHint = this.options.trustWorkerHint ? workerHint(headers) : undefined;
+    const hint =
+      headerHint ?? (choice !== undefined && choice.index > 0 ? await choice.group.firstWorker() : undefined);
     const migrate = (type: string, instance: InstanceId, message: string) => {
       if (migrationsLeft <= 0) return false;
       // Structured output: the grammar state of the tokens so far cannot be replayed elsewhere (as Dynamo).
@@ -135,9 +172,11 @@ export class EngineClient {
         explain,
         hint,
       });
-      if (hint !== undefined && attempt === 0) {
+      if (headerHint !== undefined && attempt === 0) {
         this.metrics.workerHint(model.name, selection.kind === 'routed' && selection.hinted);
       }
+      if (choice?.index === 0 && selection.kind === 'routed')
+        choice.group.routed(selection.instance.instanceId);
       if (selection.kind === 'none') {
         if (started)
           throw new HttpError('WORKER_FAILED', `every worker of model ${model.name} failed this request`);
@@ -388,6 +427,18 @@ export class EngineClient {
     } catch (err) {
       this.log.debug({ err, handle: transfer.handle }, 'releasing a prefill pin failed (it expires)');
     }
+  }
+}
+
+/** The first choice's frames: however it ends, the other choices stop waiting for its worker. */
+async function* leading(
+  frames: AsyncGenerator<GenerateResponse, void>,
+  group: ChoiceGroup,
+): AsyncGenerator<GenerateResponse, void> {
+  try {
+    yield* frames;
+  } finally {
+    group.routed(undefined); // not routed at all (a no-op once it was)
   }
 }
 

@@ -1,6 +1,10 @@
-// One generation, answered over HTTP: frames from the engine client → incremental detokenizer → stop
-// strings → SSE chunks (streamed) or one JSON body (unary). Shared by /v1/chat/completions,
+// A request's generations, answered over HTTP: frames from the engine client → incremental detokenizer
+// → stop strings → SSE chunks (streamed) or one JSON body (unary). Shared by /v1/chat/completions,
 // /v1/completions and /v1/responses, which differ only in the shape of their chunks and bodies.
+//
+// n > 1: each choice is a generation of its own (request id `<id>-<i>`, seed + i), sent through the
+// engine client at once and routed together (ChoiceGroup); streamed, their chunks interleave as their
+// frames come, each with its index; the usage sums them; one failing choice fails the request.
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerateResponse } from '../api/index.js';
@@ -25,7 +29,7 @@ import {
   type ToolCall,
 } from '../llm/tool-calls/chat-output.js';
 import { ROUTE_DEBUG_HEADER, ROUTE_EXPLANATION_HEADER, type RouteExplanation } from '../router/index.js';
-import type { EngineClient } from './engine-client.js';
+import { ChoiceGroup, type EngineClient } from './engine-client.js';
 import { HttpError, toHttpError } from './errors.js';
 import { LogprobsCollector } from './logprobs.js';
 import type { ApiEndpoint, FrontendMetrics, RequestObserver } from './metrics.js';
@@ -56,8 +60,10 @@ export interface GenerationJob {
   continuousUsage?: boolean;
   /** /v1/responses: what the response object repeats of the request. */
   responses?: ResponseEcho;
-  /** Chat only: splits reasoning and tool calls out of the text (see Responder.chatOutput). */
-  output?: ChatOutput | undefined;
+  /** Choices (n): 1 unless asked. */
+  n?: number;
+  /** Chat only: a new parser per choice that splits reasoning and tool calls out of the text. */
+  output?: () => ChatOutput | undefined;
 }
 
 /** Turns frames into text, holding back stop-string candidates; counts tokens. */
@@ -76,16 +82,15 @@ class TextState {
   /** min_tokens: stop strings are not looked for in the first this many tokens (as vLLM). */
   readonly #minTokens: number;
 
-  constructor(job: GenerationJob) {
+  constructor(resources: ModelResources, pre: PreprocessedRequest) {
     this.detokenizer = new IncrementalDetokenizer(
-      job.resources.tokenizer,
-      job.pre.tokenIds,
-      job.pre.skipSpecialTokens ?? true,
+      resources.tokenizer,
+      pre.tokenIds,
+      pre.skipSpecialTokens ?? true,
     );
-    this.stops = new StopStringMatcher(job.pre.stopStrings);
-    this.#minTokens = job.pre.stop.minTokens ?? 0;
-    if (job.pre.sampling.logprobs !== undefined)
-      this.logprobs = new LogprobsCollector(job.resources.tokenizer);
+    this.stops = new StopStringMatcher(pre.stopStrings);
+    this.#minTokens = pre.stop.minTokens ?? 0;
+    if (pre.sampling.logprobs !== undefined) this.logprobs = new LogprobsCollector(resources.tokenizer);
   }
 
   /** The logprobs of the tokens since the last call, serialized for a chunk (none pending: undefined). */
@@ -131,6 +136,38 @@ class TextState {
   }
 }
 
+/** One choice of a request: its generation, text state, output parser and cancellation. */
+interface Choice {
+  index: number;
+  frames: AsyncGenerator<GenerateResponse, void>;
+  state: TextState;
+  output: ChatOutput | undefined;
+  controller: AbortController;
+  /** Tool calls already streamed. */
+  sentCalls: number;
+  /** Streamed: its chunks (one format per choice index). */
+  format?: ChunkFormat;
+}
+
+/** Choice i's request: seed + i, as vLLM's ParentRequest, so that seeded choices differ. */
+function choicePre(pre: PreprocessedRequest, i: number): PreprocessedRequest {
+  const seed = pre.sampling.seed;
+  return i === 0 || seed === undefined ? pre : { ...pre, sampling: { ...pre.sampling, seed: seed + i } };
+}
+
+/** The request's usage: the prompt once, the choices' completion tokens summed, the first choice's cache hits. */
+function usageOf(choices: readonly Choice[], promptTokens: number): Usage {
+  if (choices.length === 1) return (choices[0] as Choice).state.usage(promptTokens);
+  let completion = 0;
+  for (const c of choices) completion += c.state.completionTokens;
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    total_tokens: promptTokens + completion,
+    prompt_tokens_details: { cached_tokens: (choices[0] as Choice).state.cachedTokens },
+  };
+}
+
 export class Responder {
   constructor(
     private readonly engine: EngineClient,
@@ -154,13 +191,35 @@ export class Responder {
   async respond(request: FastifyRequest, reply: FastifyReply, job: GenerationJob): Promise<unknown> {
     const prefix = { chat_completions: 'chatcmpl-', completions: 'cmpl-', responses: 'resp_' }[job.endpoint];
     const id = `${prefix}${randomUUID()}`;
-    const controller = new AbortController();
+    const n = job.n ?? 1;
     let clientGone = false;
-    // 'close' before the response ended: the client went away; cancel the request on its worker.
+    // Route debug: only a request that asks gets somewhere to put its decisions (the routers fill it
+    // only under --router-debug); they go out as a header, so only those made before the headers.
+    const explain: RouteExplanation[] | undefined =
+      request.headers[ROUTE_DEBUG_HEADER] === '1' ? [] : undefined;
+    const group = n > 1 ? new ChoiceGroup() : undefined;
+    const choices: Choice[] = [];
+    for (let index = 0; index < n; index++) {
+      const controller = new AbortController();
+      const pre = choicePre(job.pre, index);
+      const frames = this.engine.generate(
+        job.model,
+        pre,
+        n === 1 ? request.id : `${request.id}-${index}`,
+        request.headers,
+        controller.signal,
+        explain,
+        group && { group, index },
+      );
+      const state = new TextState(job.resources, pre);
+      choices.push({ index, frames, state, output: job.output?.(), controller, sentCalls: 0 });
+    }
+    // 'close' before the response ended: the client went away; cancel every choice on its worker.
     const onClose = () => {
       if (!reply.raw.writableEnded) {
         clientGone = true;
-        controller.abort(new Error('the client disconnected'));
+        const gone = new Error('the client disconnected');
+        for (const c of choices) c.controller.abort(gone);
       }
     };
     reply.raw.on('close', onClose);
@@ -170,23 +229,10 @@ export class Responder {
       job.endpoint,
       job.stream ? 'stream' : 'unary',
     );
-    // Route debug: only a request that asks gets somewhere to put its decisions (the routers fill it
-    // only under --router-debug); they go out as a header, so only those made before the headers.
-    const explain: RouteExplanation[] | undefined =
-      request.headers[ROUTE_DEBUG_HEADER] === '1' ? [] : undefined;
-    const frames = this.engine.generate(
-      job.model,
-      job.pre,
-      request.id,
-      request.headers,
-      controller.signal,
-      explain,
-    );
-    const state = new TextState(job);
-    noteGeneration(request, job.model.card.name, () => state.completionTokens);
+    noteGeneration(request, job.model.card.name, () => usageOf(choices, 0).completion_tokens);
     try {
-      if (job.stream) return await this.stream(reply, job, id, frames, state, observer, explain);
-      const body = await this.unary(job, id, frames, state, observer);
+      if (job.stream) return await this.stream(reply, job, id, choices, observer, explain);
+      const body = await this.unary(job, id, choices, observer);
       if (explain !== undefined && explain.length > 0) {
         reply.header(ROUTE_EXPLANATION_HEADER, JSON.stringify(explain));
       }
@@ -205,22 +251,20 @@ export class Responder {
       reply.raw.off('close', onClose);
       // Leaving early (stop string, error, disconnect) cancels the call on the worker, and closing the
       // generator runs its cleanup (the router frees the attempt); both are no-ops once it finished.
-      if (!state.engineFinished) controller.abort(RESPONSE_ENDED);
-      await frames.return(undefined).catch(() => undefined);
+      for (const c of choices) if (!c.state.engineFinished) c.controller.abort(RESPONSE_ENDED);
+      await Promise.all(choices.map((c) => c.frames.return(undefined).catch(() => undefined)));
     }
   }
 
-  private async unary(
-    job: GenerationJob,
-    id: string,
-    frames: AsyncGenerator<GenerateResponse, void>,
-    state: TextState,
+  /** One choice's text (and reasoning), read to its end; a choice ended by a stop string is cancelled. */
+  private async collect(
+    choice: Choice,
     observer: RequestObserver,
-  ): Promise<ChatCompletion | Completion | ResponseObject> {
+  ): Promise<{ text: string; reasoning: string }> {
     let text = '';
     let reasoning = '';
-    const output = job.output;
-    for await (const frame of frames) {
+    const { state, output } = choice;
+    for await (const frame of choice.frames) {
       observer.firstToken();
       observer.tokens(frame.tokenIds.length);
       if (output === undefined) text += state.take(frame);
@@ -230,17 +274,32 @@ export class Responder {
       }
       if (state.finish !== undefined && !state.engineFinished) break; // else: read on to the end of the call
     }
+    if (!state.engineFinished) choice.controller.abort(RESPONSE_ENDED);
     if (output !== undefined) {
       text += output.finish();
       reasoning += output.reasoning;
     }
-    const usage = state.usage(job.pre.tokenIds.length);
+    return { text, reasoning };
+  }
+
+  private async unary(
+    job: GenerationJob,
+    id: string,
+    choices: Choice[],
+    observer: RequestObserver,
+  ): Promise<ChatCompletion | Completion | ResponseObject> {
+    const results =
+      choices.length === 1
+        ? [await this.collect(choices[0] as Choice, observer)]
+        : await Promise.all(choices.map((c) => this.collect(c, observer)));
+    const usage = usageOf(choices, job.pre.tokenIds.length);
     observer.finish('success', toObserved(usage));
-    const finishReason = chatFinish(state.finish ?? 'stop', output);
     const created = Math.floor(Date.now() / 1000);
     const model = job.model.card.name;
     if (job.responses !== undefined) {
+      const { state } = choices[0] as Choice;
       const status = statusOf(state.finish ?? 'stop');
+      const text = (results[0] as { text: string }).text;
       return responseObject(id, created, model, job.responses, { status, text, usage });
     }
     if (job.endpoint === 'chat_completions') {
@@ -249,17 +308,18 @@ export class Responder {
         object: 'chat.completion',
         created,
         model,
-        choices: [
-          {
-            index: 0,
+        choices: choices.map(({ index, state, output }) => {
+          const { text, reasoning } = results[index] as { text: string; reasoning: string };
+          return {
+            index,
             message:
               output === undefined
-                ? { role: 'assistant', content: text }
+                ? { role: 'assistant' as const, content: text }
                 : chatMessage(text, reasoning, output.calls),
             logprobs: state.logprobs?.chat() ?? null,
-            finish_reason: finishReason,
-          },
-        ],
+            finish_reason: chatFinish(state.finish ?? 'stop', output),
+          };
+        }),
         usage,
       };
     }
@@ -268,14 +328,12 @@ export class Responder {
       object: 'text_completion',
       created,
       model,
-      choices: [
-        {
-          index: 0,
-          text,
-          logprobs: state.logprobs?.completion() ?? null,
-          finish_reason: state.finish ?? 'stop',
-        },
-      ],
+      choices: choices.map(({ index, state }) => ({
+        index,
+        text: (results[index] as { text: string }).text,
+        logprobs: state.logprobs?.completion() ?? null,
+        finish_reason: state.finish ?? 'stop',
+      })),
       usage,
     };
   }
@@ -284,20 +342,23 @@ export class Responder {
     reply: FastifyReply,
     job: GenerationJob,
     id: string,
-    frames: AsyncGenerator<GenerateResponse, void>,
-    state: TextState,
+    choices: Choice[],
     observer: RequestObserver,
     explain: RouteExplanation[] | undefined,
   ): Promise<FastifyReply> {
     const created = Math.floor(Date.now() / 1000);
     const model = job.model.card.name;
     const continuous = job.continuousUsage === true;
-    const format: ChunkFormat =
-      job.responses !== undefined
-        ? responseEvents(id, created, model, job.responses)
-        : job.endpoint === 'chat_completions'
-          ? chatChunks(id, created, model, job.includeUsage, continuous)
-          : completionChunks(id, created, model, job.includeUsage, continuous);
+    const promptTokens = job.pre.tokenIds.length;
+    for (const c of choices) {
+      c.format =
+        job.responses !== undefined
+          ? responseEvents(id, created, model, job.responses)
+          : job.endpoint === 'chat_completions'
+            ? chatChunks(id, created, model, job.includeUsage, continuous, c.index)
+            : completionChunks(id, created, model, job.includeUsage, continuous, c.index);
+    }
+    const format = (choices[0] as Choice).format as ChunkFormat;
     const res = reply.raw;
     let opened: SseWriter | undefined;
     const open = (): SseWriter => {
@@ -313,19 +374,24 @@ export class Responder {
           : SSE_HEADERS,
       );
       opened = new SseWriter(res);
-      const opening = format.opening(continuous ? state.usage(job.pre.tokenIds.length) : undefined);
+      const usage = continuous ? usageOf(choices, promptTokens) : undefined;
+      let opening = '';
+      for (const c of choices) opening += (c.format as ChunkFormat).opening(usage);
       if (opening !== '') opened.write(opening);
       return opened;
     };
-    // Wait for the first frame before answering 200, so that "no worker" or "busy" is a proper status;
-    // a wait past the keep-alive interval (queued) answers 200 and sends comments meanwhile, and a
-    // later error then travels as an error event like any mid-stream one.
+    // Wait for every choice's first frame before answering 200, so that "no worker" or "busy" is a
+    // proper status; a wait past the keep-alive interval (queued) answers 200 and sends comments
+    // meanwhile, and a later error then travels as an error event like any mid-stream one.
     const stopKeepAlive = this.keepAlive.add(() => {
       if (!res.destroyed) open().write(KEEP_ALIVE_COMMENT);
     });
-    let next: IteratorResult<GenerateResponse, void>;
+    let firsts: IteratorResult<GenerateResponse, void>[];
     try {
-      next = await frames.next();
+      firsts =
+        choices.length === 1
+          ? [await (choices[0] as Choice).frames.next()]
+          : await Promise.all(choices.map((c) => c.frames.next()));
     } catch (err) {
       if (opened === undefined || res.destroyed) throw err;
       observer.finish('error');
@@ -335,30 +401,92 @@ export class Responder {
       stopKeepAlive();
     }
     const out = open();
-    const output = job.output;
     const chatLogprobs = job.endpoint === 'chat_completions';
-    let sentCalls = 0;
+    const soFar = () => (continuous ? usageOf(choices, promptTokens) : undefined);
+    /** Writes what a frame releases; a promise when the socket buffer is full. */
+    const write = (c: Choice, frame: GenerateResponse): Promise<void> | undefined => {
+      observer.firstToken();
+      observer.tokens(frame.tokenIds.length);
+      const { state, output } = c;
+      const text = state.take(frame);
+      const fmt = c.format as ChunkFormat;
+      if (output !== undefined) {
+        const usage = soFar();
+        const content = output.push(text);
+        const lp = content === '' ? undefined : state.chunkLogprobs(true);
+        const chunks = parsedChunks(fmt as ChatChunkFormat, output, content, c.sentCalls, usage, lp);
+        c.sentCalls = output.calls.length;
+        return chunks === '' ? undefined : out.write(chunks);
+      }
+      if (text === '') return undefined;
+      return out.write(fmt.text(text, soFar(), state.chunkLogprobs(chatLogprobs)));
+    };
+    /** A choice's last chunks: held-back text and logprobs, then its finish. */
+    const tailOf = (c: Choice): string => {
+      const { state, output } = c;
+      const fmt = c.format as ChunkFormat;
+      const chat = fmt as ChatChunkFormat; // output is set for chat completions only
+      const usage = usageOf(choices, promptTokens);
+      const partial = continuous ? usage : undefined;
+      // Logprobs no text chunk carried (held-back text, reasoning, tool calls): with the last content,
+      // else on a chunk of their own.
+      const last = output?.finish() ?? '';
+      const leftover = state.chunkLogprobs(chatLogprobs);
+      const tail = leftover !== undefined && last === '' ? fmt.text('', partial, leftover) : '';
+      return (
+        tail +
+        (output === undefined
+          ? fmt.finish(state.finish ?? 'stop', usage)
+          : parsedChunks(chat, output, last, c.sentCalls, partial, leftover) +
+            chat.finish(chatFinish(state.finish ?? 'stop', output), usage))
+      );
+    };
+    /** The choice is over (its last frame taken, or a stop string met: then it is cancelled). */
+    const over = (c: Choice, next: IteratorResult<GenerateResponse, void>): boolean => {
+      if (next.done === true) return true;
+      if (c.state.finish === undefined || c.state.engineFinished) return false; // read on to the call's end
+      c.controller.abort(RESPONSE_ENDED);
+      return true;
+    };
+    let tails = '';
     try {
-      while (next.done !== true) {
-        const frame = next.value;
-        observer.firstToken();
-        observer.tokens(frame.tokenIds.length);
-        const text = state.take(frame);
-        if (output !== undefined) {
-          const usage = continuous ? state.usage(job.pre.tokenIds.length) : undefined;
-          const content = output.push(text);
-          const lp = content === '' ? undefined : state.chunkLogprobs(true);
-          const chunks = parsedChunks(format as ChatChunkFormat, output, content, sentCalls, usage, lp);
-          sentCalls = output.calls.length;
-          const full = chunks === '' ? undefined : out.write(chunks);
+      if (choices.length === 1) {
+        const c = choices[0] as Choice;
+        let next = firsts[0] as IteratorResult<GenerateResponse, void>;
+        while (next.done !== true) {
+          const full = write(c, next.value);
           if (full !== undefined) await full;
-        } else if (text !== '') {
-          const usage = continuous ? state.usage(job.pre.tokenIds.length) : undefined;
-          const full = out.write(format.text(text, usage, state.chunkLogprobs(chatLogprobs)));
-          if (full !== undefined) await full;
+          if (over(c, next)) break;
+          next = await c.frames.next();
         }
-        if (state.finish !== undefined && !state.engineFinished) break; // else: read on to the end of the call
-        next = await frames.next();
+      } else {
+        // Choices interleave as their frames come: one pending next() per live choice.
+        type Step = { c: Choice; next: IteratorResult<GenerateResponse, void> };
+        const pending = new Map<Choice, Promise<Step>>();
+        const pull = (c: Choice) => {
+          const step = c.frames.next().then((next) => ({ c, next }));
+          // Handled here too: it may fail while no race is waiting on it (a write awaits a drain, or
+          // another choice failed first); the race that takes it still sees the failure.
+          step.catch(() => undefined);
+          pending.set(c, step);
+        };
+        const take = async ({ c, next }: Step) => {
+          if (next.done !== true) {
+            const full = write(c, next.value);
+            if (full !== undefined) await full;
+          }
+          if (over(c, next)) {
+            pending.delete(c);
+            // Every choice but the last ends here; the last one's tail goes with the usage and [DONE].
+            if (pending.size > 0) {
+              const full = out.write(tailOf(c));
+              if (full !== undefined) await full;
+            } else tails = tailOf(c);
+          } else pull(c);
+        };
+        for (const [i, c] of choices.entries())
+          pending.set(c, Promise.resolve({ c, next: firsts[i] as IteratorResult<GenerateResponse, void> }));
+        while (pending.size > 0) await take(await Promise.race(pending.values()));
       }
     } catch (err) {
       if (res.destroyed) throw err;
@@ -368,21 +496,10 @@ export class Responder {
       return reply;
     }
     if (res.destroyed) throw new HttpError('INTERNAL', 'the client disconnected');
-    const usage = state.usage(job.pre.tokenIds.length);
-    const chat = format as ChatChunkFormat; // output is set for chat completions only
-    const soFar = continuous ? usage : undefined;
-    // Logprobs no text chunk carried (held-back text, reasoning, tool calls): with the last content,
-    // else on a chunk of their own.
-    const last = output?.finish() ?? '';
-    const leftover = state.chunkLogprobs(chatLogprobs);
-    let tail = leftover !== undefined && last === '' ? format.text('', soFar, leftover) : '';
-    tail +=
-      output === undefined
-        ? format.finish(state.finish ?? 'stop', usage)
-        : parsedChunks(chat, output, last, sentCalls, soFar, leftover) +
-          chat.finish(chatFinish(state.finish ?? 'stop', output), usage);
-    if (job.includeUsage) tail += format.usage(usage);
-    out.end(tail + format.end);
+    if (choices.length === 1) tails = tailOf(choices[0] as Choice);
+    const usage = usageOf(choices, promptTokens);
+    if (job.includeUsage) tails += format.usage(usage);
+    out.end(tails + format.end);
     observer.finish('success', toObserved(usage));
     return reply;
   }

@@ -1,6 +1,6 @@
 // Server-sent events for streamed completions. Each chunk is serialized once: the parts of the JSON
-// that do not change within a request (id, created, model) are built once, and per token only the
-// text is JSON-escaped between them.
+// that do not change within a request (id, created, model, the choice's index) are built once per
+// choice, and per token only the text is JSON-escaped between them.
 import type { ServerResponse } from 'node:http';
 import type { ChatFinishReason, ErrorBody, OpenAiFinishReason, Usage } from '../api/openai.js';
 import type { ToolCall } from '../llm/tool-calls/chat-output.js';
@@ -50,34 +50,39 @@ export interface ChatChunkFormat extends ChunkFormat {
   toolCall(index: number, call: ToolCall, usage?: Usage): string;
 }
 
-/** `continuousUsage`: the finish chunk carries the usage too. */
+/**
+ * `continuousUsage`: the finish chunk carries the usage too. `index`: the choice these chunks are of
+ * (n > 1: one format per choice); the usage chunk has no choice.
+ */
 export function chatChunks(
   id: string,
   created: number,
   model: string,
   includeUsage: boolean,
   continuousUsage = false,
+  index = 0,
 ): ChatChunkFormat {
   const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[`;
+  const choice = `${head}{"index":${index},`;
   const tail = usageMember(includeUsage, undefined);
   return {
     opening: (usage) =>
-      `${head}{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
+      `${choice}"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
     text: (text, usage, logprobs = 'null') =>
-      `${head}{"index":0,"delta":{"content":${JSON.stringify(text)}},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
+      `${choice}"delta":{"content":${JSON.stringify(text)}},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
     reasoning: (text, usage) =>
-      `${head}{"index":0,"delta":{"reasoning_content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
-    toolCall: (index, call, usage) => {
+      `${choice}"delta":{"reasoning_content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`,
+    toolCall: (callIndex, call, usage) => {
       const delta = (calls: string) =>
-        `${head}{"index":0,"delta":{"tool_calls":[${calls}]},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`;
+        `${choice}"delta":{"tool_calls":[${calls}]},"logprobs":null,"finish_reason":null}${usageMember(includeUsage, usage)}`;
       return (
         delta(
-          `{"index":${index},"id":"${call.id}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":""}}`,
-        ) + delta(`{"index":${index},"function":{"arguments":${JSON.stringify(call.arguments)}}}`)
+          `{"index":${callIndex},"id":"${call.id}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":""}}`,
+        ) + delta(`{"index":${callIndex},"function":{"arguments":${JSON.stringify(call.arguments)}}}`)
       );
     },
     finish: (reason, usage) =>
-      `${head}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
+      `${choice}"delta":{},"logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
     usage: (usage) => `${head}],"usage":${JSON.stringify(usage)}}\n\n`,
     error: errorEvent,
     end: DONE,
@@ -90,15 +95,17 @@ export function completionChunks(
   model: string,
   includeUsage: boolean,
   continuousUsage = false,
+  index = 0,
 ): ChunkFormat {
   const head = `data: {"id":${JSON.stringify(id)},"object":"text_completion","created":${created},"model":${JSON.stringify(model)},"choices":[`;
+  const choice = `${head}{"index":${index},`;
   const tail = usageMember(includeUsage, undefined);
   return {
     opening: () => '',
     text: (text, usage, logprobs = 'null') =>
-      `${head}{"index":0,"text":${JSON.stringify(text)},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
+      `${choice}"text":${JSON.stringify(text)},"logprobs":${logprobs},"finish_reason":null}${usageMember(includeUsage, usage)}`,
     finish: (reason, usage) =>
-      `${head}{"index":0,"text":"","logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
+      `${choice}"text":"","logprobs":null,"finish_reason":"${reason}"}${continuousUsage ? usageMember(includeUsage, usage) : tail}`,
     usage: (usage) => `${head}],"usage":${JSON.stringify(usage)}}\n\n`,
     error: errorEvent,
     end: DONE,

@@ -27,7 +27,8 @@ export async function chatCompletionsRoute(app: FastifyInstance): Promise<void> 
         resources,
         pre,
         stream: body.stream === true,
-        output: app.services.responder.chatOutput(body, resources, pre.tokenIds),
+        n: body.n ?? 1,
+        output: () => app.services.responder.chatOutput(body, resources, pre.tokenIds),
         includeUsage: body.stream_options?.include_usage === true,
         continuousUsage: body.stream_options?.continuous_usage_stats === true,
       });

@@ -16,6 +16,7 @@ export async function completionsRoute(app: FastifyInstance): Promise<void> {
       resources,
       pre,
       stream: body.stream === true,
+      n: body.n ?? 1,
       includeUsage: body.stream_options?.include_usage === true,
       continuousUsage: body.stream_options?.continuous_usage_stats === true,
     });

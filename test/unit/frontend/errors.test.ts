@@ -31,8 +31,8 @@ describe('validationError', () => {
   });
 
   it('marks what we do not support as unsupported_parameter', () => {
-    expect(fail(chatCompletionRequestSchema, { ...base, n: 3 })).toMatchObject({
-      param: 'n',
+    expect(fail(completionRequestSchema, { model: 'm', prompt: 'x', best_of: 3 })).toMatchObject({
+      param: 'best_of',
       code: 'unsupported_parameter',
     });
     expect(fail(completionRequestSchema, { model: 'm', prompt: ['a', 'b'] }).message).toBe(

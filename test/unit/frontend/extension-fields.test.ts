@@ -225,8 +225,12 @@ describe('extension fields', () => {
   });
 
   it('still refuses a known field it cannot honour', async () => {
-    const req = s.client.chat.completions.create({ ...chat(), n: 2 });
-    await expect(req).rejects.toMatchObject({ status: 400, param: 'n', code: 'unsupported_parameter' });
+    const req = s.client.chat.completions.create({ ...chat(), reasoning_effort: 'low' });
+    await expect(req).rejects.toMatchObject({
+      status: 400,
+      param: 'reasoning_effort',
+      code: 'unsupported_parameter',
+    });
   });
 });
 

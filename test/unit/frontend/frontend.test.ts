@@ -160,14 +160,14 @@ describe('frontend with a worker', () => {
   });
 
   it('refuses what it does not support with a 400 naming the field', async () => {
-    const err = await s.client.chat.completions
-      .create({ model: 'test-model', messages: [{ role: 'user', content: 'x' }], n: 2 })
+    const err = await s.client.completions
+      .create({ model: 'test-model', prompt: 'x', n: 2, best_of: 3 })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     const bad = err as InstanceType<typeof OpenAI.BadRequestError>;
-    expect(bad.param).toBe('n');
+    expect(bad.param).toBe('best_of');
     expect(bad.code).toBe('unsupported_parameter');
-    expect(bad.message).toMatch(/n other than 1 is not supported/);
+    expect(bad.message).toMatch(/best_of other than n is not supported/);
     const image = await s.client.chat.completions
       .create({
         model: 'test-model',

@@ -42,7 +42,7 @@ const FIELDS: Record<string, unknown[]> = {
   stop: [1, true, {}, [1], [[]], [''], Array.from({ length: 100 }, () => 'x'), 'x'.repeat(5000)],
   presence_penalty: [...BAD_NUMBER, 3, -3],
   frequency_penalty: [...BAD_NUMBER, 2.01, -2.01],
-  n: [2, 0, -1, 100, '1', 1.5, 1e308],
+  n: [17, 0, -1, 100, '1', 1.5, 1e308],
   ignore_eos: NOT_BOOL,
   user: NOT_STRING,
   stream: NOT_BOOL,

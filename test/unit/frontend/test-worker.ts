@@ -40,6 +40,8 @@ export interface TestWorkerOptions {
   firstTokenDelayMs?: number;
   /** The generate endpoint's stream bound (refuses more with `overloaded`). */
   maxStreams?: number;
+  /** Per request: another reply, or a failure (the handler throws) after this many tokens. */
+  script?: (request: GenerateRequest) => { reply?: string; failAfter?: number } | undefined;
 }
 
 /** One past the largest token id of the Qwen3 tokenizer (its vocabulary and added tokens). */
@@ -82,7 +84,7 @@ export function scriptedLogprob(token: number, k: number): TokenLogprob {
 export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptions = {}): Promise<void> {
   const name = options.name ?? 'test-model';
   const card = testCard(name, options.contextLength);
-  const replyIds = [
+  const defaultIds = [
     ...qwenTokenizer.encode(options.reply ?? 'Hello there, how are you today?', false),
     IM_END,
   ];
@@ -105,6 +107,9 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
     async function* (req, ctx): AsyncIterable<GenerateResponse> {
       options.onRequest?.(req);
       ctx.signal.addEventListener('abort', () => options.onCancel?.(req.requestId), { once: true });
+      const script = options.script?.(req);
+      const replyIds =
+        script?.reply === undefined ? defaultIds : [...qwenTokenizer.encode(script.reply, false), IM_END];
       // A migrated request carries the reply so far at the end of its prompt: continue after it.
       let start = 0;
       for (let k = Math.min(replyIds.length, req.tokenIds.length); k > 0; k--) {
@@ -123,6 +128,8 @@ export async function serveTestWorker(runtime: Runtime, options: TestWorkerOptio
           await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
           return;
         }
+        if (script?.failAfter !== undefined && produced >= script.failAfter)
+          throw new Error('scripted failure');
         const token = ids[i % ids.length] as number;
         produced++;
         const last = token === IM_END || produced >= max;
