@@ -28,13 +28,6 @@ export type ComponentType = z.infer<typeof componentType>;
 export const componentTypeOf = (spec: { componentType?: ComponentType }): ComponentType =>
   spec.componentType ?? 'default';
 
-/** Types dynamo-ts admits but has no process for: their Deployment is kept at 0 replicas (none today). */
-export const NOT_IMPLEMENTED_TYPES: Readonly<Partial<Record<ComponentType, string>>> = {};
-
-/** Why a component gets no pods, or undefined when it runs. */
-export const notImplemented = (spec: { componentType?: ComponentType }): string | undefined =>
-  spec.componentType === undefined ? undefined : NOT_IMPLEMENTED_TYPES[spec.componentType];
-
 export const BACKEND_FRAMEWORKS = ['onnx', 'mocker', 'vllm', 'sglang', 'trtllm'] as const;
 export const backendFramework = z
   .enum(BACKEND_FRAMEWORKS)

@@ -8,7 +8,6 @@ import {
   componentTypeOf,
   type DynamoComponentDeployment,
   type EnvVar,
-  notImplemented,
   type Probe,
   type Resources,
   workerRole,
@@ -330,7 +329,7 @@ export function desiredDeployment(dcd: DynamoComponentDeployment, options: Workl
     },
     spec: {
       // A type with no process here (epp) gets no pod rather than one that crash-loops.
-      replicas: notImplemented(spec) ? 0 : (spec.replicas ?? 1),
+      replicas: spec.replicas ?? 1,
       selector: { matchLabels: selectorLabels(dcd) },
       template: {
         metadata: {

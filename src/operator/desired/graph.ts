@@ -11,7 +11,6 @@ import {
   type DynamoComponentDeployment,
   type DynamoGraphDeployment,
   GROUP_VERSION,
-  notImplemented,
 } from '../../api/k8s/index.js';
 import type { KubeObject, OwnerReference } from '../kube/types.js';
 import {
@@ -89,7 +88,7 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
     const spec: DcdSpec = {
       ...own,
       // A type with no process (epp) gets no pods: 0 replicas, so its status is ready, not failing.
-      replicas: notImplemented(service) ? 0 : replicasOf(service),
+      replicas: replicasOf(service),
       serviceName,
       ...(dgd.spec.backendFramework ? { backendFramework: dgd.spec.backendFramework } : {}),
       // The graph's envs first, the service's own winning: Dynamo's merge, in the DCD's own field.

@@ -1,14 +1,8 @@
 // Status as pure functions of what the operator observed: per-service replica counts from the
 // Deployments, a Ready condition with reason and message, Dynamo's `state`. Conditions keep their
 // lastTransitionTime while their status holds, so writing the same status twice changes nothing.
-import {
-  type ComponentType,
-  type Condition,
-  NOT_IMPLEMENTED_TYPES,
-  type ServiceReplicaStatus,
-} from '../../api/k8s/index.js';
+import type { Condition, ServiceReplicaStatus } from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
-import { LABEL } from '../naming.js';
 
 export interface DeploymentStatusView {
   observedGeneration?: number;
@@ -39,12 +33,9 @@ export function deploymentReady(
   const s = (deployment.status ?? {}) as DeploymentStatusView;
   const ready = s.readyReplicas ?? 0;
   const current = (s.observedGeneration ?? 0) >= (deployment.metadata.generation ?? 0);
-  // A type admitted without a process (epp): the status says so rather than "0/0 replicas ready".
-  const type = deployment.metadata.labels?.[LABEL.componentType] as ComponentType | undefined;
-  const missing = type === undefined ? undefined : NOT_IMPLEMENTED_TYPES[type];
   return {
     ready: current && ready >= desired && (s.updatedReplicas ?? 0) >= desired,
-    message: missing ?? `${ready}/${desired} replicas ready`,
+    message: `${ready}/${desired} replicas ready`,
   };
 }
 

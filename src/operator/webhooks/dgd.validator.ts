@@ -6,7 +6,6 @@ import {
   type DynamoGraphDeployment,
   dynamoGraphDeployment,
   IGNORED_COMPONENT_FIELDS,
-  notImplemented,
   SUB_COMPONENT_TYPES,
   workerRole,
 } from '../../api/k8s/index.js';
@@ -103,8 +102,6 @@ export function componentWarnings(at: string, s: ComponentSpec): string[] {
     const v = (s as Record<string, unknown>)[field];
     if (v !== undefined && v !== false && v !== '') out.push(`${at}.${field}: ${why}`);
   }
-  const missing = notImplemented(s);
-  if (missing) out.push(`${at}.componentType: ${missing}`);
   return out;
 }
 
