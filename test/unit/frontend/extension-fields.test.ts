@@ -2,54 +2,28 @@
 // Dynamo's extensions reach the worker's request, continuous_usage_stats puts usage on every chunk,
 // caller-describing fields are accepted, and unknown fields are ignored and named (or refused under
 // strictRequestFields). The openai SDK is the client; extension fields travel as extra body keys.
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest } from '../../../src/api/index.js';
-import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
 import { IGNORED_FIELDS_HEADER } from '../../../src/frontend/plugins/request-fields.plugin.js';
-import { createRuntime, MemoryHub, type Runtime } from '../../../src/runtime/index.js';
-import { createLogger } from '../../../src/runtime/logger.js';
-import { serveTestWorker } from './test-worker.js';
+import { startTestFrontend, type TestFrontend } from './test-frontend.js';
 
-const log = createLogger({ level: 'silent' });
 const REPLY = 'Hello there, how are you today?';
 const IM_END = 151645;
 
-interface Setup {
-  frontend: Frontend;
-  runtimes: Runtime[];
-  client: OpenAI;
+interface Setup extends TestFrontend {
   seen: GenerateRequest[];
 }
 
 async function setUp(strictRequestFields: boolean): Promise<Setup> {
-  const hub = new MemoryHub();
   const seen: GenerateRequest[] = [];
-  const worker = await createRuntime({ log, memory: hub });
-  await serveTestWorker(worker, { reply: REPLY, onRequest: (r) => seen.push(r) });
-  const runtime = await createRuntime({ log, memory: hub });
-  const frontend = await startFrontend(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      migrationLimit: 0,
-      busyStatusCode: 529,
-      bodyLimitBytes: 1024 * 1024,
-      http: { strictRequestFields },
-    },
-    runtime,
-    log,
+  const t = await startTestFrontend(
+    { reply: REPLY, onRequest: (r) => seen.push(r) },
+    { http: { strictRequestFields } },
   );
-  for (let i = 0; i < 500 && !frontend.app.services.registry.get('test-model')?.routable; i++)
-    await new Promise((r) => setTimeout(r, 10));
-  const client = new OpenAI({ baseURL: `${frontend.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  return { frontend, runtimes: [worker, runtime], client, seen };
+  return { ...t, seen };
 }
 
-async function tearDown(s: Setup): Promise<void> {
-  await s.frontend.close();
-  for (const r of s.runtimes) await r.close();
-}
+const tearDown = (s: Setup) => s.close();
 
 const chat = (extra: Record<string, unknown> = {}) => ({
   model: 'test-model',

@@ -1,41 +1,23 @@
 // logit_bias and seed through the frontend (issue 21 item 4), with the openai SDK as the client: the
 // bias map reaches the worker as [id, bias] pairs with the seed, and ids outside the vocabulary, keys
 // that are not ids and biases past ±100 are a 400 naming logit_bias before the worker sees anything.
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest } from '../../../src/api/index.js';
-import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
-import { createRuntime, MemoryHub, type Runtime } from '../../../src/runtime/index.js';
-import { createLogger } from '../../../src/runtime/logger.js';
-import { QWEN_ID_LIMIT, serveTestWorker } from './test-worker.js';
-
-const log = createLogger({ level: 'silent' });
+import { startTestFrontend, type TestFrontend } from './test-frontend.js';
+import { QWEN_ID_LIMIT } from './test-worker.js';
 
 describe('logit_bias and seed', () => {
-  let frontend: Frontend;
-  let runtimes: Runtime[];
   let client: OpenAI;
   const seen: GenerateRequest[] = [];
 
+  let t: TestFrontend;
+
   beforeAll(async () => {
-    const hub = new MemoryHub();
-    const worker = await createRuntime({ log, memory: hub });
-    await serveTestWorker(worker, { onRequest: (r) => seen.push(r) });
-    const runtime = await createRuntime({ log, memory: hub });
-    runtimes = [worker, runtime];
-    frontend = await startFrontend(
-      { host: '127.0.0.1', port: 0, migrationLimit: 0, busyStatusCode: 529, bodyLimitBytes: 1 << 20 },
-      runtime,
-      log,
-    );
-    for (let i = 0; i < 500 && !frontend.app.services.registry.get('test-model')?.routable; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    client = new OpenAI({ baseURL: `${frontend.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    t = await startTestFrontend({ onRequest: (r) => seen.push(r) });
+    client = t.client;
   });
-  afterAll(async () => {
-    await frontend.close();
-    for (const r of runtimes) await r.close();
-  });
+  afterAll(() => t.close());
 
   const messages = [{ role: 'user' as const, content: 'Hi' }];
 

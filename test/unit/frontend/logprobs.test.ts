@@ -1,15 +1,12 @@
 // logprobs / top_logprobs through the frontend (issue 21 item 4), with the openai SDK as the client and
 // a scripted worker that reports known logprobs: chat's content[] and completions' parallel lists,
 // unary and streamed (the chunks together give what the unary body gives), and the 400s naming the field.
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest } from '../../../src/api/index.js';
-import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
-import { createRuntime, MemoryHub, type Runtime } from '../../../src/runtime/index.js';
-import { createLogger } from '../../../src/runtime/logger.js';
-import { qwenTokenizer, scriptedLogprob, serveTestWorker } from './test-worker.js';
+import { startTestFrontend, type TestFrontend } from './test-frontend.js';
+import { qwenTokenizer, scriptedLogprob } from './test-worker.js';
 
-const log = createLogger({ level: 'silent' });
 const REPLY = 'Hello there, how are you today?';
 const IM_END = 151645;
 /** What the worker generates: the reply, then <|im_end|> (a stop token, counted and reported). */
@@ -17,30 +14,16 @@ const IDS = [...qwenTokenizer.encode(REPLY, false), IM_END];
 const text = (id: number) => qwenTokenizer.decode([id], false);
 
 describe('logprobs', () => {
-  let frontend: Frontend;
-  let runtimes: Runtime[];
   let client: OpenAI;
   const seen: GenerateRequest[] = [];
 
+  let t: TestFrontend;
+
   beforeAll(async () => {
-    const hub = new MemoryHub();
-    const worker = await createRuntime({ log, memory: hub });
-    await serveTestWorker(worker, { reply: REPLY, onRequest: (r) => seen.push(r) });
-    const runtime = await createRuntime({ log, memory: hub });
-    runtimes = [worker, runtime];
-    frontend = await startFrontend(
-      { host: '127.0.0.1', port: 0, migrationLimit: 0, busyStatusCode: 529, bodyLimitBytes: 1 << 20 },
-      runtime,
-      log,
-    );
-    for (let i = 0; i < 500 && !frontend.app.services.registry.get('test-model')?.routable; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    client = new OpenAI({ baseURL: `${frontend.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    t = await startTestFrontend({ reply: REPLY, onRequest: (r) => seen.push(r) });
+    client = t.client;
   });
-  afterAll(async () => {
-    await frontend.close();
-    for (const r of runtimes) await r.close();
-  });
+  afterAll(() => t.close());
 
   const messages = [{ role: 'user' as const, content: 'Hi' }];
   const chatEntry = (id: number) => {

@@ -1,42 +1,25 @@
 // POST /v1/responses, the stateless subset (issue 21 item 5), driven by the openai SDK's own Responses
 // helpers: responses.create (unary and streamed) and responses.stream, which checks every event's
 // indexes and item ids against its snapshot and fails on a malformed stream.
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest } from '../../../src/api/index.js';
-import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
-import { createRuntime, MemoryHub, type Runtime } from '../../../src/runtime/index.js';
-import { createLogger } from '../../../src/runtime/logger.js';
-import { qwenTokenizer, serveTestWorker } from './test-worker.js';
+import { startTestFrontend, type TestFrontend } from './test-frontend.js';
+import { qwenTokenizer } from './test-worker.js';
 
-const log = createLogger({ level: 'silent' });
 const REPLY = 'Hello there, how are you today?';
 
 describe('/v1/responses', () => {
-  let frontend: Frontend;
-  let runtimes: Runtime[];
   let client: OpenAI;
   const seen: GenerateRequest[] = [];
 
+  let t: TestFrontend;
+
   beforeAll(async () => {
-    const hub = new MemoryHub();
-    const worker = await createRuntime({ log, memory: hub });
-    await serveTestWorker(worker, { reply: REPLY, onRequest: (r) => seen.push(r) });
-    const runtime = await createRuntime({ log, memory: hub });
-    runtimes = [worker, runtime];
-    frontend = await startFrontend(
-      { host: '127.0.0.1', port: 0, migrationLimit: 0, busyStatusCode: 529, bodyLimitBytes: 1024 * 1024 },
-      runtime,
-      log,
-    );
-    for (let i = 0; i < 500 && !frontend.app.services.registry.get('test-model')?.routable; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    client = new OpenAI({ baseURL: `${frontend.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    t = await startTestFrontend({ reply: REPLY, onRequest: (r) => seen.push(r) });
+    client = t.client;
   });
-  afterAll(async () => {
-    await frontend.close();
-    for (const r of runtimes) await r.close();
-  });
+  afterAll(() => t.close());
 
   it('answers text input with a completed response object', async () => {
     seen.length = 0;
