@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyPair } from './certificates.js';
 import type { NatsOperator } from './nats-jwt.js';
-import { freePort, ServerProcess } from './process.js';
+import { freePort, ServerProcess, startOnFreePorts } from './process.js';
 
 export type NatsUser = { user: string; password: string } | { nkey: string };
 
@@ -19,6 +19,8 @@ export interface NatsServerOptions {
    * account (JWTs, nats-jwt.ts); anyone when absent.
    */
   auth?: { users: NatsUser[] } | { token: string } | { operator: NatsOperator };
+  /** Where its ports come from (freePort); the harness's own test hands out a taken one first. */
+  pickPort?: () => Promise<number>;
 }
 
 export class NatsServer {
@@ -45,12 +47,27 @@ export class NatsServer {
     return join(this.dir, 'nats.log');
   }
 
+  /** On fresh ports, again on others if one was taken meanwhile; a restart keeps its ports. */
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    if (this.port === 0) {
-      this.port = await freePort();
-      this.monitorPort = await freePort();
+    if (this.port !== 0) return this.startOn();
+    try {
+      await startOnFreePorts(
+        2,
+        ([port = 0, monitorPort = 0]) => {
+          this.port = port;
+          this.monitorPort = monitorPort;
+          return this.startOn();
+        },
+        { pick: this.options.pickPort ?? freePort },
+      );
+    } catch (err) {
+      this.port = 0;
+      throw err;
     }
+  }
+
+  private async startOn(): Promise<void> {
     const configFile = join(this.dir, 'nats.conf');
     await writeFile(configFile, this.config());
     this.process = new ServerProcess({

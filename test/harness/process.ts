@@ -20,6 +20,38 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A server that exited before it was ready; `output` is the end of what it printed. */
+export class ServerExitedError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts a server on `count` ports from `pick`, and again on fresh ones (up to `attempts` in all) when
+ * it exits during start because one was taken: freePort's port is free when asked, not when the server
+ * binds it, and parallel test files ask too. Any other failure is thrown at once.
+ */
+export async function startOnFreePorts<T>(
+  count: number,
+  start: (ports: number[]) => Promise<T>,
+  { attempts = 3, pick = freePort }: { attempts?: number; pick?: () => Promise<number> } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) ports.push(await pick());
+    try {
+      return await start(ports);
+    } catch (err) {
+      const bindFailure = err instanceof ServerExitedError && /address already in use/i.test(err.output);
+      if (!bindFailure || attempt >= attempts) throw err;
+    }
+  }
+}
+
 export interface ServerProcessOptions {
   name: string;
   command: string;
@@ -32,11 +64,16 @@ export interface ServerProcessOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// What a start error quotes of the server's output, and how much of it is kept.
+const TAIL_LINES = 20;
+const TAIL_CHARS = 16_384;
 
 export class ServerProcess {
   private child: ChildProcess | undefined;
   private log: WriteStream | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private closed: Promise<void> = Promise.resolve();
+  private output = '';
 
   constructor(private readonly options: ServerProcessOptions) {}
 
@@ -60,6 +97,14 @@ export class ServerProcess {
     this.child = child;
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
+    this.output = '';
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-TAIL_CHARS);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    // 'exit' may come before the last output is read; 'close' comes after it.
+    this.closed = new Promise((resolve) => child.once('close', () => resolve()));
     let spawnError: Error | undefined;
     this.exited = new Promise((resolve) => {
       child.once('error', (err) => {
@@ -73,8 +118,11 @@ export class ServerProcess {
       if (spawnError)
         throw new Error(`${this.options.name}: cannot start ${this.options.command}: ${spawnError.message}`);
       if (!this.running) {
-        throw new Error(
-          `${this.options.name} exited during start (code ${child.exitCode}, signal ${child.signalCode}); see ${this.options.logFile}`,
+        await Promise.race([this.closed, sleep(1_000)]);
+        const tail = this.output.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
+        throw new ServerExitedError(
+          `${this.options.name} exited during start (code ${child.exitCode}, signal ${child.signalCode}); the end of ${this.options.logFile}:\n${tail}`,
+          this.output,
         );
       }
       if (await this.options.ready().catch(() => false)) return;

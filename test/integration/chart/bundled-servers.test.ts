@@ -14,7 +14,7 @@ import { type ConnectionOptions, connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { kubeTool, REPO_ROOT } from '../../harness/kube-apiserver.js';
-import { freePort, ServerProcess } from '../../harness/process.js';
+import { ServerProcess, startOnFreePorts } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
 const exec = promisify(execFile);
@@ -107,30 +107,34 @@ describe('bundled etcd, as the chart runs it', () => {
   beforeAll(async () => {
     const tlsDir = await mountSecret('dyn-dynamo-platform-etcd-tls', 'etcd-tls');
     runtimeDir = await mountSecret('dyn-dynamo-runtime', 'runtime');
-    const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
-    endpoint = `https://127.0.0.1:${client}`;
-    const args = (containerOf(get('StatefulSet', 'dyn-dynamo-platform-etcd')).command ?? [])
-      .slice(1)
-      .map((a) =>
-        a
-          .replace('/var/lib/etcd', join(dir, 'etcd-data'))
-          .replace('/etc/etcd/tls', tlsDir)
-          .replace(/^(--listen-client-urls=https:\/\/)0\.0\.0\.0:2379$/, `$1127.0.0.1:${client}`)
-          .replace(/^(--advertise-client-urls=https:\/\/).*$/, `$1127.0.0.1:${client}`)
-          .replaceAll('127.0.0.1:2380', `127.0.0.1:${peer}`)
-          .replace('0.0.0.0:2381', `127.0.0.1:${metrics}`),
-      );
-    expect(args).toContain('--client-cert-auth');
-    const server = new ServerProcess({
-      name: 'chart-etcd',
-      command: ETCD_BIN,
-      args,
-      logFile: join(dir, 'etcd.log'),
-      ready: async () =>
-        (await fetch(`http://127.0.0.1:${metrics}/health`).catch(() => undefined))?.ok === true,
+    // Fresh ports (and a fresh data directory) again if one was taken before etcd bound it.
+    let attempt = 0;
+    await startOnFreePorts(3, async ([client, peer, metrics]) => {
+      const data = join(dir, `etcd-data-${++attempt}`);
+      endpoint = `https://127.0.0.1:${client}`;
+      const args = (containerOf(get('StatefulSet', 'dyn-dynamo-platform-etcd')).command ?? [])
+        .slice(1)
+        .map((a) =>
+          a
+            .replace('/var/lib/etcd', data)
+            .replace('/etc/etcd/tls', tlsDir)
+            .replace(/^(--listen-client-urls=https:\/\/)0\.0\.0\.0:2379$/, `$1127.0.0.1:${client}`)
+            .replace(/^(--advertise-client-urls=https:\/\/).*$/, `$1127.0.0.1:${client}`)
+            .replaceAll('127.0.0.1:2380', `127.0.0.1:${peer}`)
+            .replace('0.0.0.0:2381', `127.0.0.1:${metrics}`),
+        );
+      expect(args).toContain('--client-cert-auth');
+      const server = new ServerProcess({
+        name: 'chart-etcd',
+        command: ETCD_BIN,
+        args,
+        logFile: join(dir, 'etcd.log'),
+        ready: async () =>
+          (await fetch(`http://127.0.0.1:${metrics}/health`).catch(() => undefined))?.ok === true,
+      });
+      servers.push(server);
+      await server.start();
     });
-    servers.push(server);
-    await server.start();
   });
 
   it('the setup Job enables auth, and running it again changes nothing', async () => {
@@ -192,32 +196,34 @@ describe('bundled NATS, as the chart runs it', () => {
 
   beforeAll(async () => {
     const tlsDir = await mountSecret('dyn-dynamo-platform-nats-tls', 'nats-tls');
-    const [client, monitor] = [await freePort(), await freePort()];
-    url = `nats://127.0.0.1:${client}`;
     const conf = get('ConfigMap', 'dyn-dynamo-platform-nats').data?.['nats.conf'] ?? '';
-    const file = join(dir, 'nats.conf');
-    await writeFile(
-      file,
-      conf
-        .replace('port: 4222', `port: ${client}\nhost: 127.0.0.1`)
-        .replace('http_port: 8222', `http: "127.0.0.1:${monitor}"`)
-        .replace('"/data"', JSON.stringify(join(dir, 'nats-data')))
-        .replaceAll('/etc/nats/tls', tlsDir),
-    );
     const container = containerOf(get('StatefulSet', 'dyn-dynamo-platform-nats'));
     const env: Record<string, string> = { NATS_PASSWORD: creds().pass };
     for (const e of container.env) if (e.value !== undefined) env[e.name] = e.value;
-    const server = new ServerProcess({
-      name: 'chart-nats',
-      command: NATS_BIN,
-      args: ['--config', file],
-      env: { ...process.env, ...env },
-      logFile: join(dir, 'nats.log'),
-      ready: async () =>
-        (await fetch(`http://127.0.0.1:${monitor}/healthz`).catch(() => undefined))?.ok === true,
+    // Fresh ports again if one was taken before nats-server bound it.
+    await startOnFreePorts(2, async ([client, monitor]) => {
+      url = `nats://127.0.0.1:${client}`;
+      const file = join(dir, 'nats.conf');
+      await writeFile(
+        file,
+        conf
+          .replace('port: 4222', `port: ${client}\nhost: 127.0.0.1`)
+          .replace('http_port: 8222', `http: "127.0.0.1:${monitor}"`)
+          .replace('"/data"', JSON.stringify(join(dir, 'nats-data')))
+          .replaceAll('/etc/nats/tls', tlsDir),
+      );
+      const server = new ServerProcess({
+        name: 'chart-nats',
+        command: NATS_BIN,
+        args: ['--config', file],
+        env: { ...process.env, ...env },
+        logFile: join(dir, 'nats.log'),
+        ready: async () =>
+          (await fetch(`http://127.0.0.1:${monitor}/healthz`).catch(() => undefined))?.ok === true,
+      });
+      servers.push(server);
+      await server.start();
     });
-    servers.push(server);
-    await server.start();
   });
 
   it('refuses a client without TLS, without a client certificate, or without the password', async () => {

@@ -1,6 +1,9 @@
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { connect, type NatsConnection, StringCodec } from 'nats';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { NatsServer } from '../../harness/nats-server.js';
+import { freePort } from '../../harness/process.js';
 import { harnessTempDir } from '../../harness/temp-dir.js';
 
 const sc = StringCodec();
@@ -63,5 +66,51 @@ describe('harness NATS', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('starts on fresh ports when a picked one is taken before it binds', async () => {
+    // The race freePort leaves open, made certain: the first port handed out is already listened on.
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const taken = (squatter.address() as { port: number }).port;
+    const picked: number[] = [];
+    const pickPort = async () => {
+      const port = picked.length === 0 ? taken : await freePort();
+      picked.push(port);
+      return port;
+    };
+    const dir = await harnessTempDir('nats-port-race');
+    const server = new NatsServer(dir, { pickPort });
+    try {
+      await server.start();
+      expect(picked[0]).toBe(taken);
+      expect(picked.length).toBe(4);
+      expect(server.port).not.toBe(taken);
+      const nc = await open(server.url);
+      await nc.flush();
+    } finally {
+      await server.stop();
+      squatter.close();
+    }
+  });
+
+  it('fails at once, quoting its log, when the server exits for another reason', async () => {
+    let picks = 0;
+    const pickPort = () => {
+      picks++;
+      return freePort();
+    };
+    const dir = await harnessTempDir('nats-bad-config');
+    const missing = join(dir, 'missing');
+    const server = new NatsServer(dir, {
+      pickPort,
+      tls: {
+        server: { certFile: `${missing}.crt`, keyFile: `${missing}.key`, cert: '', key: '' },
+        caFile: `${missing}-ca.crt`,
+      },
+    });
+    await expect(server.start()).rejects.toThrow(/exited during start[\s\S]*missing\.crt/);
+    expect(picks).toBe(2);
+    expect(server.port).toBe(0);
   });
 });
