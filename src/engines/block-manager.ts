@@ -5,11 +5,16 @@
 // It is pure: callers hand in block hashes (computed with the WASM hasher) and token counts; it does
 // no I/O and keeps no clock (LRU order is the order of release).
 //
-//   physical blocks = cached (referenced | evictable, LRU) + private (partial tail blocks, and full
-//                     blocks dropped from the cache by clear() while a sequence still held them) + free
+//   physical blocks = cached (referenced | evictable, LRU) + private (partial tail blocks, full
+//                     blocks dropped from the cache by clear() while a sequence still held them, and
+//                     the full blocks a sequence grows on top of those) + free
 //
 // Invariants: a referenced block is never evicted; the set of blocks implied by the emitted events
-// (stored adds, removed deletes, cleared empties) is exactly the set of cached blocks.
+// (stored adds, removed deletes, cleared empties) is exactly the set of cached blocks; a stored event's
+// parent is cached (a router holds it). So a block whose parent's hash is not cached — the sequence
+// held the parent through clear() — stays private and unannounced: clear() means nothing built on the
+// old cache is shared again (after a failed run its KV may be wrong), and a router never meets a chain
+// whose parent it dropped.
 //
 // Imported blocks (DESIGN §12, decode side) hold no KV until another worker's bytes arrive: an import
 // allocates them *pending* (private, unshared, unannounced) and commit() caches and announces them, so
@@ -134,18 +139,21 @@ export class BlockManager {
   /**
    * The pending blocks of `seqId` now hold their KV: each one joins the prefix cache (announced in
    * `stored` events) unless a block of the same hash was cached meanwhile, in which case it stays a
-   * private copy. Returns the indices of the blocks now cached.
+   * private copy, or its parent was dropped by clear(), in which case it stays private. Returns the
+   * indices of the blocks now cached.
    */
   commit(seqId: string): number[] {
     const seq = this.#sequences.get(seqId);
     if (seq === undefined) return [];
     const committed: number[] = [];
+    const cachedParent = (i: number) => i === 0 || this.#cached.has((seq.blocks[i - 1] as Block).hash);
     let run: StoredBlock[] = [];
     let runParent: BlockHash | null = null;
     let last = -2;
     for (const i of seq.pending) {
       const block = seq.blocks[i] as Block;
-      if (this.#cached.has(block.hash)) continue;
+      // Cached meanwhile: a private copy. Parent dropped by clear(): private (see the top).
+      if (this.#cached.has(block.hash) || !cachedParent(i)) continue;
       block.cached = true;
       this.#cached.set(block.hash, block);
       this.#private--;
@@ -219,16 +227,24 @@ export class BlockManager {
       let block = slots[i - held];
       if (block === undefined) {
         const parentHash = i === 0 ? null : ((seq.blocks[i - 1] as Block).hash as BlockHash);
+        // A parent held through clear() is no longer cached: the block stays private (see the top).
+        const cached = !importing && (parentHash === null || this.#cached.has(parentHash));
         block = {
           hash: hashes.sequence[i] as BlockHash,
           tokensHash: hashes.local[i] as BlockHash,
           parentHash,
           refs: 1,
-          cached: !importing,
+          cached,
         };
         if (importing) {
           this.#private++;
           seq.pending.push(i);
+        } else if (!cached) {
+          this.#private++;
+          if (run.length > 0) {
+            this.#onEvent({ stored: { parentHash: runParent, blocks: run } });
+            run = [];
+          }
         } else {
           this.#cached.set(block.hash, block);
           if (run.length === 0) runParent = parentHash;

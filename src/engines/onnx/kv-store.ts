@@ -7,6 +7,7 @@
 //   slot of a partial tail block ← private to its sequence; becomes the full block's slot once full
 //   slot of a pending block      ← (an import's block the manager holds unannounced) private until
 //                                   commit() names it, once its KV is filled
+//   slot of a block held through clear(), or grown on one ← private (the manager does not share it)
 //
 // so the number of free slots always equals the manager's freeBlocks (tests check it).
 //
@@ -91,20 +92,23 @@ export class KvStore {
     const slots = table.slots;
     for (let i = table.full; i < full; i++) {
       const hash = sequenceHashes[i] as string;
-      const importing = pending.includes(i);
+      // As the manager: an import's pending block, or one grown on a parent that clear() dropped from
+      // the cache, stays private (unnamed).
+      const unshared =
+        pending.includes(i) || (i > 0 && !this.#slotOfHash.has(sequenceHashes[i - 1] as string));
       // Only the block right after the held full ones can already have a slot: the private tail.
       const tail = i < slots.length ? (slots[i] as number) : -1;
-      const cached = importing ? undefined : this.#slotOfHash.get(hash);
+      const cached = pending.includes(i) ? undefined : this.#slotOfHash.get(hash);
       if (cached !== undefined) {
         // The manager shares a block computed elsewhere with the same prefix; our tail copy goes.
         this.#refs[cached] = (this.#refs[cached] as number) + 1;
         if (tail >= 0) this.#release(tail);
         slots[i] = cached;
       } else if (tail >= 0) {
-        if (!importing) this.#hash(hash, tail);
+        if (!unshared) this.#hash(hash, tail);
       } else {
         const slot = this.#take();
-        if (!importing) this.#hash(hash, slot);
+        if (!unshared) this.#hash(hash, slot);
         slots.push(slot);
       }
     }

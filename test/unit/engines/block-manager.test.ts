@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { KvEventData } from '../../../src/api/index.js';
+import type { InstanceId, KvEventData } from '../../../src/api/index.js';
 import { type BlockHashes, BlockManager } from '../../../src/engines/block-manager.js';
+import { type IndexAnomaly, KvIndexer } from '../../../src/router/indexer.js';
 
 // Block hashes stand-in: any injective naming of prefixes will do for the manager, which only compares
 // hashes. (The real XXH3 hashes are tested where they are computed.)
@@ -31,6 +32,25 @@ function applyEvents(set: Set<string>, events: readonly KvEventData[]): void {
     else if ('stored' in e) for (const b of e.stored.blocks) set.add(b.blockHash);
     else for (const h of e.removed.blockHashes) set.delete(h);
   }
+}
+
+/** A fresh router index fed a worker's events in order; what it found wrong with them. */
+function routerOf() {
+  const worker = '00000000000000aa' as InstanceId;
+  const anomalies: IndexAnomaly[] = [];
+  const resyncs: number[] = [];
+  const index = new KvIndexer(64, (_w, kind) => anomalies.push(kind));
+  index.beginResync(worker);
+  index.applyDump({ workerId: worker, lastEventId: 0, events: [] });
+  let eventId = 0;
+  return {
+    anomalies,
+    resyncs,
+    feed(data: KvEventData): void {
+      eventId++;
+      if (index.applyEvent({ workerId: worker, eventId, data }) === 'resync') resyncs.push(eventId);
+    },
+  };
 }
 
 function setup(totalBlocks: number, blockSize: number) {
@@ -127,6 +147,39 @@ describe('BlockManager', () => {
     expect(bm.activeBlocks).toBe(0);
   });
 
+  it('after clear, what a running sequence grows on its old blocks stays private and unannounced', () => {
+    const router = routerOf();
+    const events: KvEventData[] = [];
+    const bm = new BlockManager({
+      totalBlocks: 8,
+      blockSize: 2,
+      onEvent: (e) => {
+        events.push(e);
+        router.feed(e);
+      },
+    });
+    const h = hashesOf([1, 2, 3, 4, 5, 6, 7, 8], 2);
+    bm.allocate('s', 5, h);
+    bm.clear();
+    events.length = 0;
+    // Its next full block's parent was dropped from the cache: the block is not shared or announced.
+    bm.allocate('s', 6, h);
+    expect(events).toEqual([]);
+    expect(bm.cachedHashes()).toEqual(new Set());
+    expect(bm.matchPrefix(h.sequence)).toBe(0);
+    // A second sequence computes blocks 0–2 again: cached; s's block 3 now has a cached parent.
+    bm.allocate('t', 6, h);
+    bm.allocate('s', 8, h);
+    expect(bm.cachedHashes()).toEqual(new Set(h.sequence));
+    expect(router.anomalies).toEqual([]);
+    expect(router.resyncs).toEqual([]);
+    expect(bm.activeBlocks).toBe(7); // s's four and t's three
+    bm.free('s');
+    bm.free('t');
+    expect(bm.activeBlocks).toBe(0);
+    expect(bm.freeBlocks + bm.cachedBlocks).toBe(8);
+  });
+
   it('dumps the cache as stored events, parents first, that rebuild the same set', () => {
     const { bm } = setup(32, 1);
     for (const [id, t] of [
@@ -195,6 +248,31 @@ describe('BlockManager imports', () => {
     expect(bm.freeBlocks + bm.cachedBlocks).toBe(8);
   });
 
+  it('a commit after clear keeps private the blocks whose shared parent the clear dropped', () => {
+    const router = routerOf();
+    const events: KvEventData[] = [];
+    const bm = new BlockManager({
+      totalBlocks: 8,
+      blockSize: 2,
+      onEvent: (e) => {
+        events.push(e);
+        router.feed(e);
+      },
+    });
+    const h = hashesOf([1, 2, 3, 4, 5, 6, 7, 8], 2);
+    bm.allocate('a', 4, h);
+    expect(bm.allocateForImport('imp', 8, h)).toEqual([2, 3]);
+    bm.clear();
+    events.length = 0;
+    expect(bm.commit('imp')).toEqual([]);
+    expect(events).toEqual([]);
+    expect(bm.cachedHashes()).toEqual(new Set());
+    expect(router.anomalies).toEqual([]);
+    bm.free('a');
+    bm.free('imp');
+    expect(bm.freeBlocks + bm.cachedBlocks).toBe(8);
+  });
+
   it('treats as missing the cached blocks named in notHits, and frees uncommitted blocks unannounced', () => {
     const { bm, events } = setup(4, 2);
     const h = hashesOf([1, 2, 3, 4], 2);
@@ -228,59 +306,75 @@ describe('BlockManager properties', () => {
     maxLength: 6,
   });
 
-  it('events describe exactly the cached set, and no held block is ever evicted', () => {
+  it('events describe exactly the cached set, a router index takes them without anomaly, and no held block is ever evicted', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 10 }),
         promptsArb,
         fc.array(opArb, { maxLength: 60 }),
         (total, prompts, ops) => {
-          const live = new Map<number, { tokens: number; epochs: number[] }>();
-          let epoch = 0;
+          // Each held full block by physical identity, `${n}:${hash}` with n unique per block;
+          // `cachedKey` names the physical block cached under a hash.
+          const live = new Map<number, { tokens: number; keys: string[] }>();
+          const cachedKey = new Map<string, string>();
+          let n = 0;
           const implied = new Set<string>();
+          const router = routerOf();
           const bm = new BlockManager({
             totalBlocks: total,
             blockSize: B,
             onEvent: (e) => {
-              if (e !== 'cleared' && 'removed' in e) {
-                for (const [seq, s] of live) {
-                  const h = hashesOf(prompts[seq] as number[], B);
-                  s.epochs.forEach((ep, i) => {
-                    // Held blocks acquired in this epoch are cached and referenced: never evicted.
-                    if (ep === epoch) expect(e.removed.blockHashes).not.toContain(h.sequence[i]);
-                  });
+              if (e === 'cleared') cachedKey.clear();
+              else if ('removed' in e) {
+                for (const s of live.values()) {
+                  // A held block that is the cached one is referenced: never evicted.
+                  for (const key of s.keys) {
+                    const hash = key.slice(key.indexOf(':') + 1);
+                    if (cachedKey.get(hash) === key) expect(e.removed.blockHashes).not.toContain(hash);
+                  }
                 }
+                for (const h of e.removed.blockHashes) cachedKey.delete(h);
+              } else {
+                // Stored: always a new physical block.
+                for (const b of e.stored.blocks) cachedKey.set(b.blockHash, `${n++}:${b.blockHash}`);
               }
               applyEvents(implied, [e]);
+              router.feed(e);
             },
           });
           for (const op of ops) {
             if (op.kind === 'clear') {
               bm.clear();
-              epoch++;
             } else if (op.kind === 'free') {
               bm.free(String(op.seq));
               live.delete(op.seq);
             } else {
               const tokens = prompts[op.seq] as number[];
-              const s = live.get(op.seq) ?? { tokens: 0, epochs: [] };
-              const n = Math.min(tokens.length, s.tokens + op.add);
+              const s = live.get(op.seq) ?? { tokens: 0, keys: [] };
+              const want = Math.min(tokens.length, s.tokens + op.add);
+              const h = hashesOf(tokens, B);
               const before = bm.cachedHashes();
-              if (bm.allocate(String(op.seq), n, hashesOf(tokens, B))) {
-                while (s.epochs.length < Math.floor(n / B)) s.epochs.push(epoch);
-                s.tokens = n;
+              if (bm.allocate(String(op.seq), want, h)) {
+                // A new full block is the cached one (a hit, or new and announced) or, grown on a
+                // parent the last clear dropped, a private one.
+                while (s.keys.length < Math.floor(want / B)) {
+                  const hash = h.sequence[s.keys.length] as string;
+                  s.keys.push(cachedKey.get(hash) ?? `${n++}:${hash}`);
+                }
+                s.tokens = want;
                 live.set(op.seq, s);
               } else {
                 expect(bm.cachedHashes()).toEqual(before);
               }
             }
             expect(bm.cachedHashes()).toEqual(implied);
-            // Active blocks: distinct (epoch, hash) held, plus one per partial tail.
+            expect(router.anomalies).toEqual([]);
+            expect(router.resyncs).toEqual([]);
+            // Active blocks: distinct physical blocks held, plus one per partial tail.
             const held = new Set<string>();
             let partials = 0;
-            for (const [seq, s] of live) {
-              const h = hashesOf(prompts[seq] as number[], B);
-              for (const [i, ep] of s.epochs.entries()) held.add(`${ep}:${h.sequence[i]}`);
+            for (const s of live.values()) {
+              for (const key of s.keys) held.add(key);
               if (s.tokens % B > 0) partials++;
             }
             expect(bm.activeBlocks).toBe(held.size + partials);
