@@ -110,7 +110,15 @@ export const FRONTEND_OPTIONS = {
     kind: 'boolean',
     schema: z.boolean().default(false),
     description:
-      "route to the worker named in x-dynamo-worker-instance-id (an endpoint picker's choice) in every router mode, when it is live and not busy; only for a frontend that clients reach through a Gateway with the EPP",
+      "route to the worker named in x-dynamo-worker-instance-id (an endpoint picker's choice) in every router mode, when it is live and not busy; only for a frontend that clients reach through a Gateway with the EPP (with --worker-hint-secret-file: only hints that carry the secret)",
+  },
+  workerHintSecretFile: {
+    flag: 'worker-hint-secret-file',
+    env: 'DYN_WORKER_HINT_SECRET_FILE',
+    schema: z.string().min(1, 'expected a file path').optional(),
+    description:
+      'with --trust-worker-hint: a file holding the secret `dynamo epp --worker-hint-secret-file` shares; a hint counts only with x-dynamo-worker-hint-token equal to it (others are routed as usual, counted as refused)',
+    placeholder: '<path>',
   },
   disaggStrict: {
     flag: 'disagg-strict',
@@ -154,6 +162,7 @@ export function frontendConfig(o: FrontendValues): FrontendConfig {
     http: { corsOrigins: o.corsOrigin, accessLog: o.accessLog, strictRequestFields: o.strictRequestFields },
     outputParsers: { toolCallParser: o.toolCallParser, reasoningParser: o.reasoningParser },
     trustWorkerHint: o.trustWorkerHint,
+    workerHintSecretFile: o.workerHintSecretFile,
     admission: {
       retryAfterS: o.retryAfter,
       sseKeepAliveMs: o.sseKeepAlive,

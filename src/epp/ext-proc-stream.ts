@@ -9,7 +9,7 @@
 //   response_headers ─▶ router.firstToken ; response_body(eos) / stream end ─▶ release (router, endpoint count)
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { DIRECT_INSTANCE_HEADER } from '../router/index.js';
+import { workerHintHeaders } from '../frontend/worker-hint.js';
 import type { Logger } from '../runtime/logger.js';
 import {
   type CommonResponse,
@@ -37,6 +37,8 @@ export interface StreamContext {
   metrics: EppMetrics;
   log: Logger;
   maxBodyBytes: number;
+  /** The secret sent beside the hint (x-dynamo-worker-hint-token); undefined: none. */
+  workerHintToken?: string | undefined;
 }
 
 const utf8 = new TextEncoder();
@@ -99,7 +101,7 @@ export function handleExtProcStream(call: ExtProcCall, ctx: StreamContext): void
     const hint = outcome.kind === 'routed' ? outcome.instance : undefined;
     send({
       [phase]: {
-        response: destination(outcome.endpoint.address, hint),
+        response: destination(outcome.endpoint.address, hint, ctx.workerHintToken),
       },
       dynamic_metadata: stringStruct({
         [DESTINATION_ENDPOINT_NAMESPACE]: stringStruct({
@@ -204,14 +206,15 @@ function setHeader(key: string, value: string): NonNullable<HeaderMutation['set_
   return { header: { key, raw_value: utf8.encode(value) }, append_action: OVERWRITE_IF_EXISTS_OR_ADD };
 }
 
-function destination(address: string, hint: string | undefined): CommonResponse {
+function destination(address: string, hint: string | undefined, token: string | undefined): CommonResponse {
+  const hints = workerHintHeaders(hint, token);
   return {
     header_mutation: {
       set_headers: [
         setHeader(DESTINATION_ENDPOINT_KEY, address),
-        ...(hint === undefined ? [] : [setHeader(DIRECT_INSTANCE_HEADER, hint)]),
+        ...hints.set.map(([k, v]) => setHeader(k, v)),
       ],
-      ...(hint === undefined ? { remove_headers: [DIRECT_INSTANCE_HEADER] } : {}),
+      ...(hints.remove.length > 0 ? { remove_headers: hints.remove } : {}),
     },
     // The destination header selects the route's endpoint: routes must be recomputed.
     clear_route_cache: true,

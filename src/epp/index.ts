@@ -21,6 +21,8 @@ export const DEFAULT_EPP_PORT = 9002;
 export const DEFAULT_EPP_HEALTH_PORT = 9003;
 export const DEFAULT_EPP_METRICS_PORT = 9090;
 export const DEFAULT_EPP_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Room beside the body in one ext_proc message (headers, metadata), and for a body just past the limit. */
+const MESSAGE_OVERHEAD = 1024 * 1024;
 
 export interface EppConfig {
   host: string;
@@ -40,6 +42,8 @@ export interface EppConfig {
    */
   poolEndpoints: PoolEndpointKind;
   router?: Partial<RouterSettings> | undefined;
+  /** Sent beside each worker hint, for frontends that require it (--worker-hint-secret-file). */
+  workerHintToken?: string | undefined;
 }
 
 /** Where the pool's endpoints come from (PoolWatch, or fixed ones). */
@@ -102,8 +106,11 @@ export async function startEpp(
     metrics,
     log: log.child({ component: 'ext-proc' }),
     maxBodyBytes: config.maxBodyBytes,
+    workerHintToken: config.workerHintToken,
   };
-  const server = new Server();
+  // A BUFFERED body comes as one message: grpc-js' 4 MiB default would refuse a body the picker takes
+  // (--max-body-bytes, 8 MiB by default) with RESOURCE_EXHAUSTED; past the limit the picker answers 413.
+  const server = new Server({ 'grpc.max_receive_message_length': config.maxBodyBytes + MESSAGE_OVERHEAD });
   server.addService(EXT_PROC_SERVICE, { Process: (call: ExtProcCall) => handleExtProcStream(call, ctx) });
   server.addService(HEALTH_SERVICE, healthService(ready));
   const servers = [server];

@@ -14,7 +14,7 @@
 import type { GenerateRequest, GenerateResponse, InstanceId, KvTransferDescriptor } from '../api/index.js';
 import { ENDPOINTS, generateResponseSchema } from '../api/index.js';
 import type { PreprocessedRequest } from '../llm/preprocessor.js';
-import { DIRECT_INSTANCE_HEADER, type RouteExplanation } from '../router/index.js';
+import type { RouteExplanation } from '../router/index.js';
 import {
   type Discovery,
   isRequestError,
@@ -25,6 +25,7 @@ import {
 import { HttpError } from './errors.js';
 import type { FrontendMetrics, LocalPrefillReason } from './metrics.js';
 import type { InstanceSet, ServedModel } from './model-registry.js';
+import type { WorkerHintGate } from './worker-hint.js';
 import { type Selection, selectAcross } from './worker-selector.js';
 
 export interface DisaggOptions {
@@ -47,14 +48,12 @@ export interface EngineClientOptions {
   retryAfterS: number;
   disagg: DisaggOptions;
   /**
-   * Honour WORKER_HINT_HEADER (the endpoint picker's choice of worker) in every router mode. Off by
-   * default: a client reaching the frontend directly must not pin workers; on behind an EPP pool.
+   * Which WORKER_HINT_HEADER (the endpoint picker's choice of worker) to honour in every router mode:
+   * none by default (a client reaching the frontend directly must not pin workers); behind an EPP pool,
+   * those that carry the picker's shared secret (worker-hint.ts).
    */
-  trustWorkerHint: boolean;
+  workerHints: WorkerHintGate;
 }
-
-/** The header naming the worker an endpoint picker chose (the same one `direct` mode reads). */
-export const WORKER_HINT_HEADER = DIRECT_INSTANCE_HEADER;
 
 type Routed = Extract<Selection, { kind: 'routed' }>;
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -141,7 +140,10 @@ export class EngineClient {
     let started = false;
     /** Workers that refused it as overloaded: running out of workers then is overload, not a 503. */
     let overloaded = 0;
-    const headerHint = this.options.trustWorkerHint ? workerHint(headers) : undefined;
+    const hintCheck = this.options.workerHints.check(headers);
+    // Refused (no or a wrong token): routed as if it had none, counted.
+    if (hintCheck.kind === 'refused') this.metrics.workerHint(model.name, 'refused');
+    const headerHint = hintCheck.kind === 'hint' ? hintCheck.worker : undefined;
     const hint =
       headerHint ?? (choice !== undefined && choice.index > 0 ? await choice.group.firstWorker() : undefined);
     const migrate = (type: string, instance: InstanceId, message: string) => {
@@ -173,7 +175,10 @@ export class EngineClient {
         hint,
       });
       if (headerHint !== undefined && attempt === 0) {
-        this.metrics.workerHint(model.name, selection.kind === 'routed' && selection.hinted);
+        this.metrics.workerHint(
+          model.name,
+          selection.kind === 'routed' && selection.hinted ? 'honoured' : 'ignored',
+        );
       }
       if (choice?.index === 0 && selection.kind === 'routed')
         choice.group.routed(selection.instance.instanceId);
@@ -440,11 +445,4 @@ async function* leading(
   } finally {
     group.routed(undefined); // not routed at all (a no-op once it was)
   }
-}
-
-/** The trusted hint's instance id (ids are lowercase hex), or undefined when the header is absent. */
-function workerHint(headers: Headers): InstanceId | undefined {
-  const raw = headers[WORKER_HINT_HEADER];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase();
-  return value === undefined || value === '' ? undefined : (value as InstanceId);
 }

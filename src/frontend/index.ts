@@ -14,6 +14,7 @@ import { createServices } from './plugins/services.plugin.js';
 import { Responder } from './respond.js';
 import { SseKeepAlive } from './sse-keep-alive.js';
 import { DEFAULT_WORKER_WAIT, WaitingRoom, type WorkerWaitOptions } from './waiting-room.js';
+import { readWorkerHintSecret, WorkerHintGate } from './worker-hint.js';
 
 export interface FrontendConfig {
   host: string;
@@ -44,6 +45,11 @@ export interface FrontendConfig {
    * (default false: only `direct` mode reads it). For frontends that sit behind an EPP pool.
    */
   trustWorkerHint?: boolean | undefined;
+  /**
+   * With trustWorkerHint: a file holding the secret the endpoint picker shares (the operator mounts
+   * one per graph); a hint is then honoured only with x-dynamo-worker-hint-token equal to it.
+   */
+  workerHintSecretFile?: string | undefined;
 }
 
 export interface AdmissionOptions {
@@ -109,6 +115,18 @@ export async function startFrontend(
   log: Logger,
 ): Promise<Frontend> {
   const admission = { ...DEFAULT_ADMISSION, ...config.admission };
+  // Read first: a bad secret file stops the frontend before it connects.
+  const workerHints = new WorkerHintGate(
+    config.trustWorkerHint ?? false,
+    config.workerHintSecretFile === undefined
+      ? undefined
+      : await readWorkerHintSecret(config.workerHintSecretFile),
+  );
+  if (config.trustWorkerHint && !workerHints.guarded) {
+    log.warn(
+      'trusting worker hints without --worker-hint-secret-file: any client that reaches this frontend can pin requests to a worker with x-dynamo-worker-instance-id',
+    );
+  }
   let waitingRoom: WaitingRoom | undefined;
   const registry = new ModelRegistry({
     runtime,
@@ -140,7 +158,7 @@ export async function startFrontend(
       busyStatusCode: config.busyStatusCode,
       retryAfterS: admission.retryAfterS,
       disagg: { ...DEFAULT_DISAGG_OPTIONS, ...config.disagg },
-      trustWorkerHint: config.trustWorkerHint ?? false,
+      workerHints,
     },
     log.child({ component: 'engine-client' }),
   );

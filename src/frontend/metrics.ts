@@ -150,14 +150,14 @@ export class FrontendMetrics {
     });
     this.workerHints = new Counter({
       name: `${PREFIX}worker_hint_total`,
-      help: 'Requests with a trusted worker hint: honoured, or ignored (the worker was gone, busy or excluded) and routed as usual',
+      help: 'Requests with a worker hint, with --trust-worker-hint: honoured, ignored (the worker was gone, busy or excluded) or refused (no or a wrong x-dynamo-worker-hint-token), the last two routed as usual',
       labelNames: ['model', 'result'],
       registers,
     });
   }
 
-  workerHint(model: string, honoured: boolean): void {
-    this.workerHints.labels(model, honoured ? 'honoured' : 'ignored').inc();
+  workerHint(model: string, result: 'honoured' | 'ignored' | 'refused'): void {
+    this.workerHints.labels(model, result).inc();
   }
 
   workerWait(model: string, outcome: WorkerWaitOutcome, seconds: number): void {

@@ -8,6 +8,7 @@ import {
 } from '../../epp/index.js';
 import { POOL_ENDPOINT_KINDS } from '../../epp/picker.js';
 import { serveEpp } from '../../epp/serve.js';
+import { readWorkerHintSecret } from '../../frontend/worker-hint.js';
 import { defineCommand } from '../command.js';
 import { ROUTER_OPTIONS, routerSettings } from '../router-options.js';
 import {
@@ -32,8 +33,10 @@ export const command = defineCommand({
     'selector, at its first target port. --pool-endpoints frontends (default; what the operator deploys):',
     'they are frontends; the answer is the Ready frontend with the fewest requests in flight, and the picked',
     'worker goes along in x-dynamo-worker-instance-id, which a frontend run with --trust-worker-hint routes',
-    'to. --pool-endpoints workers: they are workers serving HTTP themselves, matched to their pods by the pod',
-    'IP their KV data plane announces ($POD_IP): decode-only workers announce none and are not picked.',
+    'to; with --worker-hint-secret-file the secret goes along in x-dynamo-worker-hint-token, for frontends',
+    'that require it. --pool-endpoints workers: they are workers serving HTTP themselves, matched to their',
+    'pods by the pod IP their KV data plane announces ($POD_IP): decode-only workers announce none and are',
+    'not picked.',
     '',
     'Errors: a body that is not JSON, has no model, or is a chat/completions request that does not validate',
     '400, too large 413, unknown model 404, no Ready pod 503, every worker busy 429, no worker of the model in',
@@ -120,6 +123,14 @@ export const command = defineCommand({
       description: 'larger request bodies are answered 413',
       placeholder: '<bytes>',
     },
+    workerHintSecretFile: {
+      flag: 'worker-hint-secret-file',
+      env: 'DYN_WORKER_HINT_SECRET_FILE',
+      schema: z.string().min(1, 'expected a file path').optional(),
+      description:
+        "frontends mode: a file holding the secret sent beside each hint in x-dynamo-worker-hint-token (the frontends' --worker-hint-secret-file); a client's own is always removed",
+      placeholder: '<path>',
+    },
     ...RUNTIME_OPTIONS,
     ...ROUTER_OPTIONS,
     gracefulShutdown: gracefulShutdownOption(30_000, 'on SIGTERM, how long open ext_proc streams may finish'),
@@ -136,6 +147,10 @@ export const command = defineCommand({
           poolEndpoints: o.poolEndpoints,
           maxBodyBytes: o.maxBodyBytes,
           router: routerSettings(o),
+          workerHintToken:
+            o.workerHintSecretFile === undefined
+              ? undefined
+              : await readWorkerHintSecret(o.workerHintSecretFile),
         },
         pool: { namespace: o.poolNamespace, name: o.poolName },
         kubeconfig: o.kubeconfig,

@@ -24,7 +24,7 @@ import {
   plannerAccountName,
 } from '../naming.js';
 import { mergeEnv } from './env.js';
-import { EPP_RULES, eppFrontendEnv, isEpp } from './epp.js';
+import { EPP_RULES, eppEnv, isEpp, withWorkerHintSecret } from './epp.js';
 import { isPlanner, plannerArgs, plannerRules } from './planner.js';
 
 export function ownerRef(owner: {
@@ -83,8 +83,8 @@ export function desiredComponents(dgd: DynamoGraphDeployment): KubeObject[] {
   return Object.entries(dgd.spec.services).map(([serviceName, service]) => {
     const name = componentName(graph, serviceName);
     // The deprecated dynamoNamespace is not copied: the DCD's is derived (dcdDynamoNamespace).
-    const { dynamoNamespace: _deprecated, ...own } = withPlannerArgs(dgd, service);
-    const envs = mergeEnv(eppFrontendEnv(dgd, service), dgd.spec.envs, service.envs);
+    const { dynamoNamespace: _deprecated, ...own } = withWorkerHintSecret(dgd, withPlannerArgs(dgd, service));
+    const envs = mergeEnv(eppEnv(dgd, service), dgd.spec.envs, service.envs);
     const spec: DcdSpec = {
       ...own,
       // A type with no process (epp) gets no pods: 0 replicas, so its status is ready, not failing.

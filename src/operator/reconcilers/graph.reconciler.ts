@@ -1,12 +1,13 @@
 // DynamoGraphDeployment → one DCD per service, a scaling adapter per service that enables one, the
-// PVCs it asks to create, a ServiceAccount + Role + RoleBinding per planner service; status aggregated
+// PVCs it asks to create, a ServiceAccount + Role + RoleBinding per planner service, an InferencePool per
+// epp service and the graph's worker-hint Secret (desired/epp.ts); status aggregated
 // from its DCDs. Deletion: the finalizer holds the graph
 // until the operator has deleted its children itself (a cluster's garbage collector would also follow
 // the ownerReferences, but the operator does not rely on one running).
 import { type DgdStatus, type DynamoGraphDeployment, dynamoGraphDeployment } from '../../api/k8s/index.js';
 import type { ReconcileResult, Reconciler } from '../controller.js';
 import { TerminalError } from '../controller.js';
-import { desiredInferencePools } from '../desired/epp.js';
+import { desiredInferencePools, desiredWorkerHintSecret } from '../desired/epp.js';
 import {
   desiredAdapters,
   desiredComponents,
@@ -45,6 +46,12 @@ const isReady = (o: KubeObject | undefined): boolean =>
   );
 
 export class GraphReconciler implements Reconciler {
+  /**
+   * Graphs (by uid) whose worker-hint Secret this process created or found: the operator neither reads
+   * nor watches Secrets (RBAC: create only), so it remembers, and tries once per graph after a restart.
+   */
+  private readonly hintSecrets = new Set<string>();
+
   constructor(private readonly deps: GraphReconcilerDeps) {}
 
   /** Each RBAC kind a planner gets, with its informer. */
@@ -111,6 +118,16 @@ export class GraphReconciler implements Reconciler {
         if (!isNotFound(err)) throw err;
         events.record(obj, 'Warning', 'NoInferencePoolCrd', 'the InferencePool CRD is not installed', call);
       });
+    }
+    // The secret the picker and the frontends share, before their pods mount it. Created once and never
+    // applied again: a new value would split the running pickers from the running frontends.
+    const hintSecret = desiredWorkerHintSecret(dgd, [ownerRef(dgd)]);
+    const uid = obj.metadata.uid ?? '';
+    if (hintSecret !== undefined && !this.hintSecrets.has(uid)) {
+      await client.create(RT.secret, hintSecret, call).catch((err: unknown) => {
+        if ((err as { status?: number }).status !== 409) throw err;
+      });
+      this.hintSecrets.add(uid);
     }
     const applied = await Promise.all(
       desiredDcds.map((d) => applyChild(client, DCD_RT, d, components.get(keyOf(d)), call)),
@@ -233,6 +250,8 @@ export class GraphReconciler implements Reconciler {
         await client.delete(rt, child.metadata.namespace, child.metadata.name, { signal });
     }
     if (left.length > 0) return { requeueAfterMs: 1_000 }; // their deletion events come back sooner
+    // Its worker-hint Secret goes with the graph through the garbage collector (ownerReferences).
+    this.hintSecrets.delete(obj.metadata.uid ?? '');
     await removeFinalizer(client, DGD_RT, obj, { signal });
     events.record(obj, 'Normal', 'Deleted', 'all components removed', { signal });
     return {};

@@ -486,6 +486,8 @@ describe('helm install and helm upgrade', () => {
             replicas: 2,
             extraPodSpec: { mainContainer: { args: ['worker', '--engine', 'mocker'] } },
           },
+          // Its worker-hint Secret is made with the chart's right to create Secrets (and none to read them).
+          Epp: { componentType: 'epp', replicas: 1 },
         },
       },
     };
@@ -499,6 +501,7 @@ describe('helm install and helm upgrade', () => {
       return operatorContainer(found);
     })();
     expect(workers.env).toContainEqual({ name: 'NATS_SERVER', value: 'nats://nats.example:4222' });
+    expect(await admin.get(RT.secret, namespace, 'g-worker-hint')).toBeDefined();
     // The chart's runtime Secret, through the operator's --runtime-secret, in every graph pod.
     expect(workers.env).toContainEqual({ name: 'DYN_RUNTIME_SECRETS_DIR', value: '/etc/dynamo/runtime' });
     expect(workers.volumeMounts).toContainEqual({

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type Epp, startEpp } from '../../../src/epp/index.js';
+import { DEFAULT_EPP_MAX_BODY_BYTES, type Epp, startEpp } from '../../../src/epp/index.js';
 import { PoolWatch } from '../../../src/epp/pool.js';
 import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
 import type { KubeClient } from '../../../src/operator/kube/client.js';
@@ -475,7 +475,7 @@ describe('dynamo epp (ext_proc v3) with an upstream client', () => {
         { chosen: instanceOf.get(a.ip) },
       ]);
 
-      // A request the EPP does not KV-route (no body) loses a client's own hint header.
+      // A request the EPP does not KV-route (no body) loses a client's own hint (and token) header.
       const { results } = await runClient(
         [{ headers: { 'x-dynamo-worker-instance-id': instanceOf.get(a.ip) ?? '' } }],
         undefined,
@@ -486,7 +486,7 @@ describe('dynamo epp (ext_proc v3) with an upstream client', () => {
       expect(
         noBody.responses.find((x) => x.dynamicMetadata !== undefined)?.requestHeaders?.response
           ?.headerMutation?.removeHeaders,
-      ).toEqual(['x-dynamo-worker-instance-id']);
+      ).toEqual(['x-dynamo-worker-instance-id', 'x-dynamo-worker-hint-token']);
     } finally {
       watch.abort();
       await picker?.close();
@@ -576,6 +576,41 @@ describe('dynamo epp (ext_proc v3) with an upstream client', () => {
       expect(immediate(results[1] as ClientResult)?.status).toBe(404);
     } finally {
       await open.close();
+    }
+  });
+
+  it('takes a BUFFERED body up to --max-body-bytes in one message, past the 4 MiB gRPC default', async () => {
+    const pod = { pod: 'big', ip: '10.9.9.8', port: PORT, address: `10.9.9.8:${PORT}` };
+    const big = await startEpp(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        healthPort: null,
+        namespace: dynNamespace,
+        failOpen: false,
+        maxBodyBytes: DEFAULT_EPP_MAX_BODY_BYTES,
+        poolEndpoints: 'workers',
+      },
+      runtime,
+      { endpoints: () => new Map([[pod.ip, pod]]), isSynced: true },
+      log,
+    );
+    try {
+      // 5 MiB that is not JSON: the picker's 400, not a gRPC error of the transport; just past the
+      // limit: the picker's 413.
+      const { results } = await runClient(
+        [
+          { body: `{${'x'.repeat(5 << 20)}` },
+          { body: `{${'x'.repeat(DEFAULT_EPP_MAX_BODY_BYTES + 100_000)}` },
+        ],
+        undefined,
+        big.port,
+      );
+      expect(results[0]?.error).toBeUndefined();
+      expect(immediate(results[0] as ClientResult)?.body.error.code).toBe('invalid_json');
+      expect(immediate(results[1] as ClientResult)?.status).toBe(413);
+    } finally {
+      await big.close();
     }
   });
 

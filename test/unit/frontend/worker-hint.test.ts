@@ -1,7 +1,11 @@
 // The endpoint picker's worker hint (x-dynamo-worker-instance-id) at the frontend: with
 // trustWorkerHint the request goes to the hinted worker in kv and round-robin modes, recorded by the
 // router as any decision (x-dynamo-route names it); a hint naming no live worker, or a busy one, is
-// ignored and counted; without trust the header does not pin anything.
+// ignored and counted; without trust the header does not pin anything; with a shared secret only a hint
+// that carries it (x-dynamo-worker-hint-token) pins, the others are refused and counted.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest, InstanceId } from '../../../src/api/index.js';
 import { type Frontend, startFrontend } from '../../../src/frontend/index.js';
@@ -12,6 +16,7 @@ import { serveTestWorker, type TestWorkerOptions } from './test-worker.js';
 
 const log = createLogger({ level: 'silent' });
 const HINT = 'x-dynamo-worker-instance-id';
+const TOKEN = 'x-dynamo-worker-hint-token';
 
 interface Setup {
   frontend: Frontend;
@@ -25,6 +30,7 @@ async function setUp(
   router: Partial<RouterSettings>,
   trustWorkerHint: boolean,
   workerOptions: TestWorkerOptions[] = [],
+  workerHintSecretFile?: string,
 ): Promise<Setup> {
   const hub = new MemoryHub();
   const seen = new Map<InstanceId, number>();
@@ -48,6 +54,7 @@ async function setUp(
       bodyLimitBytes: 1 << 20,
       router: { useKvEvents: false, routeDebug: true, ...router },
       trustWorkerHint,
+      workerHintSecretFile,
     },
     runtime,
     log,
@@ -177,5 +184,78 @@ describe('a trusted hint naming a busy worker', () => {
     expect(await hintMetric(s.frontend, 'ignored')).toBe(1);
     hang.abort();
     await first;
+  });
+});
+
+describe('a worker hint guarded by a shared secret', () => {
+  const secret = 'a3f1c09e7b5d2468ace0f1e2d3c4b5a697887766554433221100ffeeddccbbaa';
+  let dir: string;
+  let s: Setup;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dynamo-hint-secret-'));
+    // As `echo` writes it: the trailing newline is not part of the secret.
+    await writeFile(join(dir, 'token'), `${secret}\n`);
+    s = await setUp({ mode: 'round-robin' }, true, [], join(dir, 'token'));
+  });
+  afterAll(async () => {
+    await s?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a hint without the token, or with a wrong one: routed as usual, counted', async () => {
+    const [target] = s.ids;
+    const wrong = [undefined, '', secret.slice(0, -1), `${secret}0`, secret.toUpperCase()];
+    for (const token of [...wrong, ...wrong]) {
+      const r = await routedTo(s.frontend, {
+        [HINT]: target,
+        ...(token === undefined ? {} : { [TOKEN]: token }),
+      });
+      expect(r.ok).toBe(true);
+    }
+    // Round-robin over both workers: the hint pinned nothing.
+    expect([...s.seen.values()]).toEqual([5, 5]);
+    expect(await hintMetric(s.frontend, 'refused')).toBe(10);
+    expect(await hintMetric(s.frontend, 'honoured')).toBe(0);
+  });
+
+  it('honours a hint with the right token', async () => {
+    for (const target of s.ids) {
+      for (let i = 0; i < 3; i++) {
+        const r = await routedTo(s.frontend, { [HINT]: target, [TOKEN]: secret });
+        expect(r.route[0]).toMatchObject({ chosen: target });
+      }
+    }
+    expect(await hintMetric(s.frontend, 'honoured')).toBe(6);
+  });
+
+  it('will not start on a secret file that is missing or too short, naming the file and not its content', async () => {
+    const runtime = await createRuntime({ log, memory: new MemoryHub() });
+    const short = join(dir, 'short');
+    await writeFile(short, 'tiny');
+    const config = {
+      host: '127.0.0.1',
+      port: 0,
+      migrationLimit: 0,
+      busyStatusCode: 529,
+      bodyLimitBytes: 1 << 20,
+    };
+    try {
+      await expect(
+        startFrontend(
+          { ...config, trustWorkerHint: true, workerHintSecretFile: join(dir, 'absent') },
+          runtime,
+          log,
+        ),
+      ).rejects.toThrow(/--worker-hint-secret-file.*absent: ENOENT/);
+      const err = await startFrontend(
+        { ...config, trustWorkerHint: true, workerHintSecretFile: short },
+        runtime,
+        log,
+      ).catch((e: Error) => e);
+      expect(String(err)).toMatch(/short must hold 16 to 4096 printable/);
+      expect(String(err)).not.toContain('tiny');
+    } finally {
+      await runtime.close();
+    }
   });
 });
