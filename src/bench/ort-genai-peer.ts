@@ -9,7 +9,7 @@
 // (scripts/python-env.sh) and answers one JSON line per batch on stdin/stdout.
 import { execFile, spawn } from 'node:child_process';
 import { access, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -78,8 +78,10 @@ export async function writeGenaiDir(model: ModelDir, config: object, outDir: str
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'genai_config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  await symlink(model.modelPath, join(outDir, 'model.onnx'));
-  const data = `${model.modelPath}_data`;
+  // Absolute targets: a link resolves from its own directory, not from where --model was given.
+  const modelPath = resolve(model.modelPath);
+  await symlink(modelPath, join(outDir, 'model.onnx'));
+  const data = `${modelPath}_data`;
   if (
     await access(data).then(
       () => true,

@@ -221,14 +221,18 @@ export class ModelSession {
     const out = await this.#session.run(feeds, fetches);
     const logitsTensor = out.logits;
     if (logitsTensor === undefined) throw new ModelGraphError('session.run returned no logits');
+    if (logitsInto !== undefined) dropCopy(logitsTensor, logitsInto.view);
     const present = this.#presentNames.map((name, i) => {
-      const into = presentInto?.[i];
-      if (into !== undefined) return into;
       const t = out[name];
+      const into = presentInto?.[i];
+      if (into !== undefined) {
+        dropCopy(t, into);
+        return into;
+      }
       if (t === undefined) throw new ModelGraphError(`session.run returned no ${name}`);
       return kvBits(t);
     });
-    const logits = logitsInto?.view ?? toFloat32(logitsTensor);
+    const logits = logitsInto?.view ?? this.#float32Logits(logitsTensor);
     return { logits, logitsLen: logitsTensor.dims[1] ?? seqLen, present };
   }
 
@@ -241,6 +245,23 @@ export class ModelSession {
     if (!this.hasNumLogitsToKeep || this.#logitsType !== 'float32') return undefined;
     const view = this.logitsArena.view(rows * this.vocabSize);
     return { view, tensor: new ort.Tensor('float32', view, [rows, 1, this.vocabSize]) };
+  }
+
+  /**
+   * Logits onnxruntime did not write into the arena, as float32. float16 logits of the last positions
+   * (num_logits_to_keep) are converted into the arena, where the kernels read them, and the binding's
+   * copy is freed: no per-run allocation of their size, as for float32.
+   */
+  #float32Logits(t: ort.Tensor): Float32Array {
+    if (t.type === 'float32') return t.data as Float32Array;
+    // float16: a Float16Array (Node 24) over their bits converts them.
+    const d = t.data as Float16Array | Uint16Array;
+    const half = d instanceof Float16Array ? d : new Float16Array(d.buffer, d.byteOffset, d.length);
+    if (!this.hasNumLogitsToKeep) return Float32Array.from(half);
+    const view = this.logitsArena.view(half.length);
+    view.set(half);
+    dropCopy(t, view);
+    return view;
   }
 
   release(): Promise<void> {
@@ -273,11 +294,15 @@ function kvBits(t: ort.Tensor): KvArray {
   throw new ModelGraphError(`session.run returned ${t.type} KV; expected float32 or float16`);
 }
 
-function toFloat32(t: ort.Tensor): Float32Array {
-  if (t.type === 'float32') return t.data as Float32Array;
-  // float16 logits: a Float16Array (Node 24) over their bits converts them.
-  const d = t.data as Float16Array | Uint16Array;
-  return Float32Array.from(
-    d instanceof Float16Array ? d : new Float16Array(d.buffer, d.byteOffset, d.length),
-  );
+/**
+ * onnxruntime-node 1.30's binding returns every output as a fresh copy in a new ArrayBuffer, also one
+ * it wrote into a tensor we gave it. That copy of an output we own is garbage at once; left to the GC,
+ * each one counts as external memory until V8 runs a full mark-compact (about every 13 batch-8 runs:
+ * 4.9 MB of logits each), and the malloc heap hands out fresh pages for the next. Detaching it frees
+ * it now, so the next run's copy reuses the same memory. Never our own buffer (a binding that hands
+ * back the tensor it was given).
+ */
+function dropCopy(t: ort.Tensor | undefined, ours: ArrayBufferView): void {
+  const copy = (t?.data as ArrayBufferView | undefined)?.buffer;
+  if (copy instanceof ArrayBuffer && copy !== ours.buffer && !copy.detached) copy.transfer(0);
 }
