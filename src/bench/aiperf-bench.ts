@@ -63,6 +63,7 @@ const argsSchema = z.object({
   requests: z.coerce.number().int().min(1),
   warmup: z.coerce.number().int().min(0),
   osl: z.coerce.number().int().min(1),
+  repeat: z.coerce.number().int().min(1).max(10),
   out: z.string().min(1).optional(),
 });
 
@@ -75,6 +76,7 @@ const { values, positionals } = parseArgs({
     requests: { type: 'string', default: '160' },
     warmup: { type: 'string', default: '8' },
     osl: { type: 'string', default: '64' },
+    repeat: { type: 'string', default: '1' },
     out: { type: 'string' },
   },
 });
@@ -223,8 +225,9 @@ interface Cell {
   workers: number;
   concurrency: number;
   workload: WorkloadName;
-  kv: RunResult;
-  roundRobin: RunResult;
+  /** Every run (--repeat), in the order they ran; the ratios are of the runs' averages. */
+  kv: RunResult[];
+  roundRobin: RunResult[];
   ttftMeanKvOverRoundRobin: number;
   ttftP50KvOverRoundRobin: number;
 }
@@ -237,29 +240,35 @@ const cells: Cell[] = [];
 for (const workers of args.workers) {
   for (const concurrency of args.concurrency) {
     for (const workload of args.workloads) {
-      const got: Partial<Record<Mode, RunResult>> = {};
-      for (const mode of MODES) {
-        const { url, proc } = await startServer(workers, mode);
-        try {
-          got[mode] = await aiperf(bin, url, workload, concurrency);
-        } finally {
-          await stopServer(proc);
+      const got: Record<Mode, RunResult[]> = { kv: [], 'round-robin': [] };
+      // Repeats alternate which policy goes first: the shared machine's load drifts within a cell.
+      for (let i = 0; i < args.repeat; i++) {
+        for (const mode of i % 2 === 0 ? MODES : [...MODES].reverse()) {
+          const { url, proc } = await startServer(workers, mode);
+          let r: RunResult;
+          try {
+            r = await aiperf(bin, url, workload, concurrency);
+          } finally {
+            await stopServer(proc);
+          }
+          got[mode].push(r);
+          process.stderr.write(
+            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, cache read ${r.cacheReadPct}%\n`,
+          );
         }
-        const r = got[mode];
-        process.stderr.write(
-          `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, cache read ${r.cacheReadPct}%\n`,
-        );
       }
-      const kv = got.kv as RunResult;
-      const rr = got['round-robin'] as RunResult;
+      const avg = (runs: RunResult[], key: 'ttftMeanMs' | 'ttftP50Ms') =>
+        runs.reduce((sum, r) => sum + r[key], 0) / runs.length;
+      const kv = got.kv;
+      const rr = got['round-robin'];
       cells.push({
         workers,
         concurrency,
         workload,
         kv,
         roundRobin: rr,
-        ttftMeanKvOverRoundRobin: round(kv.ttftMeanMs / rr.ttftMeanMs),
-        ttftP50KvOverRoundRobin: round(kv.ttftP50Ms / rr.ttftP50Ms),
+        ttftMeanKvOverRoundRobin: round(avg(kv, 'ttftMeanMs') / avg(rr, 'ttftMeanMs')),
+        ttftP50KvOverRoundRobin: round(avg(kv, 'ttftP50Ms') / avg(rr, 'ttftP50Ms')),
       });
     }
   }

@@ -6,6 +6,7 @@
 import type { InstanceId } from '../api/index.js';
 import type { Clock } from '../engines/mocker/clock.js';
 import { MockerEngine } from '../engines/mocker/mocker-engine.js';
+import { decodeMs, prefillMs, type TimingModel, timingModelSchema } from '../engines/mocker/timing.js';
 import { Router, type RouterSettings } from '../router/router.js';
 import type { Logger } from '../runtime/logger.js';
 
@@ -52,6 +53,14 @@ export type SimWorkload =
   | { kind: 'system-context'; systemLen: number; contextLen: number; entries: number; userLen: number }
   | { kind: 'multi-turn'; systemLen: number; sessions: number; turns: number; userLen: number };
 
+/** The shapes of aiperf's syntheses that `npm run bench:aiperf` runs (aiperf-bench.ts). */
+export const SIM_WORKLOADS = {
+  'prefix-pool': { kind: 'prefix-pool', prefixes: 4, prefixLen: 1024, userLen: 256 },
+  'system-context': { kind: 'system-context', systemLen: 1024, contextLen: 512, entries: 32, userLen: 128 },
+  'multi-turn': { kind: 'multi-turn', systemLen: 512, sessions: 32, turns: 4, userLen: 128 },
+} as const satisfies Record<string, SimWorkload>;
+export type SimWorkloadName = keyof typeof SIM_WORKLOADS;
+
 export interface SimOptions {
   workload: SimWorkload;
   workers: number;
@@ -66,8 +75,28 @@ export interface SimOptions {
    */
   jitterMs: number;
   router: RouterSettings;
+  /**
+   * 'oracle': the sim itself sends each request to the worker with the least predicted TTFT, seen
+   * from inside the engines (the step in progress and when it ends, the requests waiting for the
+   * next one, the cache) with the mocker's timing model — a reference no router can see; the router
+   * only records it (its candidates narrowed to that worker).
+   */
+  policy?: 'router' | 'oracle';
   seed: number;
   log: Logger;
+  /** Told of every request once it ends (traces of the decisions). */
+  onRequest?: (r: SimRequest) => void;
+}
+
+export interface SimRequest {
+  requestId: string;
+  /** Worker index, in worker order. */
+  worker: number;
+  isl: number;
+  cachedTokens: number;
+  /** Simulated ms: when it was routed, and its TTFT. */
+  routedAt: number;
+  ttftMs: number;
 }
 
 export interface SimResult {
@@ -123,6 +152,73 @@ function promptSource(w: SimWorkload, random: () => number): PromptSource {
   };
 }
 
+/** One worker as the oracle sees it: the mocker's step in progress, its requests, its cache. */
+class OracleView {
+  stepStart = 0;
+  stepEnd = 0;
+  /** Requests without a first token yet, and when they were routed. */
+  readonly pending = new Map<string, { routedAt: number; uncached: number }>();
+  active = 0;
+  readonly cached = new Set<number>();
+
+  constructor(
+    private readonly clock: EventClock,
+    private readonly blockSize: number,
+  ) {}
+
+  /** The engine's clock: its sleeps are its steps. */
+  get engineClock(): Clock {
+    return {
+      now: () => this.clock.now(),
+      sleep: (ms) => {
+        this.stepStart = this.clock.now();
+        this.stepEnd = this.stepStart + Math.max(0, ms);
+        return this.clock.sleep(ms);
+      },
+    };
+  }
+
+  /** Chained keys of a sequence's full blocks. */
+  blockKeys(tokens: readonly number[]): number[] {
+    const keys: number[] = [];
+    let h = 0x811c9dc5;
+    for (let i = 0; i < tokens.length; i++) {
+      h = Math.imul(h ^ (tokens[i] as number), 0x01000193) >>> 0;
+      if ((i + 1) % this.blockSize === 0) keys.push(h);
+    }
+    return keys;
+  }
+
+  /** Uncached prompt tokens here (vLLM's rule: at least one token is computed). */
+  uncached(prompt: readonly number[]): number {
+    const keys = this.blockKeys(prompt);
+    const limit = Math.floor((prompt.length - 1) / this.blockSize);
+    let hit = 0;
+    while (hit < limit && this.cached.has(keys[hit] as number)) hit++;
+    return prompt.length - hit * this.blockSize;
+  }
+
+  /**
+   * The rest of the step in progress, then one step prefilling the requests waiting for it and this
+   * one's uncached tokens, with a decode if anything decodes by then (the mocker's timing model).
+   */
+  predictTtft(prompt: readonly number[], timing: TimingModel): number {
+    const now = this.clock.now();
+    let queued = 0;
+    let inStep = 0;
+    for (const p of this.pending.values()) {
+      if (now < this.stepEnd && p.routedAt <= this.stepStart) inStep++;
+      else queued += p.uncached;
+    }
+    const decoding = this.active - this.pending.size + inStep > 0;
+    return (
+      Math.max(0, this.stepEnd - now) +
+      prefillMs(timing, queued + this.uncached(prompt)) +
+      (decoding ? decodeMs(timing, 0) : 0)
+    );
+  }
+}
+
 const percentile = (sorted: number[], q: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
 
@@ -143,11 +239,18 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
   );
   const ids: InstanceId[] = [];
   const engines = new Map<InstanceId, MockerEngine>();
+  const views: OracleView[] = [];
+  const timing = timingModelSchema.parse({});
   for (let i = 0; i < o.workers; i++) {
     const id = (i + 1).toString(16).padStart(16, '0') as InstanceId;
+    const view = new OracleView(clock, o.blockSize);
+    views.push(view);
     const engine = new MockerEngine(
-      { modelName: 'sim', blockSize: o.blockSize, tokenizer: TOKENIZER },
-      { clock, onStep: () => router.onLoadMetrics({ workerId: id, ...engine.loadMetrics() }) },
+      { modelName: 'sim', blockSize: o.blockSize, tokenizer: TOKENIZER, timing },
+      {
+        clock: view.engineClock,
+        onStep: () => router.onLoadMetrics({ workerId: id, ...engine.loadMetrics() }),
+      },
     );
     let eventId = 0;
     engine.onKvEvent((data) => router.onKvEvent({ workerId: id, eventId: eventId++, data }));
@@ -168,14 +271,27 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
     let previous: Turn | undefined;
     while (issued < o.requests) {
       const requestId = `r${issued++}`;
-      const prompt = next(slot, previous);
       await clock.sleep(random() * o.jitterMs);
+      // Drawn as it is sent, as aiperf does: its dataset order is then the order the router sees
+      // (round-robin over an even worker count keeps each system-context entry on one worker).
+      const prompt = next(slot, previous);
       const start = clock.now();
-      const outcome = await router.route({ requestId, tokenIds: prompt });
+      let exclude: Set<InstanceId> | undefined;
+      if (o.policy === 'oracle') {
+        const predicted = views.map((v) => v.predictTtft(prompt, timing));
+        const best = predicted.indexOf(Math.min(...predicted));
+        exclude = new Set(ids.filter((_, i) => i !== best));
+      }
+      const outcome = await router.route({ requestId, tokenIds: prompt, ...(exclude ? { exclude } : {}) });
       if (outcome.kind !== 'routed') throw new Error(`request ${requestId} not routed: ${outcome.kind}`);
+      const view = views[ids.indexOf(outcome.instance)] as OracleView;
+      view.pending.set(requestId, { routedAt: start, uncached: view.uncached(prompt) });
+      view.active++;
       perWorker.set(outcome.instance, (perWorker.get(outcome.instance) ?? 0) + 1);
       const engine = engines.get(outcome.instance) as MockerEngine;
       const answer: number[] = [];
+      let ttft = 0;
+      let cached = 0;
       const stream = engine.generate(
         {
           requestId,
@@ -188,14 +304,28 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
       );
       for await (const frame of stream) {
         if (answer.length === 0 && frame.tokenIds.length > 0) {
-          ttfts.push(clock.now() - start);
+          ttft = clock.now() - start;
           router.firstToken(requestId);
+          view.pending.delete(requestId);
+          for (const key of view.blockKeys(prompt)) view.cached.add(key);
         }
-        if (frame.cachedTokens !== undefined) cachedTokens += frame.cachedTokens;
+        if (frame.cachedTokens !== undefined) cached += frame.cachedTokens;
         answer.push(...frame.tokenIds);
       }
+      ttfts.push(ttft);
+      view.active--;
+      for (const key of view.blockKeys([...prompt, ...answer])) view.cached.add(key);
       promptTokens += prompt.length;
+      cachedTokens += cached;
       router.complete(requestId);
+      o.onRequest?.({
+        requestId,
+        worker: ids.indexOf(outcome.instance),
+        isl: prompt.length,
+        cachedTokens: cached,
+        routedAt: start,
+        ttftMs: ttft,
+      });
       finished++;
       previous = { prompt, answer };
     }

@@ -31,7 +31,7 @@ export const ROUTER_OPTIONS = {
     env: 'DYN_ROUTER_COST',
     schema: z.enum(ROUTER_COSTS).default(DEFAULT_ROUTER_SETTINGS.cost),
     description:
-      "kv: cost function: design (DESIGN §7, with a cost per request still prefilling) or dynamo (Dynamo's current one: overlap credit, prefill load scale, active-request weight)",
+      "kv: cost function: time (predicted wait: the router's model of each worker's prefill queue, the request's uncached tokens, a step's cost on a busy worker), design (DESIGN §7, with a cost per request still prefilling) or dynamo (Dynamo's current one: overlap credit, prefill load scale, active-request weight)",
     placeholder: '<cost>',
   },
   routerPendingPrefillBlocks: {
@@ -39,7 +39,7 @@ export const ROUTER_OPTIONS = {
     env: 'DYN_ROUTER_PENDING_PREFILL_BLOCKS',
     schema: z.coerce.number().min(0).max(100_000).default(DEFAULT_ROUTER_SETTINGS.pendingPrefillBlocks),
     description:
-      "kv, design cost: blocks each request still waiting for its first token adds to its worker's cost (0: DESIGN §7 as first written)",
+      "kv, time cost: a prefill step's fixed cost, in blocks; design cost: blocks each request still waiting for its first token adds to its worker's cost (0: DESIGN §7 as first written)",
     placeholder: '<n>',
   },
   routerKvOverlapScoreCredit: {

@@ -38,9 +38,15 @@ export interface RouterSettings {
   mode: RouterMode;
   /** Weight of the prefill term (Dynamo's prefill load scale). */
   overlapScoreWeight: number;
-  /** kv cost function: DESIGN §7 (with the pending-prefill term) or Dynamo's current one (scheduler.ts). */
+  /**
+   * kv cost function (scheduler.ts): predicted time ('time', with the router's model of each worker's
+   * prefill queue), DESIGN §7 with the pending-prefill term ('design'), or Dynamo's current one.
+   */
   cost: RouterCost;
-  /** design cost: blocks each request still waiting for its first token adds to its worker's cost. */
+  /**
+   * time cost: a prefill step's fixed cost, in blocks. design cost: blocks each request still waiting
+   * for its first token adds to its worker's cost.
+   */
   pendingPrefillBlocks: number;
   /** dynamo cost: overlap credit per cached block (0..1), its decay with excess prefill load, and the blocks each active request costs. */
   overlapScoreCredit: number;
@@ -86,11 +92,15 @@ export interface RouterSettings {
 export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   mode: 'kv',
   overlapScoreWeight: 1,
-  cost: 'design',
-  // Measured on simulated time (bench/placement-sim.ts; docs/architecture.md): 16 takes kv's worst
-  // cell against round-robin from 1.18× to 1.12× where every cache holds every prefix; 32 did a little
-  // better there but gave up cache affinity where a miss evicts (bench-command.test.ts). 0 is DESIGN §7
-  // as first written.
+  // Predicted time (issue 20; `npm run bench:placement`, docs/architecture.md "Router"): over the
+  // simulated grid where every cache holds every prefix, kv's worst cell against round-robin went from
+  // 1.18× (mean) / 1.26× (p50) with 'design' to 1.09× / 1.13× (an oracle that sees inside the engines:
+  // 1.15× / 1.12×); `dynamo bench`'s cache-bound win is kept. 'design' is DESIGN §7 (+ pending term).
+  cost: 'time',
+  // 'time': a prefill step's fixed cost, in blocks (16.5 ms in the mocker's model ≈ 1 k tokens ≈ 17
+  // blocks of 64; 12 did worse on the grid, 20 and 24 the same). 'design': blocks each request still
+  // prefilling adds (16 took the worst cell from 1.18× to 1.12×; 32 broke affinity in
+  // bench-command.test.ts).
   pendingPrefillBlocks: 16,
   overlapScoreCredit: 1,
   overlapScoreCreditDecay: 0,
@@ -134,10 +144,11 @@ export interface RouteRequest {
   explain?: RouteExplanation[];
 }
 
-/** One worker's cost terms (DESIGN §7) at a decision. */
+/** One worker's cost terms (scheduler.ts) at a decision. */
 export interface CandidateCost {
   worker: InstanceId;
   overlapBlocks: number;
+  /** Prefill tokens ahead of the request's first token there, its own included (time cost: predicted). */
   prefillTokens: number;
   decodeBlocks: number;
   /** Requests on the worker still waiting for their first token (the design cost's pending term). */
@@ -264,6 +275,7 @@ export class Router {
         maxNumSeqs: model.maxNumSeqs,
       },
       this.random,
+      this.now,
     );
     if (settings.mode === 'kv' && !settings.useKvEvents) {
       this.approx = new ApproxTracker(this.indexer, {

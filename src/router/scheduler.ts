@@ -1,6 +1,7 @@
-// The scheduler: DESIGN §7's cost function over the router's own tracking of active sequences, worker
-// selection (temperature, ties), and busy detection. Pure: randomness is injected, no I/O, no clock.
+// The scheduler: the cost functions over the router's own tracking of active sequences, worker
+// selection (temperature, ties), and busy detection. Pure: randomness and the clock are injected, no I/O.
 //
+// cost 'design' (DESIGN §7, with the pending term):
 //   overlap[w] = leading blocks of the request cached on w            (from the indexer, or held by
 //                requests the router sent to w that are still active: cached there by the time it runs)
 //   prefill[w] = prefill tokens already active on w + ISL − overlap[w]·B
@@ -11,6 +12,16 @@
 // theirs however few tokens they compute (a prefill step has a fixed cost, and a cache hit is still a
 // step): without the term, closed-loop clients pile onto a worker that is still prefilling, and kv
 // lost to round-robin under aiperf when every cache held every prefix (issue 20).
+//
+// cost 'time' (the default, issue 20) predicts how long the request waits for its first token on w, in
+// token-equivalents, as an engine that batches prefills per step would serve it (prefill-queue.ts):
+//   wait[w]    = what is left of the prefill batch w is running + the tokens queued behind it
+//   prefill[w] = wait[w] + ISL − overlap[w]·B
+//   logit[w]   = overlapScoreWeight · prefill[w]/B + pendingPrefillBlocks · [w has active requests]
+// with pendingPrefillBlocks a step's fixed cost. The last term prefers an idle worker unless the prefix
+// saves more than a step: on a busy one the request waits for the step in progress and shares its own
+// with the decodes. No decode-blocks term: balancing active blocks kept closed-loop clients in lockstep
+// bursts (each burst in two waves per worker) where round-robin's blind alternation staggers them.
 //
 // cost 'dynamo' is Dynamo's current selector instead (lib/kv-router scheduling/selector/default.rs):
 //   credit[w]  = overlapScoreCredit · decay[w] · overlap[w]
@@ -24,8 +35,9 @@
 // occupies the cache once), keyed by sequence hash; each request's trailing partial block is its own.
 import type { InstanceId, LoadMetrics } from '../api/index.js';
 import type { OverlapScores } from './indexer.js';
+import { PrefillQueues } from './prefill-queue.js';
 
-export const ROUTER_COSTS = ['design', 'dynamo'] as const;
+export const ROUTER_COSTS = ['design', 'dynamo', 'time'] as const;
 export type RouterCost = (typeof ROUTER_COSTS)[number];
 
 export interface SchedulerOptions {
@@ -33,9 +45,9 @@ export interface SchedulerOptions {
   blockSize: number;
   /** Weight of the prefill term (Dynamo: prefill load scale). */
   overlapScoreWeight: number;
-  /** 'design': DESIGN §7 with the pending-prefill term; 'dynamo': Dynamo's current selector. */
+  /** 'time': predicted wait; 'design': DESIGN §7 with the pending-prefill term; 'dynamo': Dynamo's selector. */
   cost?: RouterCost;
-  /** design: blocks a request still waiting for its first token adds to its worker's cost. */
+  /** time: a prefill step's fixed cost, in blocks. design: blocks a request still waiting for its first token adds to its worker's cost. */
   pendingPrefillBlocks?: number;
   /** dynamo: credit per overlapping block, 0..1 (default 1). */
   overlapScoreCredit?: number;
@@ -118,11 +130,18 @@ export function softmaxWeights(logits: readonly number[], temperature: number): 
 export class KvScheduler {
   private readonly workers = new Map<InstanceId, WorkerActivity>();
   private readonly requests = new Map<string, ActiveRequest>();
+  /** cost 'time': each worker's prefill queue as the router models it. */
+  private readonly queues: PrefillQueues | undefined;
 
   constructor(
     private readonly options: SchedulerOptions,
     private readonly random: () => number = Math.random,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    if (options.cost === 'time') {
+      this.queues = new PrefillQueues((options.pendingPrefillBlocks ?? 0) * options.blockSize, now);
+    }
+  }
 
   // ---- workers ---------------------------------------------------------------------------------
 
@@ -161,6 +180,7 @@ export class KvScheduler {
   /** Forgets a worker and the requests it was serving. */
   removeWorker(worker: InstanceId): void {
     this.workers.delete(worker);
+    this.queues?.removeWorker(worker);
     for (const [id, r] of this.requests) if (r.worker === worker) this.requests.delete(id);
   }
 
@@ -215,7 +235,7 @@ export class KvScheduler {
       // A prefix an active request on w is about to store counts as cached: its KV events may not
       // have arrived yet (the worker may not even have scheduled it), but w computes it once for both.
       const overlap = Math.max(req.overlaps.get(id) ?? 0, shared);
-      const prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
+      let prefillTokens = (a?.prefillTokens ?? 0) + Math.max(0, req.isl - overlap * blockSize);
       let decodeBlocks = req.seqKeys.length + partial - shared;
       if (a !== undefined) decodeBlocks += a.blocks.size + a.partialBlocks;
       const active = a?.prefillTokens ?? 0;
@@ -228,6 +248,10 @@ export class KvScheduler {
           overlapScoreWeight * Math.max(0, raw - credit * decay * overlap) +
           decodeBlocks +
           requestWeight * (a?.requests ?? 0);
+      } else if (this.queues !== undefined) {
+        prefillTokens = this.queues.wait(id) + Math.max(0, req.isl - overlap * blockSize);
+        logit =
+          (overlapScoreWeight * prefillTokens) / blockSize + ((a?.requests ?? 0) > 0 ? pendingBlocks : 0);
       } else {
         logit =
           (overlapScoreWeight * prefillTokens) / blockSize +
@@ -299,12 +323,14 @@ export class KvScheduler {
     a.pendingPrefills++;
     for (const key of req.seqKeys) a.blocks.set(key, (a.blocks.get(key) ?? 0) + 1);
     this.requests.set(requestId, { worker, prefillTokens, prefilled: false, seqKeys: req.seqKeys, partial });
+    this.queues?.add(requestId, worker, prefillTokens);
   }
 
   /** The request's prefill is done (first token out): its prefill tokens no longer load the worker. */
   prefillDone(requestId: string): void {
     const r = this.requests.get(requestId);
     if (r === undefined || r.prefilled) return;
+    this.queues?.prefilled(requestId);
     const a = this.workers.get(r.worker);
     if (a !== undefined) {
       a.prefillTokens -= r.prefillTokens;
@@ -319,6 +345,7 @@ export class KvScheduler {
     const r = this.requests.get(requestId);
     if (r === undefined) return undefined;
     this.requests.delete(requestId);
+    this.queues?.remove(requestId);
     const a = this.workers.get(r.worker);
     if (a === undefined) return r.worker;
     a.prefillTokens -= r.prefillTokens;

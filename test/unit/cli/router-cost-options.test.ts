@@ -1,13 +1,16 @@
-// The cost-function flags (issue 20): design by default with its pending-prefill term, Dynamo's cost
+// The cost-function flags (issue 20): the time cost by default (its step cost in the pending-prefill
+// flag), DESIGN §7 as --router-cost design, Dynamo's cost
 // with Dynamo's flag and env names, the prefill load scale as Dynamo's name for the overlap weight.
 import { describe, expect, it } from 'vitest';
 import { parseOptions, UsageError } from '../../../src/cli/options.js';
 import { ROUTER_OPTIONS, routerSettings } from '../../../src/cli/router-options.js';
 
 describe('router cost options', () => {
-  it('defaults to the design cost', () => {
+  it('defaults to the time cost, and takes design', () => {
     const { values } = parseOptions(ROUTER_OPTIONS, [], {});
-    expect(routerSettings(values)).toMatchObject({
+    expect(routerSettings(values).cost).toBe('time');
+    const design = parseOptions(ROUTER_OPTIONS, ['--router-cost', 'design'], {});
+    expect(routerSettings(design.values)).toMatchObject({
       cost: 'design',
       overlapScoreWeight: 1,
       pendingPrefillBlocks: 16,

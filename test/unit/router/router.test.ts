@@ -354,7 +354,8 @@ describe('index health', () => {
 
 describe('route debug', () => {
   it('explains a decision to a request that asks, only with routeDebug on', async () => {
-    const r = router({ routeDebug: true });
+    // DESIGN §7's terms, hand-computed (the time cost's are in scheduler-costs.test.ts).
+    const r = router({ routeDebug: true, cost: 'design' });
     r.onKvEvent({ workerId: B, eventId: 0, data: storedEvent(prompt(1, 32)) });
     const explain: RouteExplanation[] = [];
     const out = await r.route({ requestId: 'q1', tokenIds: prompt(1, 40), explain });

@@ -125,3 +125,61 @@ describe('dynamo cost', () => {
     expect(scheduler({}, () => 0).select(tie, r)).toMatchObject({ instance: B });
   });
 });
+
+describe('time cost: predicted wait', () => {
+  const STEP_BLOCKS = 16;
+  const time = (random = () => 0) => scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, random);
+  const cands: Candidate[] = [
+    { id: A, cachedBlocks: 4 },
+    { id: B, cachedBlocks: 40 },
+  ];
+  const request = (isl: number, overlapOnA: number) => ({
+    isl,
+    seqKeys: keys(1, Math.floor(isl / BS)),
+    overlaps: new Map([[A, overlapOnA]]),
+  });
+
+  it('weighs a busy holder of the prefix against an idle worker by the prefill it saves', () => {
+    const s = time();
+    s.add('r0', A, { isl: 64, seqKeys: keys(2, 4) }, 4);
+    s.prefillDone('r0'); // A decodes r0
+    // Short prompt: A computes 1 block but is busy (one step more); B computes all 5.
+    const [ca, cb] = s.costs(cands, request(80, 4));
+    expect(ca).toMatchObject({ overlap: 4, prefillTokens: 16, logit: 1 + STEP_BLOCKS });
+    expect(cb).toMatchObject({ overlap: 0, prefillTokens: 80, logit: 5 });
+    expect(s.select(cands, request(80, 4))).toMatchObject({ instance: B });
+    // Long prompt: the 48 cached blocks outweigh the busy worker's step.
+    expect(s.select(cands, request(800, 48))).toMatchObject({ instance: A });
+  });
+
+  it('counts the batch a worker is prefilling and the requests queued behind it, until its first token', () => {
+    let now = 0;
+    const s = new KvScheduler(
+      {
+        blockSize: BS,
+        overlapScoreWeight: 1,
+        temperature: 0,
+        busyThreshold: null,
+        maxNumSeqs: 1000,
+        cost: 'time',
+        pendingPrefillBlocks: STEP_BLOCKS,
+      },
+      () => 0,
+      () => now,
+    );
+    s.add('r0', A, { isl: 160, seqKeys: keys(3, 10) }, 0); // 160 tokens in flight on A
+    s.add('r1', A, { isl: 32, seqKeys: keys(4, 2) }, 0); // queued behind it
+    const next = { isl: 16, seqKeys: keys(5, 1), overlaps: new Map() };
+    const [ca] = s.costs(cands, next);
+    // Wait: the step (16 blocks) + 160 tokens in flight + 32 queued; then its own 16 tokens.
+    expect(ca?.prefillTokens).toBe(STEP_BLOCKS * BS + 160 + 32 + 16);
+    expect(ca?.logit).toBeCloseTo(STEP_BLOCKS + 10 + 2 + 1 + STEP_BLOCKS);
+    expect(s.select(cands, next)).toMatchObject({ instance: B });
+    now = 50;
+    s.prefillDone('r0'); // r1's batch starts: 32 tokens and a step ahead of a newcomer
+    expect(s.costs(cands, next)[0]?.prefillTokens).toBe(STEP_BLOCKS * BS + 32 + 16);
+    s.free('r1');
+    s.free('r0');
+    expect(s.costs(cands, next)[0]).toMatchObject({ prefillTokens: 16, logit: 1 });
+  });
+});
