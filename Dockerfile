@@ -9,17 +9,14 @@ ARG NODE_VERSION=24.21.0
 ARG VARIANT=cpu
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
-# --- build: the WASM module (Debian's Rust with the wasm32 std, binaryen) and the TypeScript -------
+# --- build: the TypeScript (the WASM module is the package checked in at crates-wasm/pkg/) ---------
 FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /src
-# The same list as `make run` installs (Debian's Rust with the wasm32 std and rust-lld, binaryen, make).
-COPY scripts/install-system-packages.sh scripts/
-RUN scripts/install-system-packages.sh && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
-# System packages are installed above; the stamp tells `make build` not to look for them again.
-RUN mkdir -p .cache/stamps && touch .cache/stamps/system-run .cache/stamps/node_modules && make build
+# npm ci ran above; the stamp tells `make build` not to run it again.
+RUN mkdir -p .cache/stamps && touch .cache/stamps/node_modules && make build
 
 # --- production dependencies (with CUDA provider libraries for the cuda variant) -----------------
 FROM node:${NODE_VERSION}-bookworm AS deps
@@ -43,6 +40,7 @@ COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/bin ./bin
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/crates-wasm/pkg ./crates-wasm/pkg
 COPY --from=build /src/crds ./crds
 RUN ln -s /app/bin/dynamo.js /usr/local/bin/dynamo
 USER 65532:65532

@@ -14,34 +14,32 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 STAMPS := .cache/stamps
 TS_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
-# The WebAssembly hot path (crates-wasm/: block hashing, tokenizer): Debian's rustc, the one with the
-# wasm32 standard library, through Debian's cargo, offline; then binaryen's wasm-opt. Not committed.
-WASM := dist/wasm/dynamo_wasm.wasm
-WASM_SOURCES := crates-wasm/Cargo.toml crates-wasm/Cargo.lock crates-wasm/.cargo/config.toml $(shell find crates-wasm/src -name '*.rs' 2>/dev/null)
+# The WebAssembly hot path (crates-wasm/: block hashing, tokenizer, logits kernels) is a wasm-pack package
+# checked in at crates-wasm/pkg/, so serving needs no Rust; `make wasm-pkg` regenerates it (Debian's Rust,
+# offline from vendored crates, wasm-pack + wasm-bindgen, binaryen's wasm-opt), and a unit test fails
+# when it is stale.
 
-.PHONY: help setup setup-run check-system-tools build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds wasm-tools
+.PHONY: help setup setup-run check-system-tools build run test lint typecheck test-unit test-integration e2e format clean dev-cluster crds wasm-tools wasm-pkg
 
 help:
-	@echo 'make run      serve the OpenAI API on :8000 (sets up what serving needs first: Rust, npm, the build)'
+	@echo 'make run      serve the OpenAI API on :8000 (sets up what serving needs first: npm, the build)'
 	@echo 'make test     lint + typecheck + unit + integration + e2e tests (sets up everything first)'
-	@echo 'make setup    install everything: Debian packages, npm dependencies, kube tools, the build (idempotent)'
+	@echo 'make setup    install everything: Debian packages, npm dependencies, kube and wasm tools, the build (idempotent)'
+	@echo 'make wasm-pkg rebuild the checked-in WebAssembly package crates-wasm/pkg/ after a change to crates-wasm/'
 	@echo 'make dev-cluster  etcd + kube-apiserver in the foreground; prints `export KUBECONFIG=...`'
 	@echo 'make e2e      operator + examples/dgd-agg.yaml + 50 chat requests with a worker killed (part of make test)'
 	@echo 'make build | lint | typecheck | test-unit | test-integration | format | clean | wasm-tools'
 
-# Two levels: what serving needs (`make run`: the WASM toolchain, npm, the build) and everything (`make
-# setup`, `make test`: also etcd, NATS, Prometheus, openssl and the Go-built kube-apiserver, kubectl, helm).
-setup: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools build
+# Two levels: what serving needs (`make run`: npm, the TypeScript build; the WASM package is checked in)
+# and everything (`make setup`, `make test`: also Debian's Rust, etcd, NATS, Prometheus, openssl, the
+# Go-built kube-apiserver, kubectl, helm, and the wasm tools + vendored crates the package test rebuilds with).
+setup: $(STAMPS)/system $(STAMPS)/node_modules $(STAMPS)/kube-tools $(STAMPS)/wasm-tools build
 
-setup-run: $(STAMPS)/system-run $(STAMPS)/node_modules build
-
-$(STAMPS)/system-run: scripts/install-system-packages.sh
-	scripts/install-system-packages.sh
-	@mkdir -p $(@D) && touch $@
+setup-run: $(STAMPS)/node_modules build
 
 $(STAMPS)/system: scripts/install-system-packages.sh
 	scripts/install-system-packages.sh --all
-	@mkdir -p $(@D) && touch $@ $(STAMPS)/system-run
+	@mkdir -p $(@D) && touch $@
 
 # npm ci runs on the machine's npm; the lock pins the `node` package whose binary everything else runs on.
 $(STAMPS)/node_modules: package.json package-lock.json
@@ -54,19 +52,11 @@ $(STAMPS)/kube-tools: scripts/build-kube-tools.sh test/kube/go.mod test/kube/go.
 	scripts/build-kube-tools.sh
 	@mkdir -p $(@D) && touch $@
 
-build: $(STAMPS)/node_modules dist/.built $(WASM)
-
-# The WASM build needs Debian's Rust: order-only, so `make build` alone on a set-up machine stays quiet.
-$(WASM): | $(STAMPS)/system-run
+build: $(STAMPS)/node_modules dist/.built
 
 dist/.built: $(TS_SOURCES) tsconfig.json tsconfig.build.json
 	tsc -p tsconfig.build.json
 	@touch $@
-
-$(WASM): $(WASM_SOURCES)
-	cd crates-wasm && RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --locked --target wasm32-unknown-unknown
-	@mkdir -p $(@D)
-	wasm-opt -O3 --strip-debug --strip-producers -o $@ crates-wasm/target/wasm32-unknown-unknown/release/dynamo_wasm.wasm
 
 # ARGS passes options through: make run ARGS='--engine mocker --workers 4'
 run: setup-run
@@ -113,10 +103,20 @@ crds: build
 	node bin/dynamo.js crds --out-dir crds
 	cp crds/*.yaml charts/dynamo-platform/crds/
 
-# wasm-bindgen-cli and wasm-pack, built once per version outside the clone (the wasm-pack build of
-# crates-wasm: docs/architecture.md); not needed by `make run` or `make test` yet.
-wasm-tools:
+# wasm-bindgen-cli and wasm-pack, built once per version outside the clone with the rustup toolchain,
+# and Cargo.lock's crates vendored outside it too (keyed by the lock's hash): what `make wasm-pkg` and the
+# package's staleness test build with. Not needed by `make run`.
+$(STAMPS)/wasm-tools: scripts/build-wasm-tools.sh scripts/vendor-wasm-crates.sh crates-wasm/Cargo.lock
 	scripts/build-wasm-tools.sh
+	scripts/vendor-wasm-crates.sh >/dev/null
+	@mkdir -p $(@D) && touch $@
+
+wasm-tools: $(STAMPS)/wasm-tools
+
+# Rebuilds the checked-in package from crates-wasm/ (seconds once the dependencies are built), replacing
+# crates-wasm/pkg/ only when the build succeeds.
+wasm-pkg: $(STAMPS)/system $(STAMPS)/wasm-tools
+	scripts/build-wasm-pkg.sh
 
 format: $(STAMPS)/node_modules
 	biome check --write .

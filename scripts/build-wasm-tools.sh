@@ -23,7 +23,7 @@ CACHE=${DYNAMO_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-ts/bin}
 BIN="$ROOT/.cache/bin"
 
 [[ -x "$RUSTUP_CARGO" ]] || {
-  echo "build-wasm-tools: no rustup cargo at $RUSTUP_CARGO (install rustup, or set RUSTUP_CARGO)" >&2
+  echo "build-wasm-tools: no rustup cargo at $RUSTUP_CARGO (install rustup, https://rustup.rs, or set RUSTUP_CARGO)" >&2
   exit 1
 }
 

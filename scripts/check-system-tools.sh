@@ -16,27 +16,26 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # tool (name on PATH, or an absolute path)    what calls it
 TOOLS=(
-  /usr/bin/rustc    # the WASM build (Makefile: Debian's, not rustup's)
-  /usr/bin/cargo    # the WASM build (Makefile)
+  /usr/bin/rustc    # the WASM build (scripts/build-wasm-pkg.sh: Debian's, not rustup's)
+  /usr/bin/cargo    # the WASM build (scripts/build-wasm-pkg.sh)
   /usr/bin/rust-lld # rustc's linker for wasm32-unknown-unknown
-  wasm-opt          # the WASM build (Makefile)
+  wasm-opt          # the WASM build (scripts/build-wasm-pkg.sh)
   make              # the README's commands
   etcd              # test harness, make dev-cluster
   nats-server       # test harness, bench:runtime
   prometheus        # test harness
   openssl           # test harness certificates
-  flock             # scripts/build-kube-tools.sh
+  flock             # scripts/build-kube-tools.sh, build-wasm-tools.sh, vendor-wasm-crates.sh
   awk               # scripts/build-kube-tools.sh
   /usr/bin/python3  # scripts/python-env.sh (Debian's, not pyenv's)
 )
 # Files the build reads that no tool on PATH names.
 FILES=(
   /usr/lib/rustlib/wasm32-unknown-unknown/lib # the wasm32 standard library
-  /usr/share/cargo/registry                   # the offline crate registry (crates-wasm/.cargo/config.toml)
-  /usr/share/cargo/registry/xxhash-rust-0.8.5 # crates-wasm's one dependency (Cargo.toml, Cargo.lock)
 )
 # Tools that are not Debian packages, on purpose: Go comes with the machine (/usr/local/go; Debian 12's
-# golang is too old for the kube tools), Node.js from the `node` npm package (package.json).
+# golang is too old for the kube tools), Node.js from the `node` npm package (package.json), rustup's
+# cargo (~/.cargo/bin; Debian's 1.65 is too old to build wasm-pack and wasm-bindgen-cli or to vendor).
 
 fail=0
 problem() {

@@ -67,8 +67,8 @@ if grep -q 'CUDA provider does not load' "$out/cuda-tests.log"; then
 fi
 
 echo "== bench:engine --device cuda"
-[[ -f dist/bench/engine-bench.js && -f dist/wasm/dynamo_wasm.wasm ]] || npx tsc -p tsconfig.build.json
-[[ -f dist/wasm/dynamo_wasm.wasm ]] || missing "dist/wasm/dynamo_wasm.wasm is missing: build it (make dist/wasm/dynamo_wasm.wasm) and carry dist/"
+[[ -f dist/bench/engine-bench.js ]] || npx tsc -p tsconfig.build.json
+[[ -f crates-wasm/pkg/dynamo_wasm_bg.wasm ]] || missing "crates-wasm/pkg/dynamo_wasm_bg.wasm is missing (it is checked in): restore it or run make wasm-pkg"
 node dist/bench/engine-bench.js --device cuda "$@" | tee "$out/bench-engine.raw" || status=1
 tail -n1 "$out/bench-engine.raw" >"$out/bench-engine.json"
 exit "$status"

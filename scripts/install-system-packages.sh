@@ -2,20 +2,20 @@
 # Installs the Debian packages the project needs (Debian 12), only those missing: a second run with
 # everything present does nothing but ask dpkg.
 #
-#   scripts/install-system-packages.sh          what `make run` needs: the WASM build
-#   scripts/install-system-packages.sh --all    also the services and tools of `make test`
+#   scripts/install-system-packages.sh          what `make run` needs (the WASM package is checked in)
+#   scripts/install-system-packages.sh --all    also the WASM build, the services and tools of `make test`
 #
 # Every package whose files the build, `make run` or the tests execute is named here directly, never
 # left to a Recommends (installs use --no-install-recommends): `scripts/check-system-tools.sh` proves it
 # for each tool the project calls, and runs in `make test`.
 #
-#   rustc, cargo, libstd-rust-dev-wasm32   Debian's Rust 1.63 with the wasm32 standard library
+#   make                                   the README's commands
+#   rustc, cargo, libstd-rust-dev-wasm32   Debian's Rust 1.63 with the wasm32 standard library: `make
+#                                          wasm-pkg` and the test that rebuilds crates-wasm/pkg/ (its crates
+#                                          come vendored from crates.io: scripts/vendor-wasm-crates.sh)
 #   lld-14                                 rust-lld, the wasm32 linker (/usr/bin/rust-lld → lld-14;
 #                                          libstd-rust-dev-wasm32 only recommends it)
-#   librust-wasm-bindgen-dev               wasm-bindgen and its dependencies as an offline crate registry
-#   librust-xxhash-rust-dev                xxhash-rust 0.8.5, the block hashes' XXH3 (crates-wasm/Cargo.toml)
 #   binaryen                               wasm-opt
-#   make                                   the README's commands
 #   etcd-server, nats-server, prometheus   real services for tests and `make dev-cluster`
 #   openssl, ca-certificates               certificates for the test kube-apiserver and webhooks
 #   util-linux, mawk                       flock and awk, for scripts/build-kube-tools.sh
@@ -25,9 +25,10 @@ set -euo pipefail
 
 # Each list opens on a line of its own: the before-stop hook reads the package names with sed.
 RUN_PACKAGES=(
-  rustc cargo libstd-rust-dev-wasm32 lld-14 librust-wasm-bindgen-dev librust-xxhash-rust-dev binaryen make
+  make
 )
 TEST_PACKAGES=(
+  rustc cargo libstd-rust-dev-wasm32 lld-14 binaryen
   etcd-server nats-server prometheus ca-certificates openssl util-linux mawk python3 python3-venv
 )
 

@@ -4,9 +4,12 @@
 //! chars, a char missing from the vocabulary becoming its `<0xNN>` byte tokens (`byte_fallback`) or the
 //! unk token, as HF's `BPE::merge_word` does.
 
+pub mod word_map;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use word_map::WordMap;
 
 /// FxHash (rustc's): fast; the keys (token bytes, id pairs, cached words) need no DoS-resistant hash,
 /// since a word's cost is bounded by its length either way.
@@ -51,14 +54,27 @@ impl Hasher for Fx {
 
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// Whether every ▁ of token `t` is in the run it starts with.
-fn metaspace_only_leading(t: &[u8]) -> bool {
-    let mut i = 0;
-    while t[i..].starts_with(METASPACE) {
-        i += METASPACE.len();
-    }
-    !t[i..].windows(METASPACE.len()).any(|w| w == METASPACE)
+/// The offsets in token `t` of each ▁ that follows another char (one a merge would have joined).
+fn metaspaces_after_a_char(t: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    (1..t.len()).filter(move |&k| metaspace_at(t, k) && !(k >= 3 && metaspace_at(t, k - 3)))
 }
+
+/// Appends `ids` (mostly one or two: a slice copy would call memcpy).
+#[inline(always)]
+pub fn push_ids(out: &mut Vec<u32>, ids: &[u32]) {
+    match *ids {
+        [a] => out.push(a),
+        [a, b] => {
+            out.push(a);
+            out.push(b);
+        }
+        _ => out.extend_from_slice(ids),
+    }
+}
+
+/// Past this many (token, offset) pairs where a merge crosses the start of a ▁ run, a
+/// SentencePiece-style word is merged whole.
+const MAX_CROSSINGS: usize = 64;
 
 #[derive(Clone, Copy)]
 struct Symbol {
@@ -71,10 +87,11 @@ struct Symbol {
 /// SentencePiece's word boundary, U+2581 (what Metaspace and the Replace normalizer put for a space).
 const METASPACE: &[u8] = "\u{2581}".as_bytes();
 
-/// Words cached: past this many the cache is cleared (a bounded memory for unbounded input).
-const CACHE_CAPACITY: usize = 100_000;
-/// Longer words are not cached (they are rare, and would pin memory).
-const CACHE_MAX_WORD: usize = 256;
+/// Whether `w` has a ▁ at `i` (by bytes: a 3-byte `starts_with` would call memcmp).
+#[inline(always)]
+fn metaspace_at(w: &[u8], i: usize) -> bool {
+    w.len() >= i + 3 && w[i] == METASPACE[0] && w[i + 1] == METASPACE[1] && w[i + 2] == METASPACE[2]
+}
 
 /// How a word's first symbols are made.
 pub struct Options {
@@ -92,15 +109,18 @@ pub struct Bpe {
     /// The id of each `<0xNN>` token (byte fallback).
     fallback_ids: [Option<u32>; 256],
     opts: Options,
-    /// No token has a ▁ after another char, so no merge crosses the start of a ▁ run: a
-    /// SentencePiece-style word (the whole text, without a pre-tokenizer) is merged piece by piece,
-    /// each cached, with the same result.
+    /// Few tokens have a ▁ after another char (none in Llama 2, one in Gemma 3), so merges cross the
+    /// start of a ▁ run only where one of them is in the text: a SentencePiece-style word (the whole
+    /// text, without a pre-tokenizer) is merged piece by piece elsewhere, each cached, with the
+    /// same result.
     split_at_metaspace: bool,
-    /// Raw bytes of each vocabulary token → id (for `ignore_merges`).
-    vocab: FxMap<Vec<u8>, u32>,
+    /// Those tokens, each with the offset of such a ▁.
+    crossings: Vec<(Vec<u8>, usize)>,
+    /// Raw bytes of each vocabulary token → [id] (`ignore_merges`, SentencePiece chars).
+    vocab: WordMap,
     /// (left id << 32 | right id) → (rank, merged id).
     merges: FxMap<u64, (u32, u32)>,
-    cache: FxMap<Vec<u8>, Vec<u32>>,
+    cache: WordMap,
     symbols: Vec<Symbol>,
     heap: BinaryHeap<Reverse<(u32, u32, u32)>>,
 }
@@ -122,15 +142,26 @@ impl Bpe {
             // HF keeps the first rank of a pair listed twice.
             map.entry(((a as u64) << 32) | b as u64).or_insert((rank as u32, m));
         }
-        let split_at_metaspace = !opts.byte_level && vocab.keys().all(|t| metaspace_only_leading(t));
+        let crossings: Vec<(Vec<u8>, usize)> = if opts.byte_level {
+            Vec::new()
+        } else {
+            let all = vocab.keys().flat_map(|t| metaspaces_after_a_char(t).map(move |k| (t, k)));
+            all.take(MAX_CROSSINGS + 1).map(|(t, k)| (t.clone(), k)).collect()
+        };
+        let split_at_metaspace = !opts.byte_level && crossings.len() <= MAX_CROSSINGS;
+        let mut table = WordMap::unbounded();
+        for (token, &id) in &vocab {
+            table.insert(token, &[id]);
+        }
         Bpe {
             split_at_metaspace,
+            crossings,
             byte_ids,
             fallback_ids,
             opts,
-            vocab,
+            vocab: table,
             merges: map,
-            cache: FxMap::default(),
+            cache: WordMap::cache(),
             symbols: Vec::new(),
             heap: BinaryHeap::new(),
         }
@@ -157,44 +188,50 @@ impl Bpe {
                 return;
             }
         }
+        if !self.split_at_metaspace {
+            return self.encode_piece(w, out, self.opts.ignore_merges);
+        }
         if self.opts.ignore_merges {
-            if let Some(&id) = self.vocab.get(w) {
-                out.push(id);
+            if let Some(id) = self.vocab.get(w) {
+                out.extend_from_slice(id);
                 return;
             }
         }
-        if !self.split_at_metaspace {
-            return self.encode_piece(w, out);
-        }
-        // Before each ▁ that follows another char (a ▁ run stays whole).
+        // Before each ▁ that follows another char (a ▁ run stays whole), unless a token crosses there.
         let mut start = 0;
         let mut i = 1;
-        while i + 3 <= w.len() {
-            if w[i..].starts_with(METASPACE) && !w[..i].ends_with(METASPACE) {
-                self.encode_piece(&w[start..i], out);
+        while let Some(k) = w.get(i..).and_then(|rest| rest.iter().position(|&b| b == METASPACE[0])) {
+            i += k;
+            if metaspace_at(w, i) && !(i >= 3 && metaspace_at(w, i - 3)) && !self.crossed(w, i) {
+                self.encode_piece(&w[start..i], out, false);
                 start = i;
                 i += 3;
             } else {
                 i += 1;
             }
         }
-        self.encode_piece(&w[start..], out);
+        self.encode_piece(&w[start..], out, false);
     }
 
-    /// A piece of a word that merges never cross out of: from the cache, or merged.
-    fn encode_piece(&mut self, w: &[u8], out: &mut Vec<u32>) {
+    /// Whether a token that a merge across the ▁ at `i` would make is in `w` there.
+    fn crossed(&self, w: &[u8], i: usize) -> bool {
+        self.crossings.iter().any(|(t, k)| i >= *k && w.get(i - k..i - k + t.len()) == Some(&t[..]))
+    }
+
+    /// A piece of a word that merges never cross out of: from the cache, else its token when `whole`
+    /// (ignore_merges) and the vocabulary has it, else merged. The cache is looked up first: the
+    /// words of a text are few, and their table small beside a whole vocabulary's.
+    fn encode_piece(&mut self, w: &[u8], out: &mut Vec<u32>, whole: bool) {
         if let Some(ids) = self.cache.get(w) {
-            out.extend_from_slice(ids);
+            push_ids(out, ids);
             return;
         }
         let start = out.len();
-        self.merge_word(w, out);
-        if w.len() <= CACHE_MAX_WORD {
-            if self.cache.len() >= CACHE_CAPACITY {
-                self.cache.clear();
-            }
-            self.cache.insert(w.to_vec(), out[start..].to_vec());
+        match self.vocab.get(w).filter(|_| whole) {
+            Some(id) => out.extend_from_slice(id),
+            None => self.merge_word(w, out),
         }
+        self.cache.insert(w, &out[start..]);
     }
 
     fn push_symbol(&mut self, id: u32) {
@@ -211,7 +248,10 @@ impl Bpe {
             let len = crate::unicode::decode(w, i).1;
             let c = &w[i..i + len];
             i += len;
-            let id = if len == 1 { self.byte_ids[c[0] as usize] } else { self.vocab.get(c).copied() };
+            let id = match len {
+                1 => self.byte_ids[c[0] as usize],
+                _ => self.vocab.get(c).and_then(|id| id.first().copied()),
+            };
             if let Some(id) = id {
                 if let Some(u) = unk.take() {
                     self.push_symbol(u);

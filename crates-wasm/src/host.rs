@@ -5,30 +5,25 @@ use crate::tokenizer::Form;
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
-    #[link(wasm_import_module = "env")]
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    // A wasm-bindgen import, so the generated glue supplies it to whoever instantiates the package.
+    #[wasm_bindgen(inline_js = "export function host_normalize(s, form) { return s.normalize(form); }")]
     extern "C" {
-        /// Normalizes UTF-8 `len` bytes at `ptr` to `form`; writes the result to `out` and returns its
-        /// length if it fits in `cap` bytes, else returns minus the length it needs.
-        pub fn host_normalize(form: u32, ptr: *const u8, len: usize, out: *mut u8, cap: usize) -> isize;
+        pub fn host_normalize(s: &str, form: &str) -> String;
     }
 }
 
 #[cfg(target_arch = "wasm32")]
 pub fn normalize(form: Form, s: &[u8]) -> Result<Vec<u8>, String> {
-    let mut cap = s.len() * 3 + 16;
-    loop {
-        let mut out = vec![0u8; cap];
-        let n = unsafe { imports::host_normalize(form as u32, s.as_ptr(), s.len(), out.as_mut_ptr(), cap) };
-        if n >= 0 {
-            out.truncate(n as usize);
-            return Ok(out);
-        }
-        let need = n.unsigned_abs();
-        if need <= cap {
-            return Err("host_normalize: inconsistent result".into());
-        }
-        cap = need;
-    }
+    let s = std::str::from_utf8(s).map_err(|_| "host_normalize: invalid UTF-8".to_string())?;
+    let form = match form {
+        Form::Nfc => "NFC",
+        Form::Nfd => "NFD",
+        Form::Nfkc => "NFKC",
+        Form::Nfkd => "NFKD",
+    };
+    Ok(imports::host_normalize(s, form).into_bytes())
 }
 
 #[cfg(not(target_arch = "wasm32"))]

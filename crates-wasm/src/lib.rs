@@ -1,9 +1,12 @@
 //! The WebAssembly hot path of dynamo-ts: KV block hashing, a tokenizer.json tokenizer and the
 //! sampler's passes over logits (argmax, max, the grammar mask).
 //!
-//! No wasm-bindgen: the module exports plain functions over its linear memory, and the typed loader in
-//! src/wasm/ copies arguments in and results out. Every export that can fail returns a status and leaves
-//! its message in `last_error_*`.
+//! Two kinds of exports (built by wasm-pack into crates-wasm/pkg/, loaded by src/wasm/module.ts):
+//! - cold calls (loading a tokenizer, tables, lookups) are `#[wasm_bindgen]` functions: the generated glue
+//!   copies bytes and strings across and turns an `Err` into a thrown exception;
+//! - hot paths (block hashes, encode, decode, logits kernels) are plain functions over linear memory, which
+//!   the loader calls with its own reused buffers: the glue would allocate and copy per call. Those that
+//!   can fail return a status and leave their message in `last_error_*`.
 
 pub mod bert_tables;
 pub mod block_hash;
@@ -23,6 +26,7 @@ pub mod unigram;
 pub mod wordpiece;
 
 use std::alloc::{alloc, dealloc, Layout};
+use wasm_bindgen::prelude::wasm_bindgen;
 
 fn layout(size: usize) -> Layout {
     // Align 8 so the loader can view any buffer as u32 or u64 words.
@@ -134,35 +138,24 @@ pub extern "C" fn result_ptr() -> *const u8 {
     unsafe { RESULT.as_ptr() }
 }
 
-/// Parses `len` bytes of JSON; returns a document handle (> 0), or 0 on error.
-///
-/// # Safety
-/// `ptr` holds `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn json_parse(ptr: *const u8, len: usize) -> u32 {
-    match json::parse(std::slice::from_raw_parts(ptr, len)) {
-        Ok(v) => {
-            DOCS.push(Some(v));
-            DOCS.len() as u32
-        }
-        Err(e) => {
-            set_error(e);
-            0
-        }
+/// Parses a JSON document; returns its handle (> 0).
+#[wasm_bindgen]
+pub fn json_parse(json: &[u8]) -> Result<u32, String> {
+    let v = json::parse(json)?;
+    unsafe {
+        DOCS.push(Some(v));
+        Ok(DOCS.len() as u32)
     }
 }
 
-/// Writes to the result buffer the document as JSON without `model.vocab` and `model.merges` (emptied),
-/// returning its length: what the loader validates the configuration from.
-#[no_mangle]
-pub extern "C" fn json_skeleton(doc: u32) -> isize {
+/// The document as JSON without `model.vocab` and `model.merges` (emptied): what the loader validates
+/// the configuration from.
+#[wasm_bindgen]
+pub fn json_skeleton(doc: u32) -> Result<String, String> {
     unsafe {
         let v = match DOCS.get_mut((doc as usize).wrapping_sub(1)) {
             Some(Some(v)) => v,
-            _ => {
-                set_error(format!("no JSON document {}", doc));
-                return -1;
-            }
+            _ => return Err(format!("no JSON document {}", doc)),
         };
         let mut out = String::new();
         if let Some(model) = v.get_mut("model") {
@@ -180,14 +173,13 @@ pub extern "C" fn json_skeleton(doc: u32) -> isize {
         } else {
             v.write(&mut out);
         }
-        RESULT = out.into_bytes();
-        RESULT.len() as isize
+        Ok(out)
     }
 }
 
 /// Frees a parsed document.
-#[no_mangle]
-pub extern "C" fn json_free(doc: u32) {
+#[wasm_bindgen]
+pub fn json_free(doc: u32) {
     unsafe {
         if let Some(slot) = DOCS.get_mut((doc as usize).wrapping_sub(1)) {
             *slot = None;
@@ -196,92 +188,59 @@ pub extern "C" fn json_free(doc: u32) {
 }
 
 /// Builds a tokenizer from the loader's binary spec and parsed document `doc` (which it frees);
-/// returns its handle (> 0), or 0 on error.
-///
-/// # Safety
-/// `spec` holds `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn tokenizer_new(spec: *const u8, len: usize, doc: u32) -> u32 {
-    let mut v = match DOCS.get_mut((doc as usize).wrapping_sub(1)).and_then(|d| d.take()) {
-        Some(v) => v,
-        None => {
-            set_error(format!("no JSON document {}", doc));
-            return 0;
-        }
-    };
-    match tokenizer::Tokenizer::new(std::slice::from_raw_parts(spec, len), &mut v) {
-        Ok(t) => {
-            TOKENIZERS.push(Some(t));
-            TOKENIZERS.len() as u32
-        }
-        Err(e) => {
-            set_error(e);
-            0
-        }
+/// returns its handle (> 0).
+#[wasm_bindgen]
+pub fn tokenizer_new(spec: &[u8], doc: u32) -> Result<u32, String> {
+    unsafe {
+        let mut v = match DOCS.get_mut((doc as usize).wrapping_sub(1)).and_then(|d| d.take()) {
+            Some(v) => v,
+            None => return Err(format!("no JSON document {}", doc)),
+        };
+        TOKENIZERS.push(Some(tokenizer::Tokenizer::new(spec, &mut v)?));
+        Ok(TOKENIZERS.len() as u32)
     }
 }
 
-fn tokenizer(handle: u32) -> Option<&'static mut tokenizer::Tokenizer> {
+fn tokenizer(handle: u32) -> Result<&'static mut tokenizer::Tokenizer, String> {
     unsafe {
         match TOKENIZERS.get_mut((handle as usize).wrapping_sub(1)) {
-            Some(Some(t)) => Some(t),
-            _ => {
-                set_error(format!("no tokenizer with handle {}", handle));
-                None
-            }
+            Some(Some(t)) => Ok(t),
+            _ => Err(format!("no tokenizer with handle {}", handle)),
         }
     }
 }
 
 /// One past the largest id (model and added tokens), or 0 for a bad handle.
-#[no_mangle]
-pub extern "C" fn tokenizer_vocab_size(handle: u32) -> u32 {
+#[wasm_bindgen]
+pub fn tokenizer_vocab_size(handle: u32) -> u32 {
     tokenizer(handle).map_or(0, |t| t.vocab_size() as u32)
 }
 
-/// The id of the token given as `len` UTF-8 bytes at `ptr`, or -1.
-///
-/// # Safety
-/// `ptr` holds `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn tokenizer_token_to_id(handle: u32, ptr: *const u8, len: usize) -> i32 {
-    let t = match tokenizer(handle) {
-        Some(t) => t,
-        None => return -1,
-    };
-    match std::str::from_utf8(std::slice::from_raw_parts(ptr, len)) {
-        Ok(s) => t.token_to_id(s).map_or(-1, |id| id as i32),
-        Err(_) => -1,
-    }
+/// The id of a token, if it has one (none for a bad handle).
+#[wasm_bindgen]
+pub fn tokenizer_token_to_id(handle: u32, token: &str) -> Option<u32> {
+    tokenizer(handle).ok()?.token_to_id(token)
 }
 
-/// Writes the decode table (see `Tokenizer::decode_table`) to the result buffer; returns its length.
-#[no_mangle]
-pub extern "C" fn tokenizer_decode_table(handle: u32) -> isize {
-    match tokenizer(handle) {
-        Some(t) => unsafe {
-            t.decode_table(&mut RESULT);
-            RESULT.len() as isize
-        },
-        None => -1,
-    }
+/// The decode table (see `Tokenizer::decode_table`).
+#[wasm_bindgen]
+pub fn tokenizer_decode_table(handle: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    tokenizer(handle)?.decode_table(&mut out);
+    Ok(out)
 }
 
-/// Writes every id's token string (see `Tokenizer::token_strings`) to the result buffer.
-#[no_mangle]
-pub extern "C" fn tokenizer_token_strings(handle: u32) -> isize {
-    match tokenizer(handle) {
-        Some(t) => unsafe {
-            t.token_strings(&mut RESULT);
-            RESULT.len() as isize
-        },
-        None => -1,
-    }
+/// Every id's token string (see `Tokenizer::token_strings`).
+#[wasm_bindgen]
+pub fn tokenizer_token_strings(handle: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    tokenizer(handle)?.token_strings(&mut out);
+    Ok(out)
 }
 
 /// Frees a tokenizer; its handle is not reused.
-#[no_mangle]
-pub extern "C" fn tokenizer_free(handle: u32) {
+#[wasm_bindgen]
+pub fn tokenizer_free(handle: u32) {
     unsafe {
         if let Some(slot) = TOKENIZERS.get_mut((handle as usize).wrapping_sub(1)) {
             *slot = None;
@@ -320,8 +279,11 @@ pub unsafe extern "C" fn tokenizer_encode(handle: u32, text: *const u8, len: usi
 #[no_mangle]
 pub unsafe extern "C" fn tokenizer_decode(handle: u32, ids: *const u32, n: usize, skip_special_tokens: u32) -> isize {
     let t = match tokenizer(handle) {
-        Some(t) => t,
-        None => return -1,
+        Ok(t) => t,
+        Err(e) => {
+            set_error(e);
+            return -1;
+        }
     };
     match t.decode(std::slice::from_raw_parts(ids, n), skip_special_tokens != 0) {
         Ok(s) => {

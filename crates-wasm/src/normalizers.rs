@@ -6,7 +6,8 @@ use crate::bert_tables::{NONSPACING, OTHER, PUNCTUATION};
 use crate::hf_unicode9::ASSIGNED_AFTER_9;
 use crate::regex::Pattern;
 use crate::tokenizer::Form;
-use crate::unicode::{category_ranges, decode, needs_nfc_check, CharSet};
+use crate::unicode::{category_ranges, decode, CharSet};
+use crate::unicode_tables::NFC_CHECK;
 
 pub enum Norm {
     Form(Form),
@@ -31,6 +32,8 @@ pub struct Classes {
     pub marks: CharSet,
     /// Assigned after Unicode 9.0: left alone by normalization.
     pub after_9: CharSet,
+    /// What may fail the NFC quick check.
+    pub nfc_check: CharSet,
 }
 
 impl Classes {
@@ -47,6 +50,7 @@ impl Classes {
             punctuation: CharSet::new(&crate::unicode::normalize(punctuation)),
             marks: CharSet::new(&category_ranges(&["M"])),
             after_9: CharSet::new(ASSIGNED_AFTER_9),
+            nfc_check: CharSet::new(NFC_CHECK),
         }
     }
 }
@@ -67,7 +71,7 @@ pub fn apply(norms: &mut [Norm], classes: &Classes, buf: &mut Vec<u8>, tmp: &mut
     for n in norms.iter_mut() {
         match n {
             Norm::Form(f) => {
-                if !quick_check(buf, *f) {
+                if !quick_check(buf, *f, classes) {
                     normalize(*f, classes, buf, tmp)?;
                 }
                 continue;
@@ -102,52 +106,54 @@ pub fn apply(norms: &mut [Norm], classes: &Classes, buf: &mut Vec<u8>, tmp: &mut
             }
             Norm::StripAccents => {
                 // HF's StripAccents removes the combining marks (a preceding NFD splits them off).
-                if !filter_map(buf, tmp, |c| if classes.marks.contains(c) { None } else { Some(c) }) {
+                if !rewrite(buf, tmp, |c| if classes.marks.contains(c) { DROP } else { Edit::Keep }) {
                     continue;
                 }
             }
             Norm::Bert { clean_text, chinese_chars, strip_accents, lowercase: lower } => {
                 if *clean_text && buf.is_ascii() {
-                    // The same rules on ASCII, a byte at a time.
-                    tmp.clear();
-                    tmp.extend(buf.iter().filter_map(|&c| match c {
-                        b'\t' | b'\n' | b'\r' => Some(b' '),
-                        0..=0x1F | 0x7F => None,
-                        c => Some(c),
-                    }));
-                    std::mem::swap(buf, tmp);
-                } else if *clean_text {
-                    filter_map(buf, tmp, |c| match c {
-                        0 | 0xFFFD => None,
-                        9 | 10 | 13 => Some(32),
-                        c if classes.other.contains(c) => None,
-                        c if is_white_space(c) => Some(32),
-                        c => Some(c),
-                    });
-                    std::mem::swap(buf, tmp);
-                }
-                if *chinese_chars && !buf.is_ascii() {
-                    tmp.clear();
-                    let mut i = 0;
-                    while i < buf.len() {
-                        let (c, len) = decode(buf, i);
-                        if is_chinese_char(c) {
-                            tmp.push(b' ');
-                            tmp.extend_from_slice(&buf[i..i + len]);
-                            tmp.push(b' ');
-                        } else {
-                            tmp.extend_from_slice(&buf[i..i + len]);
-                        }
-                        i += len;
+                    // The same rules on ASCII, in place.
+                    let control = |c: u8| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7F;
+                    if buf.iter().any(|&c| control(c)) {
+                        buf.retain(|&c| !control(c));
                     }
+                    for c in buf.iter_mut().filter(|c| matches!(**c, b'\t' | b'\n' | b'\r')) {
+                        *c = b' ';
+                    }
+                } else if (*clean_text || *chinese_chars)
+                    // clean_text, then CJK chars spaced, in one pass.
+                    && rewrite(buf, tmp, |c| {
+                        let space = Edit::Put([' ', ' ', ' '], 1);
+                        if *clean_text {
+                            match c {
+                                0 | 0xFFFD => return DROP,
+                                9 | 10 | 13 => return space,
+                                c if classes.other.contains(c) => return DROP,
+                                c if is_white_space(c) => return space,
+                                _ => {}
+                            }
+                        }
+                        match char::from_u32(c) {
+                            Some(ch) if *chinese_chars && is_chinese_char(c) => Edit::Put([' ', ch, ' '], 3),
+                            _ => Edit::Keep,
+                        }
+                    })
+                {
                     std::mem::swap(buf, tmp);
                 }
                 if *strip_accents && !buf.is_ascii() {
                     normalize(Form::Nfd, classes, buf, tmp)?;
-                    filter_map(buf, tmp, |c| if classes.nonspacing.contains(c) { None } else { Some(c) });
-                    std::mem::swap(buf, tmp);
-                }
-                if *lower && lowercase(buf, tmp) {
+                    // The accents stripped, then lowercase, in one pass (per char, the same output).
+                    if rewrite(buf, tmp, |c| match c {
+                        c if classes.nonspacing.contains(c) => DROP,
+                        c if *lower => lower_char(c),
+                        _ => Edit::Keep,
+                    }) {
+                        std::mem::swap(buf, tmp);
+                    }
+                } else if *lower && buf.is_ascii() {
+                    buf.make_ascii_lowercase();
+                } else if *lower && lowercase(buf, tmp) {
                     std::mem::swap(buf, tmp);
                 }
                 continue;
@@ -187,25 +193,57 @@ fn normalize(form: Form, classes: &Classes, buf: &mut Vec<u8>, tmp: &mut Vec<u8>
     Ok(())
 }
 
-/// Writes `buf` with each char mapped (or dropped) to `out`; returns whether anything changed.
-fn filter_map(buf: &[u8], out: &mut Vec<u8>, mut f: impl FnMut(u32) -> Option<u32>) -> bool {
+/// What a rewrite makes of a char: itself, or the first `n` of some chars (none: dropped).
+enum Edit {
+    Keep,
+    Put([char; 3], usize),
+}
+
+const DROP: Edit = Edit::Put([' ', ' ', ' '], 0);
+
+/// Writes `buf` with each char rewritten by `f` to `out`; returns whether anything changed.
+fn rewrite(buf: &[u8], out: &mut Vec<u8>, mut f: impl FnMut(u32) -> Edit) -> bool {
     out.clear();
-    let mut changed = false;
-    let mut i = 0;
+    // Runs of kept chars are copied whole (a copy per char would call memcpy per char).
+    let mut b = [0u8; 4];
+    let (mut i, mut kept) = (0, 0);
     while i < buf.len() {
         let (c, len) = decode(buf, i);
-        match f(c).and_then(char::from_u32) {
-            Some(m) if m as u32 == c => out.extend_from_slice(&buf[i..i + len]),
-            Some(m) => {
-                changed = true;
-                let mut b = [0u8; 4];
-                out.extend_from_slice(m.encode_utf8(&mut b).as_bytes());
+        if let Edit::Put(chars, n) = f(c) {
+            out.extend_from_slice(&buf[kept..i]);
+            for ch in &chars[..n] {
+                out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
             }
-            None => changed = true,
+            kept = i + len;
         }
         i += len;
     }
+    let changed = kept > 0;
+    out.extend_from_slice(&buf[kept..]);
     changed
+}
+
+/// Rust's `to_lowercase` of one char (at most three).
+fn lower_char(c: u32) -> Edit {
+    if c < 0x80 {
+        let b = c as u8;
+        return if b.is_ascii_uppercase() { Edit::Put([b.to_ascii_lowercase() as char, ' ', ' '], 1) } else { Edit::Keep };
+    }
+    let ch = match char::from_u32(c) {
+        Some(ch) => ch,
+        None => return Edit::Keep,
+    };
+    let mut lower = ch.to_lowercase();
+    if lower.len() == 1 && lower.clone().next() == Some(ch) {
+        return Edit::Keep;
+    }
+    let mut put = [' '; 3];
+    let mut n = 0;
+    for (slot, l) in put.iter_mut().zip(&mut lower) {
+        *slot = l;
+        n += 1;
+    }
+    Edit::Put(put, n)
 }
 
 /// Rust's per-char `to_lowercase` (what HF's Lowercase does) into `out`; whether anything changed.
@@ -218,33 +256,31 @@ fn lowercase(buf: &[u8], out: &mut Vec<u8>) -> bool {
         out.extend(buf.iter().map(u8::to_ascii_lowercase));
         return true;
     }
-    out.clear();
-    let s = match std::str::from_utf8(buf) {
-        Ok(s) => s,
-        Err(_) => return false,
-    };
-    let mut b = [0u8; 4];
-    for c in s.chars() {
-        for l in c.to_lowercase() {
-            out.extend_from_slice(l.encode_utf8(&mut b).as_bytes());
-        }
-    }
-    out != buf
+    rewrite(buf, out, lower_char)
 }
 
 /// Whether `s` is certainly unchanged by `form` (so the host need not be called).
-pub fn quick_check(s: &[u8], form: Form) -> bool {
+pub fn quick_check(s: &[u8], form: Form, classes: &Classes) -> bool {
     match form {
         Form::Nfc => {
             let mut i = 0;
             while i < s.len() {
+                if let Some(w) = s.get(i..i + 8) {
+                    // Eight ASCII bytes at a time.
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(w);
+                    if u64::from_le_bytes(a) & 0x8080_8080_8080_8080 == 0 {
+                        i += 8;
+                        continue;
+                    }
+                }
                 if s[i] < 0xCC {
                     // Below U+0300 nothing changes under NFC.
                     i += if s[i] < 0x80 { 1 } else { 2 };
                     continue;
                 }
                 let (c, len) = decode(s, i);
-                if needs_nfc_check(c) {
+                if classes.nfc_check.contains(c) {
                     return false;
                 }
                 i += len;

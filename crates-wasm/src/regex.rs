@@ -8,6 +8,10 @@
 
 use crate::unicode::{category_ranges, complement, decode, normalize, white_space, CharSet, Ranges};
 
+mod fast;
+
+pub use fast::GPT2 as GPT2_PATTERN;
+
 #[derive(Clone, Debug)]
 enum Node {
     Empty,
@@ -644,6 +648,8 @@ struct Branch {
 }
 
 pub struct Regex {
+    /// A hand-coded matcher, used instead of the program when the pattern is one of the common ones.
+    fast: Option<fast::Fast>,
     prog: Vec<Inst>,
     sets: Vec<CharSet>,
     branches: Vec<Branch>,
@@ -672,7 +678,7 @@ impl Regex {
             c.prog.push(Inst::Match);
             branches.push(Branch { start, first: CharSet::new(&first_set(alt)) });
         }
-        Ok(Regex { prog: c.prog, sets: c.sets, branches, stack: Vec::new() })
+        Ok(Regex { fast: fast::Fast::new(src), prog: c.prog, sets: c.sets, branches, stack: Vec::new() })
     }
 
     /// Runs the program from `pc` at byte `pos`; the end of the first match found, if any.
@@ -746,6 +752,9 @@ impl Regex {
 
     /// Appends to `out` the (start, end) byte ranges of successive non-overlapping matches in `s`.
     pub fn find_all(&mut self, s: &[u8], out: &mut Vec<(usize, usize)>) {
+        if let Some(f) = &self.fast {
+            return f.find_all(s, out);
+        }
         let mut pos = 0;
         while pos < s.len() {
             match self.match_at(s, pos) {
@@ -788,7 +797,7 @@ impl Pattern {
                 let mut pos = 0;
                 while let Some(i) = s[pos..].iter().position(|&b| b == first) {
                     let at = pos + i;
-                    if s[at..].starts_with(needle) {
+                    if starts_with(&s[at..], needle) {
                         out.push((at, at + needle.len()));
                         pos = at + needle.len();
                     } else {
@@ -798,6 +807,13 @@ impl Pattern {
             }
         }
     }
+}
+
+/// `s.starts_with(prefix)` byte by byte: the prefixes here are short, and a slice compare would call
+/// memcmp (a byte loop on wasm32 anyway, behind a call).
+#[inline(always)]
+pub fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && prefix.iter().zip(s).all(|(a, b)| a == b)
 }
 
 /// A literal pattern as a regex.

@@ -8,11 +8,12 @@
 //! The loader (src/wasm/tokenizer.ts) parses and validates the JSON and hands this module a compact
 //! binary spec (`Spec::read`); everything not supported was refused there or is refused here.
 
+use crate::bpe::word_map::WordMap;
 use crate::bpe::{Bpe, FxMap, Options};
 use crate::decoders::Dec;
 use crate::json::Value;
 use crate::normalizers::{is_white_space, Classes, Norm};
-use crate::regex::{Pattern, Regex};
+use crate::regex::{Pattern, Regex, GPT2_PATTERN};
 use crate::unigram::Unigram;
 use crate::unicode::{category_ranges, decode, white_space, CharSet};
 use crate::wordpiece::WordPiece;
@@ -53,16 +54,9 @@ enum Step {
 
 enum Model {
     Bpe(Bpe),
-    Unigram(Unigram, WordCache),
-    WordPiece(WordPiece, WordCache),
+    Unigram(Unigram, WordMap),
+    WordPiece(WordPiece, WordMap),
 }
-
-/// Words cached (Unigram, WordPiece; the BPE model keeps its own): cleared when full.
-#[derive(Default)]
-struct WordCache(FxMap<Vec<u8>, Vec<u32>>);
-
-const CACHE_CAPACITY: usize = 100_000;
-const CACHE_MAX_WORD: usize = 256;
 
 impl Model {
     fn encode_word(&mut self, w: &[u8], out: &mut Vec<u32>) -> Result<(), String> {
@@ -72,8 +66,8 @@ impl Model {
                 return Ok(());
             }
             Model::Unigram(m, cache) => {
-                if let Some(ids) = cache.0.get(w) {
-                    out.extend_from_slice(ids);
+                if let Some(ids) = cache.get(w) {
+                    crate::bpe::push_ids(out, ids);
                     return Ok(());
                 }
                 let start = out.len();
@@ -81,8 +75,8 @@ impl Model {
                 (cache, start)
             }
             Model::WordPiece(m, cache) => {
-                if let Some(ids) = cache.0.get(w) {
-                    out.extend_from_slice(ids);
+                if let Some(ids) = cache.get(w) {
+                    crate::bpe::push_ids(out, ids);
                     return Ok(());
                 }
                 let start = out.len();
@@ -90,12 +84,8 @@ impl Model {
                 (cache, start)
             }
         };
-        if w.len() <= CACHE_MAX_WORD {
-            if cache.0.len() >= CACHE_CAPACITY {
-                cache.0.clear();
-            }
-            cache.0.insert(w.to_vec(), out[start..].to_vec());
-        }
+        // Words the models' cache (bpe/word_map.rs) holds: Unigram, WordPiece; the BPE model keeps its own.
+        cache.insert(w, &out[start..]);
         Ok(())
     }
 }
@@ -123,6 +113,18 @@ struct AddedMatcher {
     ends: Vec<u32>,
     /// Whether any token starts with a byte (most text bytes are then skipped at once).
     first: [bool; 256],
+    /// Whether a token of under 4 bytes starts with a byte; for the longer ones, a bit per hash of
+    /// their first 4 bytes. The trie is walked only where a token may start (Gemma 3's `▁▁`… tokens
+    /// would otherwise send every `▁` of its text into it).
+    short: [bool; 256],
+    prefixes: Vec<u64>,
+}
+
+/// A bit of `AddedMatcher::prefixes` for 4 bytes.
+fn prefix_bit(p: &[u8]) -> usize {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&p[..4]);
+    (u32::from_le_bytes(a).wrapping_mul(0x9E37_79B1) >> 14) as usize
 }
 
 impl AddedMatcher {
@@ -131,8 +133,16 @@ impl AddedMatcher {
         let mut edges: FxMap<u64, u32> = FxMap::default();
         let mut ends = vec![u32::MAX];
         let mut first = [false; 256];
+        let mut short = [false; 256];
+        let mut prefixes = vec![0u64; (1 << 18) / 64];
         for (i, t) in tokens.iter().enumerate() {
             first[t.content[0] as usize] = true;
+            if t.content.len() < 4 {
+                short[t.content[0] as usize] = true;
+            } else {
+                let bit = prefix_bit(&t.content);
+                prefixes[bit / 64] |= 1 << (bit % 64);
+            }
             let mut node = 0u32;
             for &b in &t.content {
                 let next = ends.len() as u32;
@@ -146,7 +156,7 @@ impl AddedMatcher {
                 ends[node as usize] = i as u32;
             }
         }
-        AddedMatcher { tokens, edges, ends, first }
+        AddedMatcher { tokens, edges, ends, first, short, prefixes }
     }
 
     /// The longest token `s` starts with.
@@ -173,6 +183,19 @@ impl AddedMatcher {
         let mut start_offset = 0;
         let mut pos = 0;
         while pos < s.len() {
+            // Straight to the next byte a token starts with.
+            match s[pos..].iter().position(|&b| self.first[b as usize]) {
+                Some(skip) => pos += skip,
+                None => break,
+            }
+            let may_start = |p: &[u8]| {
+                let bit = prefix_bit(p);
+                self.prefixes[bit / 64] & (1 << (bit % 64)) != 0
+            };
+            if !self.short[s[pos] as usize] && !s.get(pos..pos + 4).map_or(false, may_start) {
+                pos += 1;
+                continue;
+            }
             let t = match self.find(&s[pos..]) {
                 Some(t) => t,
                 None => {
@@ -252,9 +275,6 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes()?).map_err(|_| "tokenizer spec: invalid UTF-8".to_string())
     }
 }
-
-/// GPT-2's split, used by a ByteLevel pre-tokenizer with `use_regex: true`.
-const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 /// GPT-2's bytes_to_unicode inverted: `table[c]` is the byte character `c` stands for, or -1.
 fn byte_level_table() -> [i16; 324] {
@@ -612,13 +632,13 @@ impl Tokenizer {
                 for (t, id) in &pairs {
                     ids.insert(t.clone(), *id);
                 }
-                (pairs, ids, Model::Unigram(Unigram::new(pieces, unk_id, byte_fallback)?, WordCache::default()))
+                (pairs, ids, Model::Unigram(Unigram::new(pieces, unk_id, byte_fallback)?, WordMap::cache()))
             }
             ModelSpec::WordPiece { unk, prefix, max_chars } => {
                 let (pairs, ids) = vocab_object(doc)?;
                 let vocab: FxMap<Vec<u8>, u32> = pairs.iter().map(|(t, id)| (t.as_bytes().to_vec(), *id)).collect();
                 let unk = ids.get(&unk).copied();
-                (pairs, ids, Model::WordPiece(WordPiece::new(vocab, &prefix, max_chars, unk), WordCache::default()))
+                (pairs, ids, Model::WordPiece(WordPiece::new(vocab, &prefix, max_chars, unk), WordMap::cache()))
             }
         };
 
@@ -901,18 +921,24 @@ impl Tokenizer {
                     if !*split {
                         next.extend_from_slice(&splits);
                     } else {
+                        // MergedWithNext on the replacements: a piece starts at each.
                         for &(a, b) in &splits {
-                            matches.clear();
-                            let mut p = a;
-                            while p < b {
-                                if buf[p..b].starts_with(replacement) {
-                                    matches.push((p - a, p - a + replacement.len()));
+                            let (mut start, mut p) = (a, a);
+                            while let Some(k) = buf[p..b].iter().position(|&x| x == replacement[0]) {
+                                p += k;
+                                if crate::regex::starts_with(&buf[p..b], replacement) {
+                                    if start < p {
+                                        next.push((start, p));
+                                    }
+                                    start = p;
                                     p += replacement.len();
                                 } else {
                                     p += 1;
                                 }
                             }
-                            apply_behavior(a, b, &matches, Behavior::MergedWithNext, false, &mut next);
+                            if start < b {
+                                next.push((start, b));
+                            }
                         }
                     }
                 }
@@ -963,6 +989,24 @@ impl Tokenizer {
 /// HF's `NormalizedString::split`: turns the matches within [a, b) (offsets relative to a) into the
 /// pieces a behavior keeps, dropping empty ones.
 fn apply_behavior(a: usize, b: usize, m: &[(usize, usize)], behavior: Behavior, invert: bool, out: &mut Vec<(usize, usize)>) {
+    if behavior == Behavior::Isolated {
+        // Every match and every gap, in order: the common case, without the list below.
+        let mut prev = a;
+        for &(s, e) in m {
+            let (s, e) = (a + s, a + e);
+            if prev < s {
+                out.push((prev, s));
+            }
+            if s < e {
+                out.push((s, e));
+            }
+            prev = e;
+        }
+        if prev < b {
+            out.push((prev, b));
+        }
+        return;
+    }
     // (start, end, is_match) covering [a, b)
     let mut all: Vec<(usize, usize, bool)> = Vec::with_capacity(2 * m.len() + 1);
     let mut prev = a;

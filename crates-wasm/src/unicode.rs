@@ -1,6 +1,6 @@
 //! Character classification over the generated UCD 16.0 tables (see gen/unicode_tables.py).
 
-use crate::unicode_tables::{CATEGORIES, GC_RUNS, NFC_CHECK, WHITE_SPACE};
+use crate::unicode_tables::{CATEGORIES, GC_RUNS, WHITE_SPACE};
 
 /// Index of `Cn` (unassigned) in `CATEGORIES`.
 const CN: u8 = 29;
@@ -58,19 +58,6 @@ pub fn complement(r: &[(u32, u32)]) -> Ranges {
         out.push((next, 0x10FFFF));
     }
     out
-}
-
-/// Whether a string containing `c` may fail the NFC quick check (so it must be normalized).
-pub fn needs_nfc_check(c: u32) -> bool {
-    c >= 0x300 && NFC_CHECK.binary_search_by(|&(lo, hi)| {
-        if hi < c {
-            std::cmp::Ordering::Less
-        } else if lo > c {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }).is_ok()
 }
 
 /// Decodes the UTF-8 char at `i` of valid UTF-8 `s`: (code point, byte length).

@@ -1,18 +1,22 @@
-// Loads the crate's WebAssembly module (crates-wasm/, built by `make build` into dist/wasm/) once, on
-// first use, synchronously: Node compiles a module synchronously from bytes, so the hashing and tokenizer
-// APIs stay plain synchronous calls.
+// Loads the crate's WebAssembly module once, on first use, synchronously: the wasm-pack package checked in
+// at crates-wasm/pkg/ (`make wasm-pkg` regenerates it), its .wasm read from disk and handed to the glue's
+// `initSync`, so the hashing and tokenizer APIs stay plain synchronous calls.
 //
-// The module has no wasm-bindgen glue: it exports functions over its linear memory. Arguments are copied
-// into memory the module allocated (`wasm_alloc`), results are read back before the next call.
+// Two ways in (crates-wasm/src/lib.rs): the glue's typed functions for cold calls (`bindings()`: loading a
+// tokenizer, its tables), and raw exports over linear memory for the hot paths (`wasm()`): arguments are
+// copied into memory the module allocated (`wasm_alloc`), results read back before the next call.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as glue from '../../crates-wasm/pkg/dynamo_wasm.js';
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
+  Module: (new (
+    bytes: Uint8Array,
+  ) => object) & { imports(module: object): { module: string; name: string; kind: string }[] };
   Instance: new (
     module: object,
     imports: Record<string, Record<string, unknown>>,
@@ -21,7 +25,7 @@ interface WebAssemblyApi {
 }
 const { Module, Instance, Memory } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
 
-/** The crate's exports (crates-wasm/src/lib.rs); pointers and sizes are u32 offsets into `memory`. */
+/** The crate's raw exports (crates-wasm/src/lib.rs); pointers and sizes are u32 offsets into `memory`. */
 export interface WasmExports {
   memory: WasmMemory;
   wasm_alloc(size: number): number;
@@ -39,15 +43,6 @@ export interface WasmExports {
   last_error_ptr(): number;
   last_error_len(): number;
   result_ptr(): number;
-  json_parse(ptr: number, len: number): number;
-  json_skeleton(doc: number): number;
-  json_free(doc: number): void;
-  tokenizer_new(spec: number, len: number, doc: number): number;
-  tokenizer_vocab_size(handle: number): number;
-  tokenizer_token_to_id(handle: number, ptr: number, len: number): number;
-  tokenizer_decode_table(handle: number): number;
-  tokenizer_token_strings(handle: number): number;
-  tokenizer_free(handle: number): void;
   tokenizer_encode(handle: number, text: number, len: number, addSpecialTokens: number): number;
   tokenizer_ids(handle: number): number;
   tokenizer_decode(handle: number, ids: number, n: number, skipSpecialTokens: number): number;
@@ -66,15 +61,6 @@ const EXPORTED_FUNCTIONS = [
   'last_error_ptr',
   'last_error_len',
   'result_ptr',
-  'json_parse',
-  'json_skeleton',
-  'json_free',
-  'tokenizer_new',
-  'tokenizer_vocab_size',
-  'tokenizer_token_to_id',
-  'tokenizer_decode_table',
-  'tokenizer_token_strings',
-  'tokenizer_free',
   'tokenizer_encode',
   'tokenizer_ids',
   'tokenizer_decode',
@@ -84,81 +70,80 @@ const EXPORTED_FUNCTIONS = [
   'max_f32',
 ] as const;
 
-/** Normalization forms in the crate's numbering (tokenizer.rs `Form`). */
-const NORMALIZATION_FORMS = ['', 'NFC', 'NFD', 'NFKC', 'NFKD'] as const;
-
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
-/**
- * The module's one import: Unicode normalization by V8's ICU. It writes the UTF-8 result at `out` when
- * it fits in `cap` bytes and returns its length, else returns minus the length needed.
- */
-function hostNormalize(form: number, ptr: number, len: number, out: number, cap: number): number {
-  const name = NORMALIZATION_FORMS[form];
-  if (!loaded || !name) throw new Error(`host_normalize: unknown normalization form ${form}`);
-  const memory = new Uint8Array(loaded.memory.buffer);
-  const normalized = utf8.encode(utf8Decoder.decode(memory.subarray(ptr, ptr + len)).normalize(name));
-  if (normalized.length > cap) return -normalized.length;
-  memory.set(normalized, out);
-  return normalized.length;
-}
+/** The typed functions wasm-bindgen generated (the package's .d.ts); usable once `wasm()` has run. */
+export type Bindings = Omit<typeof glue, 'default' | 'initSync'>;
 
-/** Where `make build` puts the optimized module: the same path from src/wasm/ and dist/wasm/. */
-export const WASM_PATH = fileURLToPath(new URL('../../dist/wasm/dynamo_wasm.wasm', import.meta.url));
-
-let loaded: WasmExports | undefined;
-
-function isExports(exports: Record<string, unknown>): exports is Record<string, unknown> & WasmExports {
-  return (
-    exports.memory instanceof Memory &&
-    EXPORTED_FUNCTIONS.every((name) => typeof exports[name] === 'function')
-  );
-}
+/** The package's module: the same path from src/wasm/ and dist/wasm/. */
+export const WASM_PATH = fileURLToPath(new URL('../../crates-wasm/pkg/dynamo_wasm_bg.wasm', import.meta.url));
 
 let compiled: object | undefined;
+let loaded: WasmExports | undefined;
 
-function instantiate(imports: Record<string, Record<string, unknown>>): WasmExports {
+function compile(): object {
   if (!compiled) {
     let bytes: Buffer;
     try {
       bytes = readFileSync(WASM_PATH);
     } catch (err) {
-      throw new Error(`cannot read the WebAssembly module ${WASM_PATH} (run \`make build\`): ${String(err)}`);
+      throw new Error(
+        `cannot read the WebAssembly module ${WASM_PATH} (run \`make wasm-pkg\`): ${String(err)}`,
+      );
     }
     compiled = new Module(bytes);
   }
-  const { exports } = new Instance(compiled, imports);
-  if (!isExports(exports)) {
-    throw new Error(
-      `${WASM_PATH} does not export ${EXPORTED_FUNCTIONS.join(', ')}: rebuild it with \`make build\``,
-    );
-  }
-  return exports;
+  return compiled;
 }
 
-/** The module's exports, instantiated on first call. */
+function checked(exports: Record<string, unknown>): WasmExports {
+  const ok =
+    exports.memory instanceof Memory &&
+    EXPORTED_FUNCTIONS.every((name) => typeof exports[name] === 'function');
+  if (!ok) {
+    throw new Error(
+      `${WASM_PATH} does not export ${EXPORTED_FUNCTIONS.join(', ')}: rebuild it with \`make wasm-pkg\``,
+    );
+  }
+  return exports as unknown as WasmExports;
+}
+
+/** The module's raw exports, instantiated through the glue on first call. */
 export function wasm(): WasmExports {
-  loaded ??= instantiate({ env: { host_normalize: hostNormalize } });
+  if (!loaded) {
+    // initSync gives the instance's exports: the glue's functions and these share the one instance.
+    const module = compile() as Parameters<typeof glue.initSync>[0];
+    loaded = checked(glue.initSync(module) as unknown as Record<string, unknown>);
+  }
   return loaded;
+}
+
+/** The glue's typed functions (cold calls), on the instance `wasm()` returns. */
+export function bindings(): Bindings {
+  wasm();
+  return glue;
 }
 
 /**
  * An instance of its own, with its own memory, for kernels that keep views of memory across other work
  * (the shared instance's memory grows, detaching views, whenever a tokenizer or hasher call needs room).
- * Its functions that need the host (the tokenizer's normalization) are not for use.
+ * Only its raw exports are for use: the glue's imports (the tokenizer's normalization) throw here.
  */
 export function privateInstance(): WasmExports {
-  return instantiate({
-    env: {
-      host_normalize: () => {
-        throw new Error('host_normalize: not available in a private instance');
+  const module = compile();
+  const imports: Record<string, Record<string, unknown>> = {};
+  for (const { module: from, name } of Module.imports(module)) {
+    imports[from] = {
+      ...imports[from],
+      [name]: () => {
+        throw new Error(`${from}.${name}: not available in a private instance`);
       },
-    },
-  });
+    };
+  }
+  return checked(new Instance(module, imports).exports);
 }
 
-/** The message the module left for its last failed call. */
+/** The message the module left for its last failed raw call. */
 export function lastError(): string {
   const w = wasm();
   return utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.last_error_ptr(), w.last_error_len()));

@@ -9,7 +9,7 @@
 //   decode:  a plain ByteLevel decoder: ids ─ bytes of each token (tables built here) ─ TextDecoder
 //            (lossy, like HF); any other decoder chain: tokenizer_decode in WASM
 import { readFileSync } from 'node:fs';
-import { lastError, Scratch, wasm } from './module.js';
+import { bindings, lastError, Scratch, wasm } from './module.js';
 import { buildSpec, TokenizerLoadError } from './tokenizer-spec.js';
 
 export { TokenizerLoadError };
@@ -29,7 +29,7 @@ const utf8Decoder = new TextDecoder();
 
 const textScratch = new Scratch();
 const idScratch = new Scratch();
-const FREE_ON_GC = new FinalizationRegistry<number>((handle) => wasm().tokenizer_free(handle));
+const FREE_ON_GC = new FinalizationRegistry<number>((handle) => bindings().tokenizer_free(handle));
 const EMPTY = new Uint8Array(0);
 /** HF's ByteFallback decoder's test for a byte token. */
 const FALLBACK_BYTE = /^<0x[0-9a-fA-F]{2}>$/;
@@ -107,16 +107,25 @@ interface TokenStrings {
   present: Uint8Array;
 }
 
-/** Copies the module's result buffer out, as [n][offsets: n + 1][flags: n, padded to 4][payload]. */
-function readTable(length: number): { offsets: Uint32Array; flags: Uint8Array; payload: Uint8Array } {
-  const w = wasm();
-  const copy = w.memory.buffer.slice(w.result_ptr(), w.result_ptr() + length);
+/** Splits a table the module returned: [n][offsets: n + 1][flags: n, padded to 4][payload]. */
+function readTable(table: Uint8Array): { offsets: Uint32Array; flags: Uint8Array; payload: Uint8Array } {
+  // The glue returns a copy with a buffer of its own, so the u32 views below are aligned.
+  const copy = table.byteOffset === 0 ? table.buffer : table.slice().buffer;
   const n = new Uint32Array(copy, 0, 1)[0] ?? 0;
   const offsets = new Uint32Array(copy, 4, n + 1);
   const flagsAt = 4 * (n + 2);
   const flags = new Uint8Array(copy, flagsAt, n);
   const payloadAt = flagsAt + Math.ceil(n / 4) * 4;
   return { offsets, flags, payload: new Uint8Array(copy, payloadAt) };
+}
+
+/** A load step in the module: the glue throws its error message as a string. */
+function loadStep<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw new TokenizerLoadError(`tokenizer.json: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 export class Tokenizer {
@@ -130,31 +139,19 @@ export class Tokenizer {
 
   /** `json`: the UTF-8 bytes of a tokenizer.json, parsed by the module itself (no JS object per token). */
   private constructor(json: Uint8Array) {
-    const w = wasm();
-    const ptr = w.wasm_alloc(json.length);
-    new Uint8Array(w.memory.buffer, ptr, json.length).set(json);
-    const doc = w.json_parse(ptr, json.length);
-    w.wasm_free(ptr, json.length);
-    if (doc === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+    const b = bindings();
+    const doc = loadStep(() => b.json_parse(json));
     let spec: Uint8Array;
     let byteLevelDecode: boolean;
     let byteFallbackDecode: boolean;
     try {
-      const n = w.json_skeleton(doc);
-      if (n < 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
-      const skeleton: unknown = JSON.parse(
-        utf8Decoder.decode(new Uint8Array(w.memory.buffer, w.result_ptr(), n)),
-      );
+      const skeleton: unknown = JSON.parse(loadStep(() => b.json_skeleton(doc)));
       ({ bytes: spec, byteLevelDecode, byteFallbackDecode } = buildSpec(skeleton));
     } catch (err) {
-      w.json_free(doc);
+      b.json_free(doc);
       throw err;
     }
-    const specPtr = w.wasm_alloc(spec.length);
-    new Uint8Array(w.memory.buffer, specPtr, spec.length).set(spec);
-    this.handle = w.tokenizer_new(specPtr, spec.length, doc);
-    w.wasm_free(specPtr, spec.length);
-    if (this.handle === 0) throw new TokenizerLoadError(`tokenizer.json: ${lastError()}`);
+    this.handle = loadStep(() => b.tokenizer_new(spec, doc));
     this.byteLevelDecode = byteLevelDecode;
     this.byteFallbackDecode = byteFallbackDecode;
     // The module's copy (vocabulary, merges, caches: tens of MB) goes when this object does.
@@ -163,7 +160,7 @@ export class Tokenizer {
 
   private tables(): DecodeTables {
     if (!this.decodeTables) {
-      const { offsets, flags, payload } = readTable(wasm().tokenizer_decode_table(this.handle));
+      const { offsets, flags, payload } = readTable(bindings().tokenizer_decode_table(this.handle));
       this.decodeTables = { bytes: payload, offsets, special: flags };
     }
     return this.decodeTables;
@@ -171,7 +168,7 @@ export class Tokenizer {
 
   private strings(): TokenStrings {
     if (!this.tokenStrings) {
-      const { offsets, flags, payload } = readTable(wasm().tokenizer_token_strings(this.handle));
+      const { offsets, flags, payload } = readTable(bindings().tokenizer_token_strings(this.handle));
       this.tokenStrings = { text: utf8Decoder.decode(payload), offsets, present: flags };
     }
     return this.tokenStrings;
@@ -188,7 +185,7 @@ export class Tokenizer {
 
   /** Ids + added tokens: one past the largest id. */
   get vocabSize(): number {
-    return wasm().tokenizer_vocab_size(this.handle);
+    return bindings().tokenizer_vocab_size(this.handle);
   }
 
   encode(text: string, opts: EncodeOptions = {}): Uint32Array {
@@ -268,12 +265,7 @@ export class Tokenizer {
   }
 
   tokenToId(token: string): number | undefined {
-    const w = wasm();
-    const cap = token.length * 3;
-    const ptr = textScratch.reserve(cap);
-    const { written } = utf8.encodeInto(token, new Uint8Array(w.memory.buffer, ptr, cap));
-    const id = w.tokenizer_token_to_id(this.handle, ptr, written);
-    return id < 0 ? undefined : id;
+    return bindings().tokenizer_token_to_id(this.handle, token);
   }
 
   idToToken(id: number): string | undefined {
@@ -285,6 +277,6 @@ export class Tokenizer {
   /** Frees the module's copy now rather than at garbage collection (the object is unusable afterwards). */
   free(): void {
     FREE_ON_GC.unregister(this);
-    wasm().tokenizer_free(this.handle);
+    bindings().tokenizer_free(this.handle);
   }
 }

@@ -1,0 +1,31 @@
+/* tslint:disable */
+/* eslint-disable */
+export const memory: WebAssembly.Memory;
+export function wasm_alloc(a: number): number;
+export function wasm_free(a: number, b: number): void;
+export function block_hashes(a: number, b: number, c: number, d: number, e: number, f: number): number;
+export function xxh3_64(a: number, b: number, c: number): number;
+export function hex_u64(a: number, b: number, c: number): void;
+export function last_error_ptr(): number;
+export function last_error_len(): number;
+export function result_ptr(): number;
+export function tokenizer_encode(a: number, b: number, c: number, d: number): number;
+export function tokenizer_decode(a: number, b: number, c: number, d: number): number;
+export function tokenizer_ids(a: number): number;
+export function argmax_f32(a: number, b: number): number;
+export function masked_argmax_f32(a: number, b: number, c: number, d: number): number;
+export function apply_mask_f32(a: number, b: number, c: number, d: number): void;
+export function max_f32(a: number, b: number): number;
+export function json_parse(a: number, b: number, c: number): void;
+export function json_skeleton(a: number, b: number): void;
+export function tokenizer_new(a: number, b: number, c: number, d: number): void;
+export function tokenizer_vocab_size(a: number): number;
+export function tokenizer_token_to_id(a: number, b: number, c: number, d: number): void;
+export function tokenizer_decode_table(a: number, b: number): void;
+export function tokenizer_token_strings(a: number, b: number): void;
+export function tokenizer_free(a: number): void;
+export function json_free(a: number): void;
+export function __wbindgen_malloc(a: number, b: number): number;
+export function __wbindgen_realloc(a: number, b: number, c: number, d: number): number;
+export function __wbindgen_add_to_stack_pointer(a: number): number;
+export function __wbindgen_free(a: number, b: number, c: number): void;
