@@ -53,10 +53,19 @@ function routerOf() {
   };
 }
 
+/** A manager whose events are recorded and fed to a fresh router index. */
 function setup(totalBlocks: number, blockSize: number) {
   const events: KvEventData[] = [];
-  const bm = new BlockManager({ totalBlocks, blockSize, onEvent: (e) => events.push(e) });
-  return { bm, events };
+  const router = routerOf();
+  const bm = new BlockManager({
+    totalBlocks,
+    blockSize,
+    onEvent: (e) => {
+      events.push(e);
+      router.feed(e);
+    },
+  });
+  return { bm, events, router };
 }
 
 describe('BlockManager', () => {
@@ -148,16 +157,7 @@ describe('BlockManager', () => {
   });
 
   it('after clear, what a running sequence grows on its old blocks stays private and unannounced', () => {
-    const router = routerOf();
-    const events: KvEventData[] = [];
-    const bm = new BlockManager({
-      totalBlocks: 8,
-      blockSize: 2,
-      onEvent: (e) => {
-        events.push(e);
-        router.feed(e);
-      },
-    });
+    const { bm, events, router } = setup(8, 2);
     const h = hashesOf([1, 2, 3, 4, 5, 6, 7, 8], 2);
     bm.allocate('s', 5, h);
     bm.clear();
@@ -249,16 +249,7 @@ describe('BlockManager imports', () => {
   });
 
   it('a commit after clear keeps private the blocks whose shared parent the clear dropped', () => {
-    const router = routerOf();
-    const events: KvEventData[] = [];
-    const bm = new BlockManager({
-      totalBlocks: 8,
-      blockSize: 2,
-      onEvent: (e) => {
-        events.push(e);
-        router.feed(e);
-      },
-    });
+    const { bm, events, router } = setup(8, 2);
     const h = hashesOf([1, 2, 3, 4, 5, 6, 7, 8], 2);
     bm.allocate('a', 4, h);
     expect(bm.allocateForImport('imp', 8, h)).toEqual([2, 3]);
