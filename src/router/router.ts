@@ -95,7 +95,8 @@ export const DEFAULT_ROUTER_SETTINGS: RouterSettings = {
   // Predicted time (issue 20; `npm run bench:placement`, docs/architecture.md "Router"): over the
   // simulated grid where every cache holds every prefix, kv's worst cell against round-robin went from
   // 1.18× (mean) / 1.26× (p50) with 'design' to 1.09× / 1.13× (an oracle that sees inside the engines:
-  // 1.15× / 1.12×); `dynamo bench`'s cache-bound win is kept. 'design' is DESIGN §7 (+ pending term).
+  // 1.15× / 1.12×), and to 1.03× / 1.04× with near-ties taken in round-robin order (scheduler.ts);
+  // `dynamo bench`'s cache-bound win is kept. 'design' is DESIGN §7 (+ pending term).
   cost: 'time',
   // 'time': a prefill step's fixed cost, in blocks (16.5 ms in the mocker's model ≈ 1 k tokens ≈ 17
   // blocks of 64; 12 did worse on the grid, 20 and 24 the same). 'design': blocks each request still

@@ -22,6 +22,11 @@
 // saves more than a step: on a busy one the request waits for the step in progress and shares its own
 // with the decodes. No decode-blocks term: balancing active blocks kept closed-loop clients in lockstep
 // bursts (each burst in two waves per worker) where round-robin's blind alternation staggers them.
+// Near-ties (temperature 0): every worker within TIE_MARGIN_STEPS of a step of the lowest logit is as
+// good — the router cannot see the engines' step boundaries, so smaller differences are noise — and
+// among them the one caching the fewest blocks wins (spreads prefixes), then the first in a rotating
+// order (round-robin's): where the cache gives no reason to prefer a worker, kv staggers arrivals as
+// round-robin does, e.g. keeping each of aiperf's in-order system contexts on one worker (issue 20).
 //
 // cost 'dynamo' is Dynamo's current selector instead (lib/kv-router scheduling/selector/default.rs):
 //   credit[w]  = overlapScoreCredit · decay[w] · overlap[w]
@@ -39,6 +44,14 @@ import { PrefillQueues } from './prefill-queue.js';
 
 export const ROUTER_COSTS = ['design', 'dynamo', 'time'] as const;
 export type RouterCost = (typeof ROUTER_COSTS)[number];
+
+/**
+ * cost 'time': logits within this fraction of a step's fixed cost (pendingPrefillBlocks) of the lowest
+ * are near-ties — 6 blocks at the default 16, about a decode step in the mocker's model. Over the
+ * simulated grid (`npm run bench:placement`, seeds 1–8) 0 / 2 / 4 / 5 / 6 / 7 / 8 blocks gave worst
+ * mean ratio 1.097 / 1.064 / 1.066 / 1.078 / 1.036 / 1.062 / 1.106 against round-robin.
+ */
+export const TIE_MARGIN_STEPS = 0.375;
 
 export interface SchedulerOptions {
   /** Tokens per KV block (B). */
@@ -132,6 +145,8 @@ export class KvScheduler {
   private readonly requests = new Map<string, ActiveRequest>();
   /** cost 'time': each worker's prefill queue as the router models it. */
   private readonly queues: PrefillQueues | undefined;
+  /** cost 'time': decisions so far, the start of the near-tie rotation. */
+  private rotation = 0;
 
   constructor(
     private readonly options: SchedulerOptions,
@@ -286,6 +301,7 @@ export class KvScheduler {
       }
       return costs[costs.length - 1] as WorkerCost;
     }
+    if (this.queues !== undefined) return this.pickNearTie(candidates, costs);
     // Lowest logit; ties: fewer cached blocks (design), then at random.
     const byCache = this.options.cost !== 'dynamo';
     let best: number[] = [0];
@@ -302,6 +318,27 @@ export class KvScheduler {
     }
     if (best.length === 1) return costs[best[0] as number] ?? first;
     return costs[best[Math.floor(this.random() * best.length)] as number] ?? first;
+  }
+
+  /** cost 'time': among logits within the margin of the lowest, fewest cached blocks, then rotation. */
+  private pickNearTie(candidates: readonly Candidate[], costs: readonly WorkerCost[]): WorkerCost {
+    const margin = TIE_MARGIN_STEPS * (this.options.pendingPrefillBlocks ?? 0);
+    let min = Number.POSITIVE_INFINITY;
+    for (const c of costs) min = Math.min(min, c.logit);
+    const n = costs.length;
+    const start = this.rotation++ % n;
+    let best = start;
+    let bestCached = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < n; k++) {
+      const i = (start + k) % n;
+      if ((costs[i] as WorkerCost).logit > min + margin) continue;
+      const cached = (candidates[i] as Candidate).cachedBlocks;
+      if (cached < bestCached) {
+        bestCached = cached;
+        best = i;
+      }
+    }
+    return costs[best] as WorkerCost;
   }
 
   // ---- active sequences ------------------------------------------------------------------------

@@ -1,8 +1,14 @@
 // The pending-prefill term of the design cost (issue 20: kv piled requests onto a worker still
-// prefilling) and the `dynamo` cost (Dynamo's current selector), on hand-computed numbers.
+// prefilling), the `dynamo` cost (Dynamo's current selector) and the time cost with its near-tie
+// rule, on hand-computed numbers.
 import { describe, expect, it } from 'vitest';
 import type { InstanceId } from '../../../src/api/index.js';
-import { type Candidate, KvScheduler, type SchedulerOptions } from '../../../src/router/scheduler.js';
+import {
+  type Candidate,
+  KvScheduler,
+  type SchedulerOptions,
+  TIE_MARGIN_STEPS,
+} from '../../../src/router/scheduler.js';
 
 const A = '000000000000000a' as InstanceId;
 const B = '000000000000000b' as InstanceId;
@@ -181,5 +187,28 @@ describe('time cost: predicted wait', () => {
     s.free('r1');
     s.free('r0');
     expect(s.costs(cands, next)[0]).toMatchObject({ prefillTokens: 16, logit: 1 });
+  });
+
+  it('treats logits within the near-tie margin as equal: fewer cached blocks, then round-robin order', () => {
+    const C = '000000000000000c' as InstanceId;
+    const margin = TIE_MARGIN_STEPS * STEP_BLOCKS; // 6 blocks
+    const three = (cached: [number, number, number]): Candidate[] =>
+      [A, B, C].map((id, i) => ({ id, cachedBlocks: cached[i] as number }));
+    // A caches the first 6 blocks of a 10-block prompt (logit 4), B and C nothing (logit 10).
+    const near = { isl: 160, seqKeys: keys(6, 10), overlaps: new Map([[A, 6]]) };
+    expect(margin).toBe(6);
+    expect(time().select(three([50, 20, 30]), near)).toMatchObject({ instance: B });
+    // One block more cached on A (logit 3): B and C are past the margin, A wins despite its cache.
+    const far = { ...near, overlaps: new Map([[A, 7]]) };
+    expect(time().select(three([50, 20, 30]), far)).toMatchObject({ instance: A });
+    // All equal: each decision starts one worker further, as round-robin does; no randomness used.
+    const s = time(() => {
+      throw new Error('random must not be drawn');
+    });
+    const even = { isl: 160, seqKeys: keys(7, 10), overlaps: new Map() };
+    const picks = [0, 1, 2, 3].map(
+      () => (s.select(three([0, 0, 0]), even) as { instance: InstanceId }).instance,
+    );
+    expect(picks).toEqual([A, B, C, A]);
   });
 });
