@@ -9,6 +9,9 @@
 // Step overhead: a decode step's wall time over a bare session.run on decode-shaped feeds of the same
 // batch (the floor any engine on this graph pays; called as the engine calls it: present into arrays we
 // own, logits into the arena), as (step − floor) / floor at batch 8 and 32, and the same in CPU time.
+// The floor is measured right after our engine's round, as many runs as that round's decode steps, and
+// both are means: the ratio is taken per round (paired, so a change in the machine's other load between
+// rounds cancels out) and its median reported.
 //
 // Decode rate, for both: N prompts of PROMPT tokens generating MAX tokens each at once; the N·(MAX − 1)
 // tokens after every sequence has its first, over the time after that (prefill is not counted).
@@ -257,8 +260,9 @@ const kvArrays = (size: number) =>
   Array.from({ length: 2 * session.numLayers }, () =>
     session.kvDtype === 'float16' ? new Uint16Array(size) : new Float32Array(size),
   );
-const FLOOR_RUNS = 20;
-/** Median wall ms of one run, and its process CPU ms (mean), for decode feeds of `rows`. */
+/** As many runs as a round's decode steps. */
+const FLOOR_RUNS = MAX - 1;
+/** Mean wall ms and process CPU ms of one run, for decode feeds of `rows` (the mean, as a round's step). */
 async function runFloor(rows: number): Promise<{ ms: number; cpuMs: number }> {
   const pastLen = PROMPT + MAX / 2;
   const kvSize = rows * session.numKvHeads * pastLen * session.headDim;
@@ -273,15 +277,11 @@ async function runFloor(rows: number): Promise<{ ms: number; cpuMs: number }> {
   };
   // As the engine's decode runs: onnxruntime writes the present into arrays we own.
   const present = kvArrays(rows * session.numKvHeads * (pastLen + 1) * session.headDim);
-  const times: number[] = [];
-  let cpu = process.cpuUsage();
-  for (let i = 0; i < 5 + FLOOR_RUNS; i++) {
-    if (i === 5) cpu = process.cpuUsage();
-    const t = performance.now();
-    await session.run(feeds, present);
-    if (i >= 5) times.push(performance.now() - t);
-  }
-  return { ms: median(times), cpuMs: cpuMs(cpu) / FLOOR_RUNS };
+  for (let i = 0; i < 5; i++) await session.run(feeds, present);
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < FLOOR_RUNS; i++) await session.run(feeds, present);
+  return { ms: (performance.now() - started) / FLOOR_RUNS, cpuMs: cpuMs(cpu) / FLOOR_RUNS };
 }
 
 // Rounds alternate the two peers so that load from other processes on the machine hits both alike.
@@ -300,12 +300,15 @@ const decodeCpu = {
   transformersJs: {} as Record<string, number>,
   ortGenai: {} as Record<string, number>,
 };
-/** The floor per batch size: the best round's median wall ms, and the median round's CPU ms per run. */
-const floors: Record<number, { ms: number; cpuMs: number }> = {};
+/**
+ * The floor per batch size (the best round's wall ms, the median round's CPU ms per run), and our step's
+ * overhead over it: the median over rounds of each round's (step − floor) / floor, wall and CPU.
+ */
+const floors: Record<number, { ms: number; cpuMs: number; overhead: number; cpuOverhead: number }> = {};
 for (const n of BATCHES) {
   const rates = { dynamo: [] as number[], transformersJs: [] as number[], ortGenai: [] as number[] };
   const cpuRates = { dynamo: [] as number[], transformersJs: [] as number[], ortGenai: [] as number[] };
-  const floorRounds: { ms: number; cpuMs: number }[] = [];
+  const floorRounds: { ms: number; cpuMs: number; overhead: number; cpuOverhead: number }[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of names) {
       const t = await peer(name).generate(
@@ -314,12 +317,20 @@ for (const n of BATCHES) {
       );
       rates[name].push((n * (MAX - 1)) / ((t.endMs - t.firstMs) / 1000));
       cpuRates[name].push((n * (MAX - 1)) / (t.decodeCpuMs / 1000));
+      if (name !== 'dynamo') continue;
+      const floor = await runFloor(n);
+      floorRounds.push({
+        ...floor,
+        overhead: (t.endMs - t.firstMs) / (MAX - 1) / floor.ms - 1,
+        cpuOverhead: t.decodeCpuMs / (MAX - 1) / floor.cpuMs - 1,
+      });
     }
-    floorRounds.push(await runFloor(n));
   }
   floors[n] = {
     ms: Math.min(...floorRounds.map((f) => f.ms)),
     cpuMs: median(floorRounds.map((f) => f.cpuMs)),
+    overhead: median(floorRounds.map((f) => f.overhead)),
+    cpuOverhead: median(floorRounds.map((f) => f.cpuOverhead)),
   };
   for (const name of names) {
     decode[name][n] = Math.round(Math.max(...rates[name]));
@@ -337,21 +348,13 @@ const ms2 = (ms: number | undefined): number | null => (ms === undefined ? null 
 const stepMs = (tokensPerSec: number | undefined, rows = 8): number | undefined =>
   tokensPerSec === undefined ? undefined : Number(((rows * 1000) / tokensPerSec).toFixed(2));
 const transformersJsStepMs = stepMs(decode.transformersJs[8]);
-const overhead = (rows: 8 | 32): number | null => {
-  const step = stepMs(decode.dynamo[rows], rows);
-  const floor = floorMs[rows];
-  return step === undefined || floor === undefined ? null : Number(((step - floor) / floor).toFixed(3));
+const overhead = (rows: 8 | 32, kind: 'overhead' | 'cpuOverhead'): number | null => {
+  const o = floors[rows]?.[kind];
+  return o === undefined ? null : Number(o.toFixed(3));
 };
-const stepOverheadOverFloor = { batch8: overhead(8), batch32: overhead(32) };
-// The same in CPU time (a decode step's CPU from the per-CPU-second rate): what other load distorts least.
-const overheadCpu = (rows: 8 | 32): number | null => {
-  const perSec = decodeCpu.dynamo[rows];
-  const floor = floors[rows]?.cpuMs;
-  if (perSec === undefined || floor === undefined) return null;
-  const step = (rows * 1000) / perSec;
-  return Number(((step - floor) / floor).toFixed(3));
-};
-const stepCpuOverheadOverFloor = { batch8: overheadCpu(8), batch32: overheadCpu(32) };
+const stepOverheadOverFloor = { batch8: overhead(8, 'overhead'), batch32: overhead(32, 'overhead') };
+// The same in CPU time: what the machine's other load distorts least.
+const stepCpuOverheadOverFloor = { batch8: overhead(8, 'cpuOverhead'), batch32: overhead(32, 'cpuOverhead') };
 progress(
   `batch-8 decode step (ms): session.run alone ${ms2(floorMs[8])}, dynamo ${stepMs(decode.dynamo[8])}, transformers.js ${transformersJsStepMs}, ort-genai ${stepMs(decode.ortGenai[8])}`,
 );
