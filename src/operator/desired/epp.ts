@@ -2,9 +2,10 @@
 // InferencePool (Gateway API Inference Extension, inference.networking.k8s.io/v1). As pure functions of
 // the graph: the InferencePool over the graph's frontends (the picker answers a frontend and hints the
 // worker, `dynamo epp --pool-endpoints frontends`, its default), the frontends' trust of that hint, the
-// Secret the picker and the frontends share so that only the picker's hints count, and the rules of the Role (made in graph.ts with the ServiceAccount and RoleBinding, as a planner's) that
-// let the picker watch that pool and the namespace's pods — PoolWatch (src/epp/pool.ts) lists and
-// watches both, so no resourceNames (RBAC cannot limit a list or a watch by name).
+// Secret the picker and the frontends share so that only the picker's hints count, and the rules of the
+// Role (made in graph.ts with the ServiceAccount and RoleBinding, as a planner's) that let the picker
+// watch that pool and the namespace's pods — PoolWatch (src/epp/pool.ts) lists and watches both, so no
+// resourceNames (RBAC cannot limit a list or a watch by name).
 import { randomBytes } from 'node:crypto';
 import type { ComponentSpec, DynamoGraphDeployment, EnvVar } from '../../api/k8s/index.js';
 import type { KubeObject } from '../kube/types.js';
