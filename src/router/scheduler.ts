@@ -24,9 +24,11 @@
 // bursts (each burst in two waves per worker) where round-robin's blind alternation staggers them.
 // Near-ties (temperature 0): every worker within TIE_MARGIN_STEPS of a step of the lowest logit is as
 // good — the router cannot see the engines' step boundaries, so smaller differences are noise — and
-// among them the one caching the fewest blocks wins (spreads prefixes), then the first in a rotating
-// order (round-robin's): where the cache gives no reason to prefer a worker, kv staggers arrivals as
-// round-robin does, e.g. keeping each of aiperf's in-order system contexts on one worker (issue 20).
+// among them an idle worker holding more of the prompt wins (a hit costs nothing there: a repeated
+// prompt on an idle cluster goes back to its cache), then the one caching the fewest blocks (spreads
+// prefixes: a busy holder's overlap does not count), then the first in a rotating order (round-robin's):
+// where the cache gives no reason to prefer a worker, kv staggers arrivals as round-robin does, e.g.
+// keeping each of aiperf's in-order system contexts on one worker (issue 20).
 //
 // cost 'dynamo' is Dynamo's current selector instead (lib/kv-router scheduling/selector/default.rs):
 //   credit[w]  = overlapScoreCredit · decay[w] · overlap[w]
@@ -320,7 +322,10 @@ export class KvScheduler {
     return costs[best[Math.floor(this.random() * best.length)] as number] ?? first;
   }
 
-  /** cost 'time': among logits within the margin of the lowest, fewest cached blocks, then rotation. */
+  /**
+   * cost 'time': among logits within the margin of the lowest, the most overlap on an idle worker (a busy
+   * one's counts as none), then fewest cached blocks, then rotation.
+   */
   private pickNearTie(candidates: readonly Candidate[], costs: readonly WorkerCost[]): WorkerCost {
     const margin = TIE_MARGIN_STEPS * (this.options.pendingPrefillBlocks ?? 0);
     let min = Number.POSITIVE_INFINITY;
@@ -328,12 +333,16 @@ export class KvScheduler {
     const n = costs.length;
     const start = this.rotation++ % n;
     let best = start;
+    let bestOverlap = -1;
     let bestCached = Number.POSITIVE_INFINITY;
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
-      if ((costs[i] as WorkerCost).logit > min + margin) continue;
+      const cost = costs[i] as WorkerCost;
+      if (cost.logit > min + margin) continue;
       const cached = (candidates[i] as Candidate).cachedBlocks;
-      if (cached < bestCached) {
+      const overlap = (this.workers.get(cost.id)?.requests ?? 0) > 0 ? 0 : cost.overlap;
+      if (overlap > bestOverlap || (overlap === bestOverlap && cached < bestCached)) {
+        bestOverlap = overlap;
         bestCached = cached;
         best = i;
       }

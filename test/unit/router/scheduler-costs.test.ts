@@ -189,18 +189,26 @@ describe('time cost: predicted wait', () => {
     expect(s.costs(cands, next)[0]).toMatchObject({ prefillTokens: 16, logit: 1 });
   });
 
-  it('treats logits within the near-tie margin as equal: fewer cached blocks, then round-robin order', () => {
+  it('treats logits within the near-tie margin as equal: an idle holder of the prompt, then fewer cached blocks, then round-robin order', () => {
     const C = '000000000000000c' as InstanceId;
     const margin = TIE_MARGIN_STEPS * STEP_BLOCKS; // 6 blocks
     const three = (cached: [number, number, number]): Candidate[] =>
       [A, B, C].map((id, i) => ({ id, cachedBlocks: cached[i] as number }));
-    // A caches the first 6 blocks of a 10-block prompt (logit 4), B and C nothing (logit 10).
-    const near = { isl: 160, seqKeys: keys(6, 10), overlaps: new Map([[A, 6]]) };
     expect(margin).toBe(6);
-    expect(time().select(three([50, 20, 30]), near)).toMatchObject({ instance: B });
-    // One block more cached on A (logit 3): B and C are past the margin, A wins despite its cache.
-    const far = { ...near, overlaps: new Map([[A, 7]]) };
-    expect(time().select(three([50, 20, 30]), far)).toMatchObject({ instance: A });
+    // A, idle, caches the first 6 blocks of a 10-block prompt (logit 4), B and C nothing (logit 10):
+    // within the margin, but A's cache hit costs nothing, so A wins despite caching the most.
+    const near = { isl: 160, seqKeys: keys(6, 10), overlaps: new Map([[A, 6]]) };
+    expect(time().select(three([50, 20, 30]), near)).toMatchObject({ instance: A });
+    // A busy (decoding one request: the step term, 16) holds the whole prompt (logit 16), B and C
+    // idle (logit 10): a near-tie in which A's overlap does not count, so fewer cached blocks wins — the
+    // prefix spreads instead of queueing behind A.
+    const busy = time();
+    busy.add('r0', A, { isl: 16, seqKeys: keys(9, 1) }, 0);
+    busy.prefillDone('r0');
+    const whole = { isl: 160, seqKeys: keys(6, 10), overlaps: new Map([[A, 10]]) };
+    const [ca, cb] = busy.costs(three([50, 20, 30]), whole);
+    expect((ca?.logit ?? 0) - (cb?.logit ?? 0)).toBeCloseTo(margin);
+    expect(busy.select(three([50, 20, 30]), whole)).toMatchObject({ instance: B });
     // All equal: each decision starts one worker further, as round-robin does; no randomness used.
     const s = time(() => {
       throw new Error('random must not be drawn');
