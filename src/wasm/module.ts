@@ -70,7 +70,8 @@ const EXPORTED_FUNCTIONS = [
   'max_f32',
 ] as const;
 
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: text that begins with U+FEFF keeps it (see tokenizer.ts).
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** The typed functions wasm-bindgen generated (the package's .d.ts); usable once `wasm()` has run. */
 export type Bindings = Omit<typeof glue, 'default' | 'initSync'>;

@@ -25,7 +25,9 @@ export interface DecodeOptions {
 }
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: a token may begin with U+FEFF (GPT-OSS has "\ufeffnamespace"); HF keeps it, TextDecoder
+// would drop it at the start of the text.
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 const textScratch = new Scratch();
 const idScratch = new Scratch();
@@ -43,7 +45,7 @@ const FALLBACK_BYTE = /^<0x[0-9a-fA-F]{2}>$/;
  * each byte of the run into U+FFFD).
  */
 export class IncrementalDecoder {
-  private readonly decoder = new TextDecoder('utf-8');
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private ids: number[] = [];
   private prefix = '';
   private prefixIndex = 0;
@@ -135,7 +137,7 @@ export class Tokenizer {
   private readonly byteFallbackDecode: boolean;
   private decodeTables: DecodeTables | undefined;
   private tokenStrings: TokenStrings | undefined;
-  private readonly decoder = new TextDecoder('utf-8');
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   /** `json`: the UTF-8 bytes of a tokenizer.json, parsed by the module itself (no JS object per token). */
   private constructor(json: Uint8Array) {

@@ -34,6 +34,8 @@ const EXTRA = [
   "Héllo, WORLD! Ünïcödé 中文字 don't stop. naïve café",
   `${'x'.repeat(40)} supercalifragilisticexpialidocious`,
   '\u0000\u0007a\u200bb\ufeffc\ue000d\uf8ff',
+  // A leading U+FEFF survives decoding (a TextDecoder drops it unless told not to).
+  '\ufeffnamespace x',
 ];
 
 function streamed(t: Tokenizer, ids: readonly number[], skipSpecialTokens: boolean): string {
