@@ -92,13 +92,13 @@ export class KvStore {
     const slots = table.slots;
     for (let i = table.full; i < full; i++) {
       const hash = sequenceHashes[i] as string;
+      const importing = pending.includes(i);
       // As the manager: an import's pending block, or one grown on a parent that clear() dropped from
       // the cache, stays private (unnamed).
-      const unshared =
-        pending.includes(i) || (i > 0 && !this.#slotOfHash.has(sequenceHashes[i - 1] as string));
+      const unshared = importing || (i > 0 && !this.#slotOfHash.has(sequenceHashes[i - 1] as string));
       // Only the block right after the held full ones can already have a slot: the private tail.
       const tail = i < slots.length ? (slots[i] as number) : -1;
-      const cached = pending.includes(i) ? undefined : this.#slotOfHash.get(hash);
+      const cached = importing ? undefined : this.#slotOfHash.get(hash);
       if (cached !== undefined) {
         // The manager shares a block computed elsewhere with the same prefix; our tail copy goes.
         this.#refs[cached] = (this.#refs[cached] as number) + 1;
