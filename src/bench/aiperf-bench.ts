@@ -8,7 +8,8 @@
 //
 // Every cell (workers × concurrency × workload) runs kv and round-robin; every cell is reported, none
 // picked. Prints a line per run on stderr, then one JSON object as the last line of stdout:
-// `ratios` holds kv/round-robin of mean and p50 TTFT per cell and the worst of each (goal ≤ 1).
+// `ratios` holds kv/round-robin of mean and p50 TTFT per cell and the worst of each (goal ≤ 1), and
+// `.serverTtftMean`: the frontend's own mean TTFT, which leaves out aiperf's side of the socket.
 // Arguments after `--` go to every `dynamo run` (e.g. -- --router-cost dynamo).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -103,6 +104,12 @@ interface RunResult {
   requests: number;
   errors: number;
   cacheReadPct: number | null;
+  /**
+   * The frontend's own mean TTFT (its dynamo_frontend_time_to_first_token_seconds: tokenized prompt
+   * to first token, aiperf's warm-up included): without aiperf's side of the socket, whose delays on
+   * a loaded host can outweigh placement (docs/architecture.md "4 × 8 prefix-pool under aiperf").
+   */
+  serverTtftMeanMs: number | null;
 }
 
 const stat = z.object({ avg: z.number() }).passthrough();
@@ -150,6 +157,22 @@ async function startServer(workers: number, mode: Mode): Promise<{ url: string; 
   throw new Error('dynamo run did not answer /v1/models within 60 s');
 }
 
+const TTFT_METRIC = 'dynamo_frontend_time_to_first_token_seconds';
+
+/** Mean of the frontend's TTFT histogram (sum / count, every model), in ms; null without requests. */
+async function serverTtftMeanMs(url: string): Promise<number | null> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const total = (suffix: string) => {
+    let sum = 0;
+    for (const m of text.matchAll(new RegExp(`^${TTFT_METRIC}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) {
+      sum += Number(m[1]);
+    }
+    return sum;
+  };
+  const count = total('count');
+  return count > 0 ? round((total('sum') / count) * 1000) : null;
+}
+
 async function stopServer(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
@@ -164,7 +187,7 @@ async function aiperf(
   url: string,
   workload: WorkloadName,
   concurrency: number,
-): Promise<RunResult> {
+): Promise<Omit<RunResult, 'serverTtftMeanMs'>> {
   const dir = await mkdtemp(join(tmpdir(), 'aiperf-'));
   try {
     await exec(
@@ -220,6 +243,7 @@ async function aiperf(
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+const ratioOrNull = (a: number | null, b: number | null) => (a === null || b === null ? null : round(a / b));
 
 interface Cell {
   workers: number;
@@ -230,6 +254,8 @@ interface Cell {
   roundRobin: RunResult[];
   ttftMeanKvOverRoundRobin: number;
   ttftP50KvOverRoundRobin: number;
+  /** The frontends' own mean TTFT, kv over round-robin (null if a run had none). */
+  serverTtftMeanKvOverRoundRobin: number | null;
 }
 
 const { stdout } = await exec(join(ROOT, 'scripts/python-env.sh'), [join(ROOT, 'test/python/aiperf.txt')], {
@@ -247,18 +273,25 @@ for (const workers of args.workers) {
           const { url, proc } = await startServer(workers, mode);
           let r: RunResult;
           try {
-            r = await aiperf(bin, url, workload, concurrency);
+            r = {
+              ...(await aiperf(bin, url, workload, concurrency)),
+              serverTtftMeanMs: await serverTtftMeanMs(url),
+            };
           } finally {
             await stopServer(proc);
           }
           got[mode].push(r);
           process.stderr.write(
-            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, cache read ${r.cacheReadPct}%\n`,
+            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, frontend's mean ${r.serverTtftMeanMs} ms, cache read ${r.cacheReadPct}%\n`,
           );
         }
       }
       const avg = (runs: RunResult[], key: 'ttftMeanMs' | 'ttftP50Ms') =>
         runs.reduce((sum, r) => sum + r[key], 0) / runs.length;
+      const serverAvg = (runs: RunResult[]) =>
+        runs.some((r) => r.serverTtftMeanMs === null)
+          ? null
+          : runs.reduce((sum, r) => sum + (r.serverTtftMeanMs ?? 0), 0) / runs.length;
       const kv = got.kv;
       const rr = got['round-robin'];
       cells.push({
@@ -269,6 +302,7 @@ for (const workers of args.workers) {
         roundRobin: rr,
         ttftMeanKvOverRoundRobin: round(avg(kv, 'ttftMeanMs') / avg(rr, 'ttftMeanMs')),
         ttftP50KvOverRoundRobin: round(avg(kv, 'ttftP50Ms') / avg(rr, 'ttftP50Ms')),
+        serverTtftMeanKvOverRoundRobin: ratioOrNull(serverAvg(kv), serverAvg(rr)),
       });
     }
   }
@@ -278,6 +312,8 @@ for (const c of cells) {
   const key = `w${c.workers}c${c.concurrency}.${c.workload}`;
   ratios[`${key}.ttftMean`] = c.ttftMeanKvOverRoundRobin;
   ratios[`${key}.ttftP50`] = c.ttftP50KvOverRoundRobin;
+  if (c.serverTtftMeanKvOverRoundRobin !== null)
+    ratios[`${key}.serverTtftMean`] = c.serverTtftMeanKvOverRoundRobin;
 }
 ratios.worstTtftMeanKvOverRoundRobin = Math.max(...cells.map((c) => c.ttftMeanKvOverRoundRobin));
 ratios.worstTtftP50KvOverRoundRobin = Math.max(...cells.map((c) => c.ttftP50KvOverRoundRobin));

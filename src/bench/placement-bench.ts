@@ -4,6 +4,7 @@
 // deployment. Prints a line per cell on stderr, then one JSON object as the last line of stdout:
 // `ratios` holds kv/round-robin mean and p50 TTFT per cell, the worst of each and their geometric means.
 // `--router key=value` (repeatable) overrides a router setting for the kv runs (e.g. cost=design).
+// `--warmup N` sends N requests first and leaves them out, as aiperf's warm-up (default 0).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -24,6 +25,7 @@ const argsSchema = z.object({
   concurrency: ints(1024),
   seeds: ints(2 ** 31),
   requests: z.coerce.number().int().min(1),
+  warmup: z.coerce.number().int().min(0),
   policy: z.enum(['kv', 'oracle']),
   router: z.array(z.string().regex(/^[A-Za-z]+=.+$/, 'router: expected key=value')),
   out: z.string().min(1).optional(),
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '1,4,8,16' },
       seeds: { type: 'string', default: '7,11' },
       requests: { type: 'string', default: '240' },
+      warmup: { type: 'string', default: '0' },
       policy: { type: 'string', default: 'kv' },
       router: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       workers,
       concurrency,
       requests: args.requests,
+      warmup: args.warmup,
       outputLen: 64,
       blockSize: 64,
       jitterMs: 5,

@@ -83,6 +83,12 @@ export interface SimOptions {
    */
   policy?: 'router' | 'oracle';
   seed: number;
+  /**
+   * Requests sent first and left out of the figures, all finished before the measured ones start —
+   * aiperf's warm-up (`--warmup-request-count`), which then starts its clients together (default 0;
+   * `perWorker` and `onRequest` still see them).
+   */
+  warmup?: number;
   log: Logger;
   /** Told of every request once it ends (traces of the decisions). */
   onRequest?: (r: SimRequest) => void;
@@ -267,14 +273,16 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
   let promptTokens = 0;
   let cachedTokens = 0;
 
-  const client = async (slot: number) => {
-    let previous: Turn | undefined;
-    while (issued < o.requests) {
+  const warmup = o.warmup ?? 0;
+  // Per client, its last turn (multi-turn chats go on across the warm-up).
+  const previous: (Turn | undefined)[] = [];
+  const client = async (slot: number, limit: number, measured: boolean) => {
+    while (issued < limit) {
       const requestId = `r${issued++}`;
       await clock.sleep(random() * o.jitterMs);
       // Drawn as it is sent, as aiperf does: its dataset order is then the order the router sees
       // (round-robin over an even worker count keeps each system-context entry on one worker).
-      const prompt = next(slot, previous);
+      const prompt = next(slot, previous[slot]);
       const start = clock.now();
       let exclude: Set<InstanceId> | undefined;
       if (o.policy === 'oracle') {
@@ -312,11 +320,13 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
         if (frame.cachedTokens !== undefined) cached += frame.cachedTokens;
         answer.push(...frame.tokenIds);
       }
-      ttfts.push(ttft);
       view.active--;
       for (const key of view.blockKeys([...prompt, ...answer])) view.cached.add(key);
-      promptTokens += prompt.length;
-      cachedTokens += cached;
+      if (measured) {
+        ttfts.push(ttft);
+        promptTokens += prompt.length;
+        cachedTokens += cached;
+      }
       router.complete(requestId);
       o.onRequest?.({
         requestId,
@@ -327,12 +337,16 @@ export async function simulatePlacement(o: SimOptions): Promise<SimResult> {
         ttftMs: ttft,
       });
       finished++;
-      previous = { prompt, answer };
+      previous[slot] = { prompt, answer };
     }
   };
-  const clients = Array.from({ length: o.concurrency }, (_, slot) => client(slot));
-  await clock.run(() => finished >= o.requests);
-  await Promise.all(clients);
+  const phase = async (limit: number, measured: boolean) => {
+    const clients = Array.from({ length: o.concurrency }, (_, slot) => client(slot, limit, measured));
+    await clock.run(() => finished >= limit);
+    await Promise.all(clients);
+  };
+  if (warmup > 0) await phase(warmup, false);
+  await phase(warmup + o.requests, true);
   await router.close();
   for (const engine of engines.values()) await engine.close();
   const sorted = [...ttfts].sort((a, b) => a - b);

@@ -4,7 +4,12 @@
 // over the grid of `npm run bench:placement`; the time cost (the default) wins those cells.
 // Seed 7 here; the grid's seeds 1–8 are in docs/architecture.md "Router".
 import { describe, expect, it } from 'vitest';
-import { SIM_WORKLOADS, type SimWorkloadName, simulatePlacement } from '../../../src/bench/placement-sim.js';
+import {
+  SIM_WORKLOADS,
+  type SimRequest,
+  type SimWorkloadName,
+  simulatePlacement,
+} from '../../../src/bench/placement-sim.js';
 import { DEFAULT_ROUTER_SETTINGS, type RouterSettings } from '../../../src/router/router.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 
@@ -71,5 +76,36 @@ describe('placement on simulated time (seed 7)', () => {
   it('the oracle placement (least predicted TTFT, seen inside the engines) beats round-robin', async () => {
     const r = await ratios('system-context', 2, 8, {}, 'oracle');
     expect(r.mean).toBeLessThan(0.95);
+  }, 60_000);
+});
+
+describe('aiperf-like warm-up in the simulator', () => {
+  it('leaves the warm-up out and starts the measured requests only once it has finished', async () => {
+    const seen: SimRequest[] = [];
+    const result = await simulatePlacement({
+      workload: SIM_WORKLOADS['prefix-pool'],
+      workers: 2,
+      concurrency: 4,
+      requests: 12,
+      warmup: 4,
+      outputLen: 8,
+      blockSize: 64,
+      jitterMs: 5,
+      router: { ...DEFAULT_ROUTER_SETTINGS, mode: 'kv' },
+      seed: 7,
+      log,
+      onRequest: (r) => seen.push(r),
+    });
+    expect(seen).toHaveLength(16);
+    // Ids are issued in order: r0–r3 are the warm-up.
+    const warm = seen.filter((r) => Number(r.requestId.slice(1)) < 4);
+    const measured = seen.filter((r) => Number(r.requestId.slice(1)) >= 4);
+    expect(warm).toHaveLength(4);
+    // The warm-up's cold misses (every prefix new) make its TTFTs the longest: a mean over all 16
+    // would differ from the measured requests' own.
+    const mean = measured.reduce((s, r) => s + r.ttftMs, 0) / measured.length;
+    expect(result.ttftMs.mean).toBeCloseTo(mean, 6);
+    const warmFirstTokens = Math.max(...warm.map((r) => r.routedAt + r.ttftMs));
+    for (const r of measured) expect(r.routedAt).toBeGreaterThan(warmFirstTokens);
   }, 60_000);
 });
