@@ -92,10 +92,11 @@ const serverExtra = positionals;
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-// The CLI beside this file: dist/cli/main.js when built, src/cli/main.ts when run from source.
-const MAIN = fileURLToPath(
-  new URL(`../cli/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
-);
+// The CLI: bin/dynamo.js when built (it refuses a Node.js other than the pinned one, which the servers
+// would otherwise inherit from a bench started with the machine's node), src/cli/main.ts from source.
+const MAIN = import.meta.url.endsWith('.ts')
+  ? fileURLToPath(new URL('../cli/main.ts', import.meta.url))
+  : join(ROOT, 'bin/dynamo.js');
 
 interface RunResult {
   ttftMeanMs: number;
