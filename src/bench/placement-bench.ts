@@ -2,7 +2,8 @@
 // concurrency × aiperf-shaped workload × seed, each cell one run of placement-sim.ts per policy.
 // Deterministic, so the reference for cost-function changes; `npm run bench:aiperf` confirms on a real
 // deployment. Prints a line per cell on stderr, then one JSON object as the last line of stdout:
-// `ratios` holds kv/round-robin mean and p50 TTFT per cell, the worst of each and their geometric means.
+// `ratios` holds kv/round-robin mean and p50 TTFT per run and pooled per cell over its seeds, the worst
+// of each and the runs' geometric means (placement-ratios.ts).
 // `--router key=value` (repeatable) overrides a router setting for the kv runs (e.g. cost=design).
 // `--warmup N` sends N requests first and leaves them out, as aiperf's warm-up (default 0).
 import { writeFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_ROUTER_SETTINGS, type RouterSettings } from '../router/router.js';
 import { createLogger } from '../runtime/logger.js';
+import { type PlacementRun, placementRatios } from './placement-ratios.js';
 import { SIM_WORKLOADS, type SimResult, type SimWorkloadName, simulatePlacement } from './placement-sim.js';
 
 type WorkloadName = SimWorkloadName;
@@ -82,37 +84,28 @@ async function main(): Promise<void> {
       seed,
       log,
     });
-  const ratios: Record<string, number> = {};
   const cells: Record<string, { kv: SimResult; roundRobin: SimResult }> = {};
-  const means: number[] = [];
-  const p50s: number[] = [];
+  const runs: PlacementRun[] = [];
   for (const workers of args.workers) {
     for (const concurrency of args.concurrency) {
       for (const workload of args.workloads) {
+        const cell = `w${workers}c${concurrency}.${workload}`;
         for (const seed of args.seeds) {
           const kv = await run(workload, workers, concurrency, seed, true);
           const rr = await run(workload, workers, concurrency, seed, false);
-          const cell = `w${workers}c${concurrency}.${workload}.s${seed}`;
+          cells[`${cell}.s${seed}`] = { kv, roundRobin: rr };
+          runs.push({ cell, seed, kv, roundRobin: rr });
           const mean = kv.ttftMs.mean / rr.ttftMs.mean;
           const p50 = kv.ttftMs.p50 / rr.ttftMs.p50;
-          cells[cell] = { kv, roundRobin: rr };
-          ratios[`${cell}.ttftMean`] = round(mean);
-          ratios[`${cell}.ttftP50`] = round(p50);
-          means.push(mean);
-          p50s.push(p50);
           process.stderr.write(
-            `${cell}: mean ${kv.ttftMs.mean.toFixed(1)}/${rr.ttftMs.mean.toFixed(1)} ms = ${mean.toFixed(3)}, ` +
+            `${cell}.s${seed}: mean ${kv.ttftMs.mean.toFixed(1)}/${rr.ttftMs.mean.toFixed(1)} ms = ${mean.toFixed(3)}, ` +
               `p50 ${p50.toFixed(3)}, cached ${kv.cachedTokenShare.toFixed(2)}/${rr.cachedTokenShare.toFixed(2)}\n`,
           );
         }
       }
     }
   }
-  const geomean = (xs: number[]) => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
-  ratios.worstTtftMean = round(Math.max(...means));
-  ratios.worstTtftP50 = round(Math.max(...p50s));
-  ratios.geomeanTtftMean = round(geomean(means));
-  ratios.geomeanTtftP50 = round(geomean(p50s));
+  const ratios = placementRatios(runs);
   const report = {
     bench: 'placement-sim',
     router: { ...DEFAULT_ROUTER_SETTINGS, ...overrides },
@@ -122,7 +115,5 @@ async function main(): Promise<void> {
   if (args.out !== undefined) await writeFile(args.out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify({ bench: 'placement-sim', ratios })}\n`);
 }
-
-const round = (v: number) => Math.round(v * 1000) / 1000;
 
 await main();
