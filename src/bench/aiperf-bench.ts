@@ -208,8 +208,8 @@ async function aiperf(
         String(concurrency),
         '--request-count',
         String(args.requests),
-        '--warmup-request-count',
-        String(args.warmup),
+        // aiperf refuses a count of 0; without the flag it runs no warm-up phase.
+        ...(args.warmup > 0 ? ['--warmup-request-count', String(args.warmup)] : []),
         ...WORKLOADS[workload],
         '--osl',
         String(args.osl),
