@@ -19,6 +19,8 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { TextStreamer } from '@huggingface/transformers';
 import type { GenerateRequest } from '../api/index.js';
 import { createOnnxEngine, type OnnxEngine } from '../engines/onnx/index.js';
@@ -284,6 +286,12 @@ async function runFloor(rows: number): Promise<{ ms: number; cpuMs: number }> {
   return { ms: (performance.now() - started) / FLOOR_RUNS, cpuMs: cpuMs(cpu) / FLOOR_RUNS };
 }
 
+// All peers share this process, so a round would otherwise pay full GCs for the garbage of the round
+// before it (Transformers.js' tensors: a mark-compact about every 100 ms through the decode rounds,
+// 2.5–7 ms each); every round and floor starts from a collected heap instead.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
 // Rounds alternate the two peers so that load from other processes on the machine hits both alike.
 // Wall figures are the best round of each peer (the one least disturbed by that load, as timeit
 // takes the minimum); CPU figures are medians.
@@ -311,6 +319,7 @@ for (const n of BATCHES) {
   const floorRounds: { ms: number; cpuMs: number; overhead: number; cpuOverhead: number }[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of names) {
+      collectGarbage();
       const t = await peer(name).generate(
         Array.from({ length: n }, () => randomPrompt(PROMPT)),
         MAX,
@@ -318,6 +327,7 @@ for (const n of BATCHES) {
       rates[name].push((n * (MAX - 1)) / ((t.endMs - t.firstMs) / 1000));
       cpuRates[name].push((n * (MAX - 1)) / (t.decodeCpuMs / 1000));
       if (name !== 'dynamo') continue;
+      collectGarbage();
       const floor = await runFloor(n);
       floorRounds.push({
         ...floor,
