@@ -3,6 +3,7 @@
 // tokens (sampling, stop token ids, max tokens).
 import { z } from 'zod';
 import { kvTransferDescriptorSchema, kvTransferErrorFrameSchema } from './disagg.js';
+import { tokenIdsSchema } from './ids.js';
 
 const tokenId = z.number().int().nonnegative().max(0xffffffff);
 
@@ -41,7 +42,7 @@ export type GrammarSpec = z.infer<typeof grammarSpecSchema>;
 
 export const stopConditionsSchema = z.object({
   maxTokens: z.number().int().positive().optional(),
-  stopTokenIds: z.array(tokenId).optional(),
+  stopTokenIds: tokenIdsSchema().optional(),
   ignoreEos: z.boolean().optional(),
   /** Neither EOS nor stopTokenIds can be sampled before this many output tokens (vLLM's min_tokens). */
   minTokens: z.number().int().nonnegative().optional(),
@@ -51,7 +52,7 @@ export type StopConditions = z.infer<typeof stopConditionsSchema>;
 export const generateRequestSchema = z.object({
   requestId: z.string().min(1).max(256),
   model: z.string().min(1),
-  tokenIds: z.array(tokenId).min(1),
+  tokenIds: tokenIdsSchema(1),
   sampling: samplingOptionsSchema,
   stop: stopConditionsSchema,
   /** Structured output: tokens that cannot continue valid output are masked before sampling. */
@@ -87,7 +88,7 @@ export type FinishReason = (typeof FINISH_REASONS)[number];
 
 /** One frame of the response stream: new token ids; the last frame carries finishReason. */
 export const generateResponseSchema = z.object({
-  tokenIds: z.array(tokenId),
+  tokenIds: tokenIdsSchema(),
   /** Prompt tokens served from the prefix cache; set on the first frame. */
   cachedTokens: z.number().int().nonnegative().optional(),
   /** When the request asked for logprobs: one entry per token of tokenIds. */

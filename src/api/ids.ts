@@ -18,6 +18,35 @@ export const blockHashSchema = z
   .regex(HEX64, 'must be 16 lowercase hex digits')
   .transform((s) => s as BlockHash);
 
+const MAX_TOKEN_ID = 0xffffffff;
+
+/**
+ * An array of token ids (integers 0..2^32−1), at least `min` long, checked in one loop. zod's
+ * per-element schema costs ~0.1 µs a token: 0.14 ms for a 1.6k-token prompt on every request, where
+ * this takes 7 µs (profiled under aiperf, issue 20). An error names the first bad element's index.
+ */
+export function tokenIdsSchema(min = 0) {
+  return z
+    .custom<number[]>((v) => Array.isArray(v), { error: 'expected an array of token ids' })
+    .superRefine((ids, ctx) => {
+      if (ids.length < min) {
+        ctx.addIssue({ code: 'custom', message: `expected at least ${min} token id${min === 1 ? '' : 's'}` });
+        return;
+      }
+      for (let i = 0; i < ids.length; i++) {
+        const id: unknown = ids[i];
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `expected a token id (an integer 0..${MAX_TOKEN_ID}), got ${JSON.stringify(id) ?? typeof id}`,
+          });
+          return;
+        }
+      }
+    });
+}
+
 /** namespace / component / endpoint names. */
 export const NAME = /^[a-z0-9_-]+$/;
 export const nameSchema = z.string().regex(NAME, 'must match ^[a-z0-9_-]+$');
