@@ -111,6 +111,12 @@ interface RunResult {
    * a loaded host can outweigh placement (docs/architecture.md "4 × 8 prefix-pool under aiperf").
    */
   serverTtftMeanMs: number | null;
+  /**
+   * CPU time (user + system) of `dynamo run` (frontend, router and mockers in one process) while
+   * aiperf ran, per request it answered, in ms; null where /proc is not there. The policies' CPU cost
+   * on a host that aiperf shares with the server.
+   */
+  serverCpuMsPerRequest: number | null;
 }
 
 const stat = z.object({ avg: z.number() }).passthrough();
@@ -174,6 +180,17 @@ async function serverTtftMeanMs(url: string): Promise<number | null> {
   return count > 0 ? round((total('sum') / count) * 1000) : null;
 }
 
+/** CPU time (user + system) of a process so far in ms, from /proc (Linux); null elsewhere. */
+async function cpuMs(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  // Fields after the command's closing parenthesis: state is the 3rd, utime the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // In clock ticks of USER_HZ, 100 on every Linux architecture Node.js runs on.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function stopServer(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
@@ -188,7 +205,7 @@ async function aiperf(
   url: string,
   workload: WorkloadName,
   concurrency: number,
-): Promise<Omit<RunResult, 'serverTtftMeanMs'>> {
+): Promise<Omit<RunResult, 'serverTtftMeanMs' | 'serverCpuMsPerRequest'>> {
   const dir = await mkdtemp(join(tmpdir(), 'aiperf-'));
   try {
     await exec(
@@ -274,16 +291,23 @@ for (const workers of args.workers) {
           const { url, proc } = await startServer(workers, mode);
           let r: RunResult;
           try {
+            const cpuBefore = await cpuMs(proc.pid);
+            const result = await aiperf(bin, url, workload, concurrency);
+            const cpuAfter = await cpuMs(proc.pid);
             r = {
-              ...(await aiperf(bin, url, workload, concurrency)),
+              ...result,
               serverTtftMeanMs: await serverTtftMeanMs(url),
+              serverCpuMsPerRequest:
+                cpuBefore === null || cpuAfter === null
+                  ? null
+                  : round((cpuAfter - cpuBefore) / (result.requests + args.warmup)),
             };
           } finally {
             await stopServer(proc);
           }
           got[mode].push(r);
           process.stderr.write(
-            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, frontend's mean ${r.serverTtftMeanMs} ms, cache read ${r.cacheReadPct}%\n`,
+            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, frontend's mean ${r.serverTtftMeanMs} ms, cache read ${r.cacheReadPct}%, server CPU ${r.serverCpuMsPerRequest} ms/request\n`,
           );
         }
       }

@@ -6,6 +6,9 @@
 // of each and the runs' geometric means (placement-ratios.ts).
 // `--router key=value` (repeatable) overrides a router setting for the kv runs (e.g. cost=design).
 // `--warmup N` sends N requests first and leaves them out, as aiperf's warm-up (default 0).
+// `--jitter-ms J`: each request leaves its client after a uniform 0..J ms (default 5). Closed-loop
+// clients with little jitter stay in lockstep, which kv's staggering breaks and round-robin's does not:
+// the 4 × 8 system-context win (0.91) is gone at J = 20 (docs/architecture.md, Router).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -28,6 +31,7 @@ const argsSchema = z.object({
   seeds: ints(2 ** 31),
   requests: z.coerce.number().int().min(1),
   warmup: z.coerce.number().int().min(0),
+  'jitter-ms': z.coerce.number().min(0).max(10_000),
   policy: z.enum(['kv', 'oracle']),
   router: z.array(z.string().regex(/^[A-Za-z]+=.+$/, 'router: expected key=value')),
   out: z.string().min(1).optional(),
@@ -58,6 +62,7 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '7,11' },
       requests: { type: 'string', default: '240' },
       warmup: { type: 'string', default: '0' },
+      'jitter-ms': { type: 'string', default: '5' },
       policy: { type: 'string', default: 'kv' },
       router: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
@@ -75,7 +80,7 @@ async function main(): Promise<void> {
       warmup: args.warmup,
       outputLen: 64,
       blockSize: 64,
-      jitterMs: 5,
+      jitterMs: args['jitter-ms'],
       router:
         kv && args.policy === 'kv'
           ? { ...DEFAULT_ROUTER_SETTINGS, ...overrides, mode: 'kv' }
