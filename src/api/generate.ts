@@ -3,9 +3,9 @@
 // tokens (sampling, stop token ids, max tokens).
 import { z } from 'zod';
 import { kvTransferDescriptorSchema, kvTransferErrorFrameSchema } from './disagg.js';
-import { tokenIdsSchema } from './ids.js';
+import { MAX_TOKEN_ID, tokenIdsSchema } from './ids.js';
 
-const tokenId = z.number().int().nonnegative().max(0xffffffff);
+const tokenId = z.number().int().nonnegative().max(MAX_TOKEN_ID);
 
 export const samplingOptionsSchema = z.object({
   /** 0 (or absent) is greedy. */

@@ -18,7 +18,8 @@ export const blockHashSchema = z
   .regex(HEX64, 'must be 16 lowercase hex digits')
   .transform((s) => s as BlockHash);
 
-const MAX_TOKEN_ID = 0xffffffff;
+/** Token ids travel as u32. */
+export const MAX_TOKEN_ID = 0xffffffff;
 
 /**
  * An array of token ids (integers 0..2^32−1), at least `min` long, checked in one loop. zod's
