@@ -4,10 +4,11 @@
 // do not know at all is ignored and named in a response header (plugins/request-fields.plugin.ts), or
 // refused under --strict-request-fields; nested objects stay strict.
 import { z } from 'zod';
+import { MAX_TOKEN_ID } from './ids.js';
 
 const unsupported = (what: string) => ({ error: `${what} is not supported` });
 
-const tokenIdSchema = z.number().int().min(0).max(0xffffffff);
+const tokenIdSchema = z.number().int().min(0).max(MAX_TOKEN_ID);
 
 /** The most choices (n) one request may ask for: each is a generation of its own. */
 export const MAX_CHOICES = 16;
