@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { z } from 'zod';
 import { defaultTokenizerDir } from '../worker/index.js';
+import { type ArrivalBunching, aiperfRecordSchema, arrivalBunching, BUNCH_MS } from './arrival-bunching.js';
 import { freePort } from './free-port.js';
 
 const WORKLOADS = {
@@ -117,6 +118,8 @@ interface RunResult {
    * on a host that aiperf shares with the server.
    */
   serverCpuMsPerRequest: number | null;
+  /** How bunched aiperf's measured requests were sent (arrival-bunching.ts); null: no records. */
+  bunching: ArrivalBunching | null;
 }
 
 const stat = z.object({ avg: z.number() }).passthrough();
@@ -245,7 +248,19 @@ async function aiperf(
       JSON.parse(await readFile(join(dir, 'profile_export_aiperf.json'), 'utf8')),
     );
     const t = report.time_to_first_token;
+    const lines = (await readFile(join(dir, 'profile_export.jsonl'), 'utf8')).split('\n');
+    const records = lines
+      .filter((line) => line.trim() !== '')
+      .map((line, i) => {
+        const r = aiperfRecordSchema.safeParse(JSON.parse(line));
+        if (!r.success) {
+          const issue = r.error.issues[0];
+          throw new Error(`profile_export.jsonl line ${i + 1}: ${issue?.path.join('.')}: ${issue?.message}`);
+        }
+        return r.data;
+      });
     return {
+      bunching: arrivalBunching(records),
       ttftMeanMs: round(t.avg),
       ttftP50Ms: round(t.p50),
       ttftP90Ms: round(t.p90),
@@ -307,7 +322,7 @@ for (const workers of args.workers) {
           }
           got[mode].push(r);
           process.stderr.write(
-            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, frontend's mean ${r.serverTtftMeanMs} ms, cache read ${r.cacheReadPct}%, server CPU ${r.serverCpuMsPerRequest} ms/request\n`,
+            `workers ${workers} concurrency ${concurrency} ${workload} ${mode}: TTFT mean ${r.ttftMeanMs} ms, p50 ${r.ttftP50Ms} ms, frontend's mean ${r.serverTtftMeanMs} ms, cache read ${r.cacheReadPct}%, server CPU ${r.serverCpuMsPerRequest} ms/request, ${r.bunching?.bunchedPct}% sent within ${BUNCH_MS} ms of the one before (TTFT ${r.bunching?.bunchedTtftMeanMs} ms, others ${r.bunching?.spreadTtftMeanMs} ms)\n`,
           );
         }
       }
