@@ -1,8 +1,8 @@
 // How bunched a closed-loop client's requests arrived, from aiperf's per-request records
 // (profile_export.jsonl). Requests sent within BUNCH_MS of the one before wait behind each other's
-// preprocessing on the server's one thread and share prefill steps: their clients had fallen into
-// lockstep (requests that finish in one engine step come back together), and how far a run falls into
-// it varies between runs of one policy. Reported per run so that a TTFT ratio can be read against it
+// parsing and tokenizing on the server's one thread, and on the client's side: their clients had fallen
+// into lockstep (requests that finish in one engine step come back together), and how far a run falls
+// into it varies between runs of one policy. Reported per run so that a TTFT ratio can be read against it
 // (docs/architecture.md, "Where the 4 × 8 system-context gap sits").
 import { z } from 'zod';
 
@@ -42,12 +42,13 @@ export function arrivalBunching(records: readonly AiperfRecord[]): ArrivalBunchi
   let bunched = 0;
   let bunchedSum = 0;
   let spreadSum = 0;
-  for (let i = 0; i < sent.length; i++) {
-    const s = sent[i] as { at: number; ttft: number };
-    if (i > 0 && s.at - (sent[i - 1] as { at: number }).at < BUNCH_MS) {
+  let previous = Number.NEGATIVE_INFINITY;
+  for (const { at, ttft } of sent) {
+    if (at - previous < BUNCH_MS) {
       bunched++;
-      bunchedSum += s.ttft;
-    } else spreadSum += s.ttft;
+      bunchedSum += ttft;
+    } else spreadSum += ttft;
+    previous = at;
   }
   const spread = sent.length - bunched;
   const round = (v: number) => Math.round(v * 1000) / 1000;
