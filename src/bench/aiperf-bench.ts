@@ -4,7 +4,8 @@
 //
 //   prefix-pool      4 prefixes of 1024 tokens, each request one of them + 256 tokens of its own
 //   system-context   one 1024-token system prompt + 32 user contexts of 512 tokens + 128-token prompts
-//   multi-turn       32 conversations of 4 turns (history resent) over a 512-token system prompt
+//   multi-turn       conversations of 4 turns (history resent) over a 512-token system prompt, as many
+//                    as --requests needs (aiperf stops when its conversations run out)
 //
 // Every cell (workers × concurrency × workload) runs kv and round-robin; every cell is reported, none
 // picked. Prints a line per run on stderr, then one JSON object as the last line of stdout:
@@ -22,6 +23,8 @@ import { defaultTokenizerDir } from '../worker/index.js';
 import { type ArrivalBunching, aiperfRecordSchema, arrivalBunching, BUNCH_MS } from './arrival-bunching.js';
 import { freePort } from './free-port.js';
 
+const MULTI_TURN_TURNS = 4;
+
 const WORKLOADS = {
   'prefix-pool': ['--num-prefix-prompts', '4', '--prefix-prompt-length', '1024', '--isl', '256'],
   'system-context': [
@@ -35,10 +38,8 @@ const WORKLOADS = {
     '128',
   ],
   'multi-turn': [
-    '--conversation-num',
-    '32',
     '--conversation-turn-mean',
-    '4',
+    String(MULTI_TURN_TURNS),
     '--shared-system-prompt-length',
     '512',
     '--user-context-prompt-length',
@@ -231,6 +232,9 @@ async function aiperf(
         // aiperf refuses a count of 0; without the flag it runs no warm-up phase.
         ...(args.warmup > 0 ? ['--warmup-request-count', String(args.warmup)] : []),
         ...WORKLOADS[workload],
+        ...(workload === 'multi-turn'
+          ? ['--conversation-num', String(Math.ceil(args.requests / MULTI_TURN_TURNS))]
+          : []),
         '--osl',
         String(args.osl),
         '--extra-inputs',

@@ -155,6 +155,11 @@ export interface CandidateCost {
   /** Requests on the worker still waiting for their first token (the design cost's pending term). */
   pendingPrefills: number;
   logit: number;
+  /**
+   * Leading blocks of the prompt that the worker's active requests hold too. Time cost's near-ties: a
+   * busy worker's overlap counts only where it runs past these (the request's own continuation).
+   */
+  activeOverlapBlocks: number;
 }
 
 /** Why a request went where it did (route debug). */
@@ -541,6 +546,7 @@ export class Router {
         decodeBlocks: c.decodeBlocks,
         pendingPrefills: c.pendingPrefills,
         logit: Math.round(c.logit * 1000) / 1000,
+        activeOverlapBlocks: c.activeOverlap,
       })),
       busy: candidates.filter((id) => !free.includes(id)),
     });

@@ -144,6 +144,7 @@ describe('route debug', () => {
               decodeBlocks: expect.any(Number),
               pendingPrefills: expect.any(Number),
               logit: expect.any(Number),
+              activeOverlapBlocks: 0,
             },
           ],
           busy: [],

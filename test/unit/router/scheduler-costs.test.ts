@@ -219,4 +219,66 @@ describe('time cost: predicted wait', () => {
     );
     expect(picks).toEqual([A, B, C, A]);
   });
+
+  it("counts a busy worker's overlap in a near-tie only where it runs past what its active requests share: the request's own continuation", () => {
+    // A chat: an 8-block system prompt, 11 blocks of its own history, 2 new blocks. A caches all 19
+    // (it served the previous turn); B, idle, only the system prompt. A is busy decoding (the step
+    // term), so its logit (2 + 16) is within the margin of B's (13).
+    const system = keys(20, 8);
+    const chat = [...system, ...keys(21, 11), ...keys(22, 2)];
+    const turn = {
+      isl: chat.length * BS,
+      seqKeys: chat,
+      overlaps: new Map([
+        [A, 19],
+        [B, 8],
+      ]),
+    };
+    const cands: Candidate[] = [
+      { id: A, cachedBlocks: 100 },
+      { id: B, cachedBlocks: 10 },
+    ];
+    const busyWith = (running: number[]) => {
+      const s = time();
+      s.add('r0', A, { isl: running.length * BS, seqKeys: running }, 0);
+      s.prefillDone('r0');
+      return s;
+    };
+    // A's running request shares the system prompt: the history past it is this chat's alone, so A's
+    // 19 blocks count and the chat stays where its history is.
+    const sharing = busyWith([...system, ...keys(23, 3)]);
+    const [ca, cb] = sharing.costs(cands, turn);
+    expect(ca).toMatchObject({ overlap: 19, activeOverlap: 8, logit: 2 + STEP_BLOCKS });
+    expect(cb).toMatchObject({ overlap: 8, activeOverlap: 0, logit: 13 });
+    expect(sharing.select(cands, turn)).toMatchObject({ instance: A });
+    // Nothing of the prompt in use on A: a prefix merely held there does not count (it spreads).
+    expect(busyWith(keys(24, 3)).select(cands, turn)).toMatchObject({ instance: B });
+    // A's running request holds the whole prefix (a popular one, in use): it does not count either.
+    expect(busyWith(chat.slice(0, 19)).select(cands, turn)).toMatchObject({ instance: B });
+    // A has a prefill pending, even one the queue model thinks done by now: chats that finished in the
+    // same step would all go back to A together, so its overlap does not count.
+    let now = 0;
+    const pending = new KvScheduler(
+      {
+        blockSize: BS,
+        overlapScoreWeight: 1,
+        temperature: 0,
+        busyThreshold: null,
+        maxNumSeqs: 1000,
+        cost: 'time',
+        pendingPrefillBlocks: STEP_BLOCKS,
+      },
+      () => 0,
+      () => now,
+    );
+    pending.add('r0', A, { isl: 11 * BS, seqKeys: [...system, ...keys(23, 3)] }, 0);
+    now = 10;
+    pending.prefillDone('r0'); // A decodes r0; the rate is learned
+    pending.add('r1', A, { isl: 10 * BS, seqKeys: [...system, ...keys(25, 2)] }, 8);
+    now = 1_000; // far past r1's predicted prefill: no wait left in the model, r1 still pending
+    const [pa, pb] = pending.costs(cands, turn);
+    expect(pa).toMatchObject({ overlap: 19, activeOverlap: 8, pendingPrefills: 1, logit: 2 + STEP_BLOCKS });
+    expect(pb?.logit).toBe(13);
+    expect(pending.select(cands, turn)).toMatchObject({ instance: B });
+  });
 });
