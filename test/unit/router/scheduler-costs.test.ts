@@ -15,10 +15,11 @@ const B = '000000000000000b' as InstanceId;
 const BS = 16;
 const keys = (family: number, n: number) => Array.from({ length: n }, (_, i) => family * 10_000 + i);
 
-function scheduler(opts: Partial<SchedulerOptions> = {}, random = () => 0) {
+function scheduler(opts: Partial<SchedulerOptions> = {}, random = () => 0, now: () => number = Date.now) {
   return new KvScheduler(
     { blockSize: BS, overlapScoreWeight: 1, temperature: 0, busyThreshold: null, maxNumSeqs: 1000, ...opts },
     random,
+    now,
   );
 }
 
@@ -135,6 +136,9 @@ describe('dynamo cost', () => {
 describe('time cost: predicted wait', () => {
   const STEP_BLOCKS = 16;
   const time = (random = () => 0) => scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, random);
+  // The same on a clock the test moves.
+  const timeAt = (now: () => number) =>
+    scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, () => 0, now);
   const cands: Candidate[] = [
     { id: A, cachedBlocks: 4 },
     { id: B, cachedBlocks: 40 },
@@ -160,19 +164,7 @@ describe('time cost: predicted wait', () => {
 
   it('counts the batch a worker is prefilling and the requests queued behind it, until its first token', () => {
     let now = 0;
-    const s = new KvScheduler(
-      {
-        blockSize: BS,
-        overlapScoreWeight: 1,
-        temperature: 0,
-        busyThreshold: null,
-        maxNumSeqs: 1000,
-        cost: 'time',
-        pendingPrefillBlocks: STEP_BLOCKS,
-      },
-      () => 0,
-      () => now,
-    );
+    const s = timeAt(() => now);
     s.add('r0', A, { isl: 160, seqKeys: keys(3, 10) }, 0); // 160 tokens in flight on A
     s.add('r1', A, { isl: 32, seqKeys: keys(4, 2) }, 0); // queued behind it
     const next = { isl: 16, seqKeys: keys(5, 1), overlaps: new Map() };
@@ -258,19 +250,7 @@ describe('time cost: predicted wait', () => {
     // A has a prefill pending, even one the queue model thinks done by now: chats that finished in the
     // same step would all go back to A together, so its overlap does not count.
     let now = 0;
-    const pending = new KvScheduler(
-      {
-        blockSize: BS,
-        overlapScoreWeight: 1,
-        temperature: 0,
-        busyThreshold: null,
-        maxNumSeqs: 1000,
-        cost: 'time',
-        pendingPrefillBlocks: STEP_BLOCKS,
-      },
-      () => 0,
-      () => now,
-    );
+    const pending = timeAt(() => now);
     pending.add('r0', A, { isl: 11 * BS, seqKeys: [...system, ...keys(23, 3)] }, 0);
     now = 10;
     pending.prefillDone('r0'); // A decodes r0; the rate is learned
