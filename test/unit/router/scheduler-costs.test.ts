@@ -135,10 +135,8 @@ describe('dynamo cost', () => {
 
 describe('time cost: predicted wait', () => {
   const STEP_BLOCKS = 16;
-  const time = (random = () => 0) => scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, random);
-  // The same on a clock the test moves.
-  const timeAt = (now: () => number) =>
-    scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, () => 0, now);
+  const time = (random = () => 0, now: () => number = Date.now) =>
+    scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, random, now);
   const cands: Candidate[] = [
     { id: A, cachedBlocks: 4 },
     { id: B, cachedBlocks: 40 },
@@ -164,7 +162,10 @@ describe('time cost: predicted wait', () => {
 
   it('counts the batch a worker is prefilling and the requests queued behind it, until its first token', () => {
     let now = 0;
-    const s = timeAt(() => now);
+    const s = time(
+      () => 0,
+      () => now,
+    );
     s.add('r0', A, { isl: 160, seqKeys: keys(3, 10) }, 0); // 160 tokens in flight on A
     s.add('r1', A, { isl: 32, seqKeys: keys(4, 2) }, 0); // queued behind it
     const next = { isl: 16, seqKeys: keys(5, 1), overlaps: new Map() };
@@ -250,7 +251,10 @@ describe('time cost: predicted wait', () => {
     // A has a prefill pending, even one the queue model thinks done by now: chats that finished in the
     // same step would all go back to A together, so its overlap does not count.
     let now = 0;
-    const pending = timeAt(() => now);
+    const pending = time(
+      () => 0,
+      () => now,
+    );
     pending.add('r0', A, { isl: 11 * BS, seqKeys: [...system, ...keys(23, 3)] }, 0);
     now = 10;
     pending.prefillDone('r0'); // A decodes r0; the rate is learned
