@@ -15,7 +15,7 @@ const B = '000000000000000b' as InstanceId;
 const BS = 16;
 const keys = (family: number, n: number) => Array.from({ length: n }, (_, i) => family * 10_000 + i);
 
-function scheduler(opts: Partial<SchedulerOptions> = {}, random = () => 0, now: () => number = Date.now) {
+function scheduler(opts: Partial<SchedulerOptions> = {}, random = () => 0, now?: () => number) {
   return new KvScheduler(
     { blockSize: BS, overlapScoreWeight: 1, temperature: 0, busyThreshold: null, maxNumSeqs: 1000, ...opts },
     random,
@@ -135,7 +135,7 @@ describe('dynamo cost', () => {
 
 describe('time cost: predicted wait', () => {
   const STEP_BLOCKS = 16;
-  const time = (random = () => 0, now: () => number = Date.now) =>
+  const time = (random = () => 0, now?: () => number) =>
     scheduler({ cost: 'time', pendingPrefillBlocks: STEP_BLOCKS }, random, now);
   const cands: Candidate[] = [
     { id: A, cachedBlocks: 4 },
